@@ -1,0 +1,3 @@
+from pkgrepo.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Building packages from recipes: sandbox, pipeline, split, scan, plan."""

@@ -1,0 +1,339 @@
+"""Build one recipe: fetch, unpack, run the pipeline in the sandbox, split, scan, package.
+
+Packages are written to a staging directory and moved into the output
+directory only when every one of them was written, so a failed build leaves
+no partial package. The cache key is the digest of every input that can
+change the output: the recipe, its patches, the exact build-dependency
+packages and the host toolchain's versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from pkgrepo import __version__
+from pkgrepo.build import toolchain
+from pkgrepo.build.sandbox import BUILD, Sandbox
+from pkgrepo.build.sca import analyse
+from pkgrepo.build.split import Part, split
+from pkgrepo.digest import sha256_file
+from pkgrepo.errors import BadInput, BuildFailed
+from pkgrepo.image.rootfs import install
+from pkgrepo.package.archive import scan_tree, write_package
+from pkgrepo.package.extract import check_package
+from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
+from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
+from pkgrepo.recipe.model import Recipe, Step
+from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.resolve.local import Available, PackageDir
+from pkgrepo.source import SourceCache
+
+RECORDS = ".builds"
+LOGS = "logs"
+CONFIGURE = (
+    "./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var "
+    "--mandir=/usr/share/man --infodir=/usr/share/info"
+)
+
+
+@dataclass(frozen=True)
+class Variation:
+    """What differs between the two builds of `--check-reproducible`."""
+
+    hostname: str = "pkgrepo"
+    umask: int = 0o022
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+@dataclass
+class BuildResult:
+    name: str
+    packages: list[Path]
+    cached: bool
+    seconds: float
+    log: Path
+
+
+Report = Callable[[str], None]
+
+
+def step_label(i: int, step: Step) -> str:
+    return f"step {i + 1} ({step.name or step.uses or 'runs'})"
+
+
+def step_script(step: Step, recipe: Recipe, jobs: int) -> str:
+    opts = step.with_.get("opts", "")
+    if step.runs is not None:
+        script = step.runs
+    elif step.uses == "autoconf/configure":
+        script = f"{CONFIGURE} {opts}"
+    elif step.uses in ("autoconf/make", "make"):
+        script = f"make -j{jobs} {step.with_.get('target', '')} {opts}"
+    elif step.uses == "autoconf/make-install":
+        script = f"make install DESTDIR={destdir(recipe.name)} {opts}"
+    else:  # pragma: no cover - the model admits no other step
+        raise AssertionError(step.uses)
+    late = {"build.jobs": str(jobs)}
+    assert set(late) == LATE_VARS
+    return VAR_RE.sub(lambda m: late.get(m.group(1), m.group(0)), script)
+
+
+def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Available]) -> str:
+    data = {
+        "format": FORMAT,
+        "pkgrepo": __version__,
+        "recipe": recipe.model_dump(mode="json", by_alias=True),
+        "patches": patches,
+        "build-deps": {a.info.name: sha256_file(a.path) for a in deps},
+        "toolchain": toolchain.identity(),
+    }
+    return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+def source_date_epoch(src: Path) -> int:
+    """The newest mtime in the unpacked sources: what the source itself says."""
+    newest = 0
+    for dirpath, _dirs, files in os.walk(src):
+        for name in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, int(os.lstat(os.path.join(dirpath, name)).st_mtime))
+    return newest
+
+
+def _elf_kind(path: Path) -> str | None:
+    with open(path, "rb") as f:
+        magic = f.read(8)
+        if magic == b"!<arch>\n":
+            return "archive"
+        if magic[:4] != b"\x7fELF":
+            return None
+        f.seek(0)
+        try:
+            return ELFFile(f).header.e_type
+        except ELFError:
+            return None
+
+
+def strip_tree(root: Path, debug: bool, log: Path) -> None:
+    """strip(1) every ELF file; with `debug`, keep the symbols in usr/lib/debug first."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            path = Path(dirpath) / name
+            if path.is_symlink() or "usr/lib/debug" in str(path.relative_to(root)):
+                continue
+            kind = _elf_kind(path)
+            if kind is None:
+                continue
+            argv = ["strip", "--strip-debug"] if kind in ("archive", "ET_REL") else ["strip", "--strip-unneeded"]
+            cmds = []
+            if debug and kind in ("ET_EXEC", "ET_DYN"):
+                dbg = root / "usr/lib/debug" / f"{path.relative_to(root)}.debug"
+                dbg.parent.mkdir(parents=True, exist_ok=True)
+                cmds.append(["objcopy", "--only-keep-debug", str(path), str(dbg)])
+                cmds.append([*argv, str(path)])
+                cmds.append(["objcopy", f"--add-gnu-debuglink={dbg}", str(path)])
+            else:
+                cmds.append([*argv, str(path)])
+            for cmd in cmds:
+                with open(log, "ab") as out:
+                    out.write(f"$ {' '.join(cmd)}\n".encode())
+                    out.flush()
+                    if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=path.parent).returncode:
+                        raise BuildFailed(f"strip failed on {path.relative_to(root)}; see {log}")
+
+
+class Builder:
+    def __init__(self, out: Path, cache: SourceCache, report: Report = lambda _m: None):
+        self.out = Path(out)
+        self.cache = cache
+        self.report = report
+
+    def log_path(self, name: str) -> Path:
+        return self.out / LOGS / f"{name}.log"
+
+    def record_path(self, name: str) -> Path:
+        return self.out / RECORDS / f"{name}.json"
+
+    def cached(self, name: str, key: str) -> list[Path] | None:
+        record = self.record_path(name)
+        if not record.exists():
+            return None
+        data = json.loads(record.read_text())
+        files = [self.out / f for f in data["packages"]]
+        if data.get("key") == key and all(f.exists() for f in files):
+            return files
+        return None
+
+    def build(
+        self, path: Path, recipe: Recipe, variation: Variation | None = None, out: Path | None = None,
+        force: bool = False,
+    ) -> BuildResult:  # fmt: skip
+        """Build `recipe` (read from `path`), taking build dependencies from `self.out`.
+
+        `out` redirects the packages (the reproducibility check builds into scratch directories).
+        """
+        variation = variation or Variation()
+        dest_dir = Path(out or self.out)
+        start = time.monotonic()
+        where = str(path)
+        deps = self._build_deps(recipe, where)
+        patches = self._patches(path, recipe)
+        key = cache_key(recipe, {p: sha256_file(f) for p, f in patches.items()}, deps)
+        log = (dest_dir / LOGS / f"{recipe.name}.log") if out else self.log_path(recipe.name)
+        if out is None and not force and (hit := self.cached(recipe.name, key)):
+            return BuildResult(recipe.name, hit, True, time.monotonic() - start, log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_bytes(b"")
+        sources = [self.cache.fetch(s, where) for s in recipe.sources]  # verified before unpacking
+        work = Path(tempfile.mkdtemp(prefix=f"pkgrepo-{recipe.name}-"))
+        try:
+            packages = self._build_in(work, path, recipe, variation, deps, sources, patches, key, log, dest_dir)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return BuildResult(recipe.name, packages, False, time.monotonic() - start, log)
+
+    def _build_deps(self, recipe: Recipe, where: str) -> list[Available]:
+        if not recipe.build_depends:
+            return []
+        if not self.out.is_dir():
+            raise BadInput(f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages")
+        try:
+            return PackageDir(self.out).closure(recipe.build_depends)
+        except BadInput as e:
+            raise BadInput(f"{where}: build-depends: {e}; build that recipe first") from None
+
+    def _patches(self, path: Path, recipe: Recipe) -> dict[str, Path]:
+        out = {}
+        for p in recipe.patches:
+            f = (path.parent / p.file).resolve()
+            if not f.is_file():
+                raise BadInput(f"{path}: patches: {p.file} does not exist next to the recipe")
+            out[p.file] = f
+        return out
+
+    def _build_in(
+        self, work: Path, path: Path, recipe: Recipe, variation: Variation, deps: list[Available],
+        sources: list[Path], patches: dict[str, Path], key: str, log: Path, dest_dir: Path,
+    ) -> list[Path]:  # fmt: skip
+        build_dir, sysroot, tc = work / "build", work / "sysroot", work / "tc"
+        src = build_dir / "src"
+        for d in (src, build_dir / "home", build_dir / "dest" / recipe.name, sysroot / "lib"):
+            d.mkdir(parents=True, exist_ok=True)
+        if deps:
+            self.report(f"{recipe.name}: installing {len(deps)} build dependencies")
+            install([check_package(a.path) for a in deps], sysroot)
+        for spec, file in zip(recipe.sources, sources, strict=True):
+            target = src / spec.destination
+            target.mkdir(parents=True, exist_ok=True)
+            if spec.extract:
+                argv = ["tar", "-xf", str(file), "-C", str(target), f"--strip-components={spec.strip_components}",
+                        "--no-same-owner", "--no-same-permissions"]  # fmt: skip
+                if subprocess.run(argv, capture_output=True).returncode:
+                    raise BadInput(f"{path}: source {file.name} is not an archive tar can unpack; set extract: false")
+            else:
+                shutil.copyfile(file, target / (spec.filename or spec.url.rsplit("/", 1)[-1] if spec.url else file.name))
+        sde = recipe.package.source_date_epoch or source_date_epoch(src)
+        for spec, file in zip(recipe.patches, patches.values(), strict=True):
+            with open(log, "ab") as out:
+                out.write(f"$ patch -p{spec.strip} < {spec.file}\n".encode())
+                out.flush()
+                with open(file, "rb") as pin:
+                    if subprocess.run(["patch", f"-p{spec.strip}", "--no-backup-if-mismatch"], stdin=pin,
+                                      stdout=out, stderr=subprocess.STDOUT, cwd=src).returncode:  # fmt: skip
+                        raise BuildFailed(f"{path}: patch {spec.file} does not apply; see {log}")
+        env = toolchain.prepare(tc, sysroot)
+        env.update({"SOURCE_DATE_EPOCH": str(sde), **recipe.environment})
+        box = Sandbox(build_dir, sysroot, tc, env, variation.hostname, variation.umask)
+        staged = build_dir / "dest" / recipe.name
+        for i, step in enumerate(recipe.pipeline):
+            label = step_label(i, step)
+            self.report(f"{recipe.name}: {label}")
+            if step.uses == "strip":
+                strip_tree(staged, recipe.split.dbg, log)
+                continue
+            cwd = f"{BUILD}/src/{step.working_directory}" if step.working_directory else f"{BUILD}/src"
+            rc = box.run(["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)], log, cwd)
+            if rc != 0:
+                raise BuildFailed(f"{path}: {label} failed with exit code {rc}; see {log}")
+        return self._package(path, recipe, staged, deps, sde, key, dest_dir)
+
+    def _package(
+        self, path: Path, recipe: Recipe, staged: Path, deps: list[Available], sde: int, key: str, dest_dir: Path
+    ) -> list[Path]:
+        parts = split(staged, recipe)
+        main = parts[0]
+        infos: list[tuple[Part, PackageInfo]] = []
+        findings = {p.name: analyse(staged, p.files) for p in parts}
+        for part in parts:
+            f = findings[part.name]
+            depends = set(part.dependencies.runtime) | f.depends
+            if part.kind in ("dev", "dbg") and main.files:
+                depends.add(f"{main.name}={recipe.full_version}")
+            provides = set(part.dependencies.provides) | f.provides
+            infos.append((part, PackageInfo(
+                name=part.name, version=recipe.package.version, epoch=recipe.package.epoch,
+                release=recipe.package.release, description=part.description,
+                license=recipe.package.license, homepage=recipe.package.homepage, origin=recipe.name,
+                depends=sorted(depends - {p.split("=", 1)[0] for p in provides}),
+                provides=sorted(provides), build_date=sde, build_key=key,
+            )))  # fmt: skip
+        self._check_libraries(path, recipe, infos, findings, deps)
+        staging = dest_dir / f".staging-{recipe.name}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            written = []
+            for part, info in infos:
+                manifest = scan_tree(staged, part.files)
+                size = sum(e.size for e in manifest)
+                info = info.model_copy(update={"installed_size": size})
+                written.append(write_package(staged, manifest, info, staging / info.filename))
+            final = []
+            for w in written:
+                os.replace(w, dest_dir / w.name)
+                final.append(dest_dir / w.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        record = dest_dir / RECORDS / f"{recipe.name}.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_bytes(canonical_json({"key": key, "packages": [f.name for f in final]}))
+        return final
+
+    def _check_libraries(self, path, recipe, infos, findings, deps) -> None:
+        """Every `so:` need is met by this build's packages, its build deps or its declared deps."""
+        provided: set[str] = set()
+        for _part, info in infos:
+            provided |= {p.split("=", 1)[0] for p in info.provides}
+        pool = list(deps)
+        runtime = [d for _p, i in infos for d in i.depends if not d.startswith(("so:", "cmd:", "pc:"))]
+        own = {i.name for _p, i in infos}
+        runtime = [d for d in runtime if parse_dep(d).name not in own]
+        if runtime and self.out.is_dir():
+            try:
+                pool += PackageDir(self.out).closure(runtime)
+            except BadInput as e:
+                raise BuildFailed(f"{path}: dependencies.runtime: {e}") from None
+        for a in pool:
+            provided |= {p.split("=", 1)[0] for p in a.info.provides}
+        for part, info in infos:
+            for dep in info.depends:
+                if dep.startswith("so:") and dep not in provided:
+                    files = findings[part.name].needed_by.get(dep, ["?"])
+                    raise BuildFailed(
+                        f"{path}: /{files[0]} (package {info.name}) needs {dep[3:]} but no package of "
+                        f"this build, its build-depends or its dependencies.runtime provides {dep}; "
+                        "add the library's package to build-depends or dependencies.runtime"
+                    )

@@ -1,0 +1,76 @@
+"""Order recipes so that build dependencies are built first (networkx)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import networkx as nx
+
+from pkgrepo.errors import BadInput
+from pkgrepo.recipe.model import Recipe
+from pkgrepo.resolve.deps import parse_dep
+
+Recipes = dict[str, tuple[Path, Recipe]]
+
+
+def produced_names(recipe: Recipe) -> set[str]:
+    """Package names a recipe may produce, including its default splits."""
+    names = {recipe.name, *(s.name for s in recipe.subpackages)}
+    names |= {f"{recipe.name}-{kind}" for kind in ("dev", "doc", "dbg")}
+    names |= {parse_dep(p).name for p in recipe.package.dependencies.provides}
+    return names
+
+
+def producers(recipes: Recipes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, (_path, recipe) in sorted(recipes.items()):
+        for produced in produced_names(recipe):
+            out.setdefault(produced, name)
+    return out
+
+
+def plan(recipes: Recipes, wanted: list[str], with_tests: bool = True) -> list[str]:
+    """Recipe names to build, dependencies first: `wanted`, their build deps and test environments."""
+    made_by = producers(recipes)
+    graph = nx.DiGraph()
+    for name, (_path, recipe) in recipes.items():
+        graph.add_node(name)
+        for dep in recipe.build_depends:
+            producer = made_by.get(parse_dep(dep).name)
+            if producer is not None and producer != name:
+                graph.add_edge(producer, name)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        chain = " -> ".join([u for u, _v in cycle] + [cycle[0][0]])
+        first = recipes[cycle[0][1]][0]
+        raise BadInput(f"{first}: build-depends form a cycle: {chain}; break it by removing one dependency")
+    selected: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name in selected:
+            continue
+        selected.add(name)
+        todo += list(graph.predecessors(name))
+        test = recipes[name][1].test
+        if with_tests and test:
+            todo += [made_by[n] for n in (parse_dep(e).name for e in test.environment) if n in made_by]
+    order = list(nx.lexicographical_topological_sort(graph.subgraph(selected)))
+    return order
+
+
+def find_recipe(recipes: Recipes, arg: str) -> str:
+    """A recipe by name or by path."""
+    if arg in recipes:
+        return arg
+    p = Path(arg)
+    for name, (path, _r) in recipes.items():
+        if p.exists() and path.resolve() == p.resolve():
+            return name
+    near = difflib.get_close_matches(arg, list(recipes), n=3)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise BadInput(f"{arg}: no such recipe in the recipes directory{hint}")

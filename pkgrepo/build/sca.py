@@ -1,0 +1,137 @@
+"""Derive dependencies and provides from a staged package (melange's `sca`).
+
+One small generator per dependency kind, each run over every file of the
+package in turn; adding a kind is adding a function to GENERATORS.
+
+- shared libraries (pyelftools): DT_NEEDED -> depends `so:NAME`, DT_SONAME of a
+  library in a lib directory -> provides `so:NAME`, PT_INTERP -> depends on the
+  loader `so:BASENAME`; a loader (`ld-*.so*` in a lib directory) provides
+  `so:BASENAME`.
+- commands: executables in bin directories -> provides `cmd:NAME`.
+- shebangs: scripts -> depends `cmd:INTERPRETER` (`/usr/bin/env X` -> `cmd:X`).
+- pkg-config: `.pc` files -> provides `pc:NAME=VERSION`, `Requires` -> depends `pc:NAME`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+LIB_DIRS = ("lib", "usr/lib", "usr/local/lib")
+BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+PC_DIRS = ("usr/lib/pkgconfig", "usr/share/pkgconfig")
+
+
+@dataclass
+class Findings:
+    depends: set[str] = field(default_factory=set)
+    provides: set[str] = field(default_factory=set)
+    # so: name -> files that need it, for error messages
+    needed_by: dict[str, list[str]] = field(default_factory=dict)
+
+
+Generator = Callable[[Path, str, Findings], None]
+
+
+def _in(rel: str, dirs: tuple[str, ...]) -> bool:
+    return os.path.dirname(rel) in dirs
+
+
+def shared_libraries(root: Path, rel: str, out: Findings) -> None:
+    full = root / rel
+    if full.is_symlink() or not full.is_file():
+        return
+    with open(full, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return
+        f.seek(0)
+        try:
+            elf = ELFFile(f)
+            for seg in elf.iter_segments():
+                if seg.header.p_type == "PT_INTERP":
+                    dep = f"so:{os.path.basename(seg.get_interp_name())}"
+                    out.depends.add(dep)
+                    out.needed_by.setdefault(dep, []).append(rel)
+            for sec in elf.iter_sections():
+                if not isinstance(sec, DynamicSection):
+                    continue
+                for tag in sec.iter_tags():
+                    if tag.entry.d_tag == "DT_NEEDED":
+                        dep = f"so:{tag.needed}"
+                        out.depends.add(dep)
+                        out.needed_by.setdefault(dep, []).append(rel)
+                    elif tag.entry.d_tag == "DT_SONAME" and _in(rel, LIB_DIRS):
+                        out.provides.add(f"so:{tag.soname}")
+        except ELFError:
+            return
+    name = os.path.basename(rel)
+    if _in(rel, LIB_DIRS) and re.match(r"^ld-.*\.so", name):
+        out.provides.add(f"so:{name}")
+
+
+def commands(root: Path, rel: str, out: Findings) -> None:
+    if not _in(rel, BIN_DIRS):
+        return
+    full = root / rel
+    try:
+        st = full.stat()  # follows links: a link to an executable is a command too
+    except OSError:
+        st = None
+    if full.is_symlink() or (st and stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
+        out.provides.add(f"cmd:{os.path.basename(rel)}")
+
+
+def shebangs(root: Path, rel: str, out: Findings) -> None:
+    full = root / rel
+    if full.is_symlink() or not full.is_file() or not os.stat(full).st_mode & 0o111:
+        return
+    with open(full, "rb") as f:
+        head = f.read(256)
+    if not head.startswith(b"#!"):
+        return
+    words = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+    if not words:
+        return
+    interp = os.path.basename(words[0])
+    if interp == "env" and len(words) > 1:
+        interp = next((w for w in words[1:] if not w.startswith("-")), "env")
+    dep = f"cmd:{interp}"
+    out.depends.add(dep)
+    out.needed_by.setdefault(dep, []).append(rel)
+
+
+def pkg_config(root: Path, rel: str, out: Findings) -> None:
+    if not (_in(rel, PC_DIRS) and rel.endswith(".pc")):
+        return
+    name = os.path.basename(rel)[:-3]
+    text = (root / rel).read_text(errors="replace")
+    version = re.search(r"(?m)^Version:\s*(\S+)", text)
+    out.provides.add(f"pc:{name}={version.group(1)}" if version else f"pc:{name}")
+    for m in re.finditer(r"(?m)^Requires:(.*)$", text):
+        for req in re.split(r"[,\s]+", m.group(1)):
+            # version operators and numbers follow names; keep the names only
+            if req and re.match(r"^[A-Za-z_][A-Za-z0-9_.+-]*$", req) and not re.match(r"^[0-9]", req):
+                out.depends.add(f"pc:{req}")
+
+
+GENERATORS: tuple[Generator, ...] = (shared_libraries, commands, shebangs, pkg_config)
+
+
+def analyse(root: Path, files: list[str]) -> Findings:
+    """Run every generator over `files` (paths relative to `root`)."""
+    out = Findings()
+    for rel in files:
+        for gen in GENERATORS:
+            gen(root, rel, out)
+    provided_names = {p.split("=", 1)[0] for p in out.provides}
+    # A package does not depend on what it provides itself.
+    out.depends = {d for d in out.depends if d not in provided_names}
+    return out

@@ -1,0 +1,36 @@
+"""Run a recipe's `test:` block against its installed package.
+
+The package and the test's environment packages are installed from the
+packages directory into a fresh root, and each test script runs with that
+root as `/` (its own /bin/sh), no network and nothing from the host.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from pkgrepo.build.sandbox import run_in_root
+from pkgrepo.errors import BuildFailed
+from pkgrepo.image.rootfs import install
+from pkgrepo.package.extract import check_package
+from pkgrepo.recipe.model import Recipe
+from pkgrepo.resolve.local import PackageDir
+
+
+def run_test(path: Path, recipe: Recipe, packages: Path, log: Path) -> None:
+    if recipe.test is None:
+        return
+    root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))
+    try:
+        closure = PackageDir(packages).closure([recipe.name, *recipe.test.environment])
+        install([check_package(a.path) for a in closure], root)
+        for i, step in enumerate(recipe.test.pipeline):
+            rc = run_in_root(root, step.runs or "", log)
+            if rc != 0:
+                raise BuildFailed(
+                    f"{path}: test step {i + 1} ({step.name or 'runs'}) failed with exit code {rc}; see {log}"
+                )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

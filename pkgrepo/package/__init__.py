@@ -1,0 +1,1 @@
+"""The package archive format: metadata, writing, reading and safe extraction."""

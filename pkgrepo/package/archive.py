@@ -1,0 +1,241 @@
+"""Write and read package archives: a pax tar, compressed with zstd.
+
+Layout, in this order: `.PKGINFO` (canonical JSON metadata), `.MANIFEST`
+(canonical JSON list of every payload entry with its sha256), then the
+payload sorted by path. Owners are root:root, mtimes are the build's
+SOURCE_DATE_EPOCH and modes are normalised (directories 0755, files 0755 when
+any execute bit was set, else 0644), so the same staged tree always gives the
+same bytes. libarchive writes the tar; zstandard compresses it single-threaded
+at a fixed level, whose output is deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libarchive
+import libarchive.ffi
+import libarchive.write
+import zstandard
+from libarchive.entry import FileType
+from pydantic import ValidationError
+
+from pkgrepo.digest import CHUNK
+from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import FileEntry, PackageInfo, canonical_json
+
+LEVEL = 19
+PKGINFO = ".PKGINFO"
+MANIFEST = ".MANIFEST"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One tar entry as read back, before any safety check."""
+
+    path: str
+    kind: str  # file, dir, symlink, hardlink, device, fifo, socket
+    mode: int  # permission bits including setuid/setgid/sticky
+    size: int
+    linkpath: str | None
+    data: bytes
+    uid: int
+    gid: int
+
+
+def normalised_mode(st_mode: int) -> int:
+    if stat.S_ISDIR(st_mode):
+        return 0o755
+    if stat.S_ISLNK(st_mode):
+        return 0o777
+    return 0o755 if st_mode & 0o111 else 0o644
+
+
+def _with_parents(paths: Iterable[str]) -> list[str]:
+    out: set[str] = set()
+    for p in paths:
+        out.add(p)
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            out.add("/".join(parts[:i]))
+    return sorted(out)
+
+
+def scan_tree(root: Path, paths: Iterable[str]) -> list[FileEntry]:
+    """Manifest entries for `paths` (relative to `root`) and their parent directories."""
+    entries = []
+    for rel in _with_parents(paths):
+        full = root / rel
+        st = full.lstat()
+        mode = normalised_mode(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            entries.append(FileEntry(path=rel, type="dir", mode=mode))
+        elif stat.S_ISLNK(st.st_mode):
+            entries.append(FileEntry(path=rel, type="symlink", mode=mode, target=os.readlink(full)))
+        elif stat.S_ISREG(st.st_mode):
+            h = hashlib.sha256()
+            with open(full, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+            entries.append(
+                FileEntry(path=rel, type="file", mode=mode, size=st.st_size, sha256=h.hexdigest())
+            )
+        else:
+            raise BadInput(f"{full}: special files (devices, fifos, sockets) cannot be packaged")
+    return entries
+
+
+def write_package(
+    root: Path, manifest: list[FileEntry], info: PackageInfo, out: Path, level: int = LEVEL
+) -> Path:
+    """Write the package atomically to `out` (a temporary file renamed into place)."""
+    mtime = info.build_date
+    common = {"uid": 0, "gid": 0, "uname": "root", "gname": "root", "mtime": mtime}
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=0)
+    try:
+        with open(tmp, "wb") as raw, cctx.stream_writer(raw, closefd=False) as zw:
+
+            def sink(data: bytes) -> int:
+                zw.write(data)
+                return len(data)
+
+            with libarchive.custom_writer(sink, "pax_restricted") as tar:
+                for name, blob in ((PKGINFO, info.to_bytes()), (MANIFEST, manifest_bytes(manifest))):
+                    tar.add_file_from_memory(name, len(blob), blob, permission=0o644, **common)
+                for e in manifest:
+                    if e.type == "dir":
+                        tar.add_file_from_memory(
+                            e.path, 0, b"", filetype=FileType.DIRECTORY, permission=e.mode, **common
+                        )
+                    elif e.type == "symlink":
+                        _add_symlink(tar, e.path, e.target or "", common)
+                    else:
+                        tar.add_file_from_memory(
+                            e.path, e.size, _chunks(root / e.path), permission=e.mode, **common
+                        )
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return out
+
+
+# libarchive-c's `linkpath` setter records a hard link unless a symlink target was
+# already set, so symlink targets are set through libarchive's own call.
+_copy_symlink = libarchive.ffi.ffi(
+    "entry_copy_symlink", [libarchive.ffi.c_archive_entry_p, ctypes.c_char_p], None
+)
+
+
+def _add_symlink(tar: libarchive.write.ArchiveWrite, path: str, target: str, common: dict) -> None:
+    entry = libarchive.ArchiveEntry(
+        pathname=path, size=0, filetype=FileType.SYMBOLINK_LINK, perm=0o777, **common
+    )
+    _copy_symlink(entry._entry_p, target.encode())
+    libarchive.ffi.write_header(tar._pointer, entry._entry_p)
+    libarchive.ffi.write_finish_entry(tar._pointer)
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def manifest_bytes(manifest: list[FileEntry]) -> bytes:
+    return canonical_json([e.model_dump(mode="json", exclude_none=True) for e in manifest])
+
+
+def _kind(entry: libarchive.ArchiveEntry) -> str:
+    if entry.isdir:
+        return "dir"
+    if entry.issym:
+        return "symlink"
+    if entry.islnk:
+        return "hardlink"
+    if entry.isblk or entry.ischr:
+        return "device"
+    if entry.isfifo:
+        return "fifo"
+    if entry.issock:
+        return "socket"
+    return "file"
+
+
+def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
+    """Every tar entry of a package file, in archive order, with its data.
+
+    Raises BadInput naming the file when it is not a readable zstd tar.
+    """
+    try:
+        with open(path, "rb") as raw:
+            dctx = zstandard.ZstdDecompressor()
+            with dctx.stream_reader(raw) as zr, libarchive.stream_reader(zr, "tar", "none") as tar:
+                for i, entry in enumerate(tar):
+                    if limit is not None and i >= limit:
+                        return
+                    data = b"".join(entry.get_blocks()) if entry.isreg else b""
+                    yield Member(
+                        path=entry.pathname,
+                        kind=_kind(entry),
+                        mode=entry.mode & 0o7777,
+                        size=len(data),
+                        linkpath=entry.linkpath,
+                        data=data,
+                        uid=entry.uid,
+                        gid=entry.gid,
+                    )
+    except (zstandard.ZstdError, libarchive.ArchiveError) as e:
+        raise BadInput(f"{path}: not a valid package archive ({e}); rebuild or re-download it") from None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
+
+
+def _parse_head(path: Path, members: list[Member]) -> tuple[PackageInfo, list[FileEntry]]:
+    if len(members) < 2 or members[0].path != PKGINFO or members[1].path != MANIFEST:
+        raise BadInput(f"{path}: package must start with {PKGINFO} and {MANIFEST}; it is not a pkgrepo package")
+    try:
+        info = PackageInfo.model_validate_json(members[0].data)
+        manifest = [FileEntry.model_validate(e) for e in json.loads(members[1].data)]
+    except (ValidationError, ValueError, TypeError) as e:
+        raise BadInput(f"{path}: malformed package metadata: {str(e).splitlines()[0]}") from None
+    return info, manifest
+
+
+def read_info(path: Path) -> PackageInfo:
+    """Only the metadata: stops after the first entries."""
+    return read_head(path)[0]
+
+
+def read_head(path: Path) -> tuple[PackageInfo, list[FileEntry]]:
+    return _parse_head(path, list(iter_members(path, limit=2)))
+
+
+def payload(path: Path) -> tuple[PackageInfo, list[FileEntry], Iterator[Member]]:
+    """Metadata, manifest and an iterator over the payload members that follow."""
+    it = iter_members(path)
+    head = [m for _, m in zip(range(2), it, strict=False)]
+    info, manifest = _parse_head(path, head)
+    return info, manifest, it
+
+
+__all__ = [
+    "Member",
+    "canonical_json",
+    "iter_members",
+    "payload",
+    "read_head",
+    "read_info",
+    "scan_tree",
+    "write_package",
+]

@@ -1,0 +1,177 @@
+"""Pydantic models of a recipe: the declarative description of one source build.
+
+Field names follow melange where a melange user would look for them
+(`package`, `environment`, `pipeline`, `subpackages`, `test`), written in
+kebab-case in YAML. Unknown fields are errors, so a typo never silently
+changes a build.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
+SHA256_RE = r"^[0-9a-f]{64}$"
+DEP_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9+._:@/-]*)\s*(?:(?P<op>>=|<=|=|<|>)\s*(?P<ver>\S+))?$")
+# Built-in steps and the `with:` keys each accepts.
+STEPS: dict[str, frozenset[str]] = {
+    "autoconf/configure": frozenset({"opts"}),
+    "autoconf/make": frozenset({"opts"}),
+    "autoconf/make-install": frozenset({"opts"}),
+    "make": frozenset({"opts", "target"}),
+    "strip": frozenset(),
+}
+StepName = Literal["autoconf/configure", "autoconf/make", "autoconf/make-install", "make", "strip"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _check_deps(values: list[str]) -> list[str]:
+    for v in values:
+        if not DEP_RE.match(v):
+            raise ValueError(f"{v!r} is not a dependency (NAME, NAME>=VERSION, so:LIB, cmd:NAME)")
+    return values
+
+
+class Dependencies(Strict):
+    runtime: list[str] = Field(default_factory=list, description="Explicit runtime dependencies.")
+    provides: list[str] = Field(default_factory=list, description="Extra provided names.")
+
+    _v_runtime = field_validator("runtime", "provides")(_check_deps)
+
+
+class Package(Strict):
+    name: Annotated[str, Field(pattern=NAME_RE)]
+    version: Annotated[str, Field(pattern=r"^[0-9][A-Za-z0-9.+~_]*$")]
+    epoch: Annotated[int, Field(ge=0)] = 0
+    release: Annotated[int, Field(ge=0)] = 1
+    description: Annotated[str, Field(min_length=1)]
+    license: Annotated[str, Field(min_length=1, description="SPDX license expression.")]
+    homepage: str | None = None
+    dependencies: Dependencies = Field(default_factory=Dependencies)
+    source_date_epoch: Annotated[int | None, Field(alias="source-date-epoch", ge=0)] = None
+
+
+class DebianSource(Strict):
+    """Where Debian's source archive holds the same bytes (an offline mirror)."""
+
+    package: Annotated[str, Field(pattern=NAME_RE)]
+    version: str | None = None
+
+
+class Source(Strict):
+    url: str | None = Field(None, description="Upstream URL of the file.")
+    debian: DebianSource | None = Field(
+        None, description="Debian source package that ships a byte-identical file."
+    )
+    sha256: Annotated[str, Field(pattern=SHA256_RE)]
+    filename: str | None = None
+    strip_components: Annotated[int, Field(alias="strip-components", ge=0)] = 1
+    destination: str = Field(".", description="Directory under the build tree to unpack into.")
+    extract: bool = True
+
+    @model_validator(mode="after")
+    def _origin(self) -> Source:
+        if not self.url and not self.debian:
+            raise ValueError("a source needs `url` or `debian` (or both)")
+        return self
+
+    @field_validator("destination")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("destination must be a relative path inside the build tree")
+        return v
+
+
+class Patch(Strict):
+    file: str = Field(description="Patch file, relative to the recipe's directory.")
+    strip: Annotated[int, Field(ge=0)] = 1
+
+
+class Step(Strict):
+    name: str | None = None
+    uses: StepName | None = None
+    runs: str | None = None
+    with_: dict[str, str] = Field(default_factory=dict, alias="with")
+    working_directory: str | None = Field(None, alias="working-directory")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Step:
+        if (self.uses is None) == (self.runs is None):
+            raise ValueError("a step needs exactly one of `uses` or `runs`")
+        if self.runs is not None and self.with_:
+            raise ValueError("`with` only applies to `uses` steps")
+        if self.uses is not None:
+            unknown = sorted(set(self.with_) - STEPS[self.uses])
+            if unknown:
+                allowed = ", ".join(sorted(STEPS[self.uses])) or "nothing"
+                raise ValueError(f"{self.uses} does not take {', '.join(unknown)} (it takes {allowed})")
+        return self
+
+
+class Subpackage(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+._${}-]*$")]
+    description: str | None = None
+    files: list[str] = Field(min_length=1, description="Globs, relative to the install root.")
+    dependencies: Dependencies = Field(default_factory=Dependencies)
+
+
+class Split(Strict):
+    dev: bool = True
+    doc: bool = True
+    dbg: bool = False
+
+
+class Test(Strict):
+    environment: list[str] = Field(
+        default_factory=list, description="Extra packages installed beside the package under test."
+    )
+    pipeline: list[Step] = Field(min_length=1)
+
+    @field_validator("pipeline")
+    @classmethod
+    def _runs_only(cls, v: list[Step]) -> list[Step]:
+        for step in v:
+            if step.runs is None:
+                raise ValueError("test steps are `runs:` scripts")
+        return v
+
+
+class Recipe(Strict):
+    package: Package
+    sources: list[Source] = Field(min_length=1)
+    patches: list[Patch] = Field(default_factory=list)
+    build_depends: list[str] = Field(default_factory=list, alias="build-depends")
+    vars: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict)
+    pipeline: list[Step] = Field(min_length=1)
+    subpackages: list[Subpackage] = Field(default_factory=list)
+    split: Split = Field(default_factory=Split)
+    test: Test | None = None
+
+    _v_bdeps = field_validator("build_depends")(_check_deps)
+
+    @field_validator("environment")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return v
+
+    @property
+    def name(self) -> str:
+        return self.package.name
+
+    @property
+    def full_version(self) -> str:
+        """`[epoch:]version-rrelease`, the string dependencies compare against."""
+        p = self.package
+        epoch = f"{p.epoch}:" if p.epoch else ""
+        return f"{epoch}{p.version}-r{p.release}"

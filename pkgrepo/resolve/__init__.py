@@ -1,0 +1,1 @@
+"""Dependency resolution: versions, dependency clauses and closures."""

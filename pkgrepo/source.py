@@ -1,0 +1,203 @@
+"""Fetch pinned sources into a content-addressed cache.
+
+A source is named by its upstream URL and its sha256. The cache is keyed by
+the sha256 alone, so a file is fetched once whatever URL named it. When the
+upstream URL cannot be reached, Debian's source archive is tried: for many
+projects Debian ships the upstream tarball byte for byte, and the sha256 check
+proves it. The `deb-src` entries are derived at run time from this machine's
+own apt sources into a private apt state directory; the system's apt
+configuration is never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from pkgrepo.digest import CHUNK, sha256_file
+from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.recipe.model import Source
+
+
+def default_cache() -> Path:
+    base = os.environ.get("PKGREPO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pkgrepo"
+    )
+    return Path(base)
+
+
+def source_filename(src: Source) -> str:
+    if src.filename:
+        return src.filename
+    if src.url:
+        return src.url.rstrip("/").rsplit("/", 1)[-1]
+    return f"{src.debian.package}-{src.sha256[:12]}" if src.debian else src.sha256
+
+
+class SourceCache:
+    """`<root>/sha256/<digest>`: each file stored under its own digest."""
+
+    def __init__(self, root: Path | None = None, log: Callable[[str], None] = lambda _m: None):
+        self.root = Path(root) if root else default_cache()
+        self.log = log
+        self._debian: DebianSourceArchive | None = None
+
+    def path(self, digest: str) -> Path:
+        return self.root / "sha256" / digest
+
+    def fetch(self, src: Source, where: str) -> Path:
+        """Return the cached file for `src`, fetching it if needed; never an unverified file."""
+        target = self.path(src.sha256)
+        if target.exists():
+            if sha256_file(target) == src.sha256:
+                return target
+            target.unlink()  # a corrupt cache entry is refetched, not trusted
+        target.parent.mkdir(parents=True, exist_ok=True)
+        errors: list[str] = []
+        if src.url:
+            try:
+                self._store(self._download(src.url), src, where, origin=src.url)
+                return target
+            except _Unreachable as e:
+                errors.append(f"{src.url}: {e}")
+        if src.debian:
+            if self._debian is None:
+                self._debian = DebianSourceArchive(self.root / "debian-apt", self.log)
+            found = self._debian.find(src.debian.package, src.debian.version, src.sha256)
+            if found:
+                self._store(found, src, where, origin=f"Debian source {src.debian.package}")
+                return target
+            errors.append(
+                f"Debian source {src.debian.package}"
+                f"{'=' + src.debian.version if src.debian.version else ''} has no file with that sha256"
+            )
+        raise PkgrepoError(
+            f"{where}: source {source_filename(src)} (sha256 {src.sha256[:12]}…) could not be fetched: "
+            + "; ".join(errors)
+            + "; put the file in the cache with `pkgrepo fetch --add FILE` or fix the recipe"
+        )
+
+    def add(self, path: Path) -> str:
+        """Put a local file into the cache; return its digest."""
+        digest = sha256_file(path)
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{digest}.tmp{os.getpid()}")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+        return digest
+
+    def _store(self, tmp: Path, src: Source, where: str, origin: str) -> None:
+        got = sha256_file(tmp)
+        if got != src.sha256:
+            tmp.unlink(missing_ok=True)
+            raise BadInput(
+                f"{where}: source {source_filename(src)} from {origin} has sha256 {got}, "
+                f"the recipe pins {src.sha256}; check the URL or update the sha256"
+            )
+        os.replace(tmp, self.path(src.sha256))
+        self.log(f"fetched {source_filename(src)} from {origin}")
+
+    def _download(self, url: str) -> Path:
+        fd, name = tempfile.mkstemp(dir=self.root / "sha256", prefix=".dl")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if url.startswith("file://"):
+                    with open(url[len("file://") :], "rb") as f:
+                        shutil.copyfileobj(f, out, CHUNK)
+                else:
+                    with urllib.request.urlopen(url, timeout=15) as resp:
+                        shutil.copyfileobj(resp, out, CHUNK)
+        except (OSError, urllib.error.URLError) as e:
+            os.unlink(name)
+            raise _Unreachable(getattr(e, "reason", None) or e.strerror or str(e)) from None
+        return Path(name)
+
+
+class _Unreachable(Exception):
+    pass
+
+
+class DebianSourceArchive:
+    """`apt-get source --download-only` against deb-src entries derived from the host's apt sources."""
+
+    def __init__(self, state: Path, log: Callable[[str], None]):
+        self.state = state
+        self.log = log
+        self._updated = False
+
+    def _options(self) -> list[str]:
+        s = self.state
+        return [
+            "-o", "Dir::Etc::SourceList=/dev/null",
+            "-o", f"Dir::Etc::SourceParts={s / 'sources.list.d'}",
+            "-o", f"Dir::State::Lists={s / 'lists'}",
+            "-o", f"Dir::Cache={s / 'cache'}",
+            "-o", "Dir::State::status=/dev/null",
+            "-o", "APT::Sandbox::User=root",
+        ]  # fmt: skip
+
+    def _write_sources(self) -> None:
+        parts = self.state / "sources.list.d"
+        parts.mkdir(parents=True, exist_ok=True)
+        (self.state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+        (self.state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        etc = Path("/etc/apt")
+        deb822 = sorted((etc / "sources.list.d").glob("*.sources"))
+        for f in deb822:
+            text = re.sub(r"(?m)^Types:.*$", "Types: deb-src", f.read_text())
+            (parts / f.name).write_text(text)
+        legacy = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
+        lines = []
+        for f in legacy:
+            if f.exists():
+                for line in f.read_text().splitlines():
+                    if re.match(r"^\s*deb\s", line):
+                        lines.append(re.sub(r"^\s*deb\s", "deb-src ", line))
+        if lines:
+            (parts / "derived.list").write_text("\n".join(lines) + "\n")
+
+    def _update(self) -> None:
+        if self._updated:
+            return
+        self._write_sources()
+        self.log("updating Debian source indexes")
+        run = subprocess.run(
+            ["apt-get", "-q", *self._options(), "update"], capture_output=True, text=True
+        )
+        if run.returncode != 0:
+            tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["?"]
+            raise PkgrepoError(f"apt-get update for deb-src failed: {tail[0]}")
+        self._updated = True
+
+    def find(self, package: str, version: str | None, digest: str) -> Path | None:
+        if shutil.which("apt-get") is None:
+            return None
+        self._update()
+        spec = f"{package}={version}" if version else package
+        work = Path(tempfile.mkdtemp(prefix="debsrc", dir=self.state))
+        try:
+            run = subprocess.run(
+                ["apt-get", "-q", *self._options(), "source", "--download-only", spec],
+                cwd=work, capture_output=True, text=True,
+            )  # fmt: skip
+            if run.returncode != 0:
+                self.log(f"apt-get source {spec} failed: {run.stderr.strip()[-200:]}")
+                return None
+            for f in sorted(work.iterdir()):
+                if f.is_file() and sha256_file(f) == digest:
+                    out = self.state / f".found-{digest}"
+                    os.replace(f, out)
+                    return out
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(work)
