@@ -105,15 +105,20 @@ class _Progress:
 @RECIPES
 @OUT
 @CACHE
-@click.option("--check-reproducible", is_flag=True, help="Build twice under different conditions and compare.")
+@click.option(
+    "--check-reproducible", is_flag=True, help="Build twice under different conditions and compare."
+)
 @click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
 @click.option("--force", is_flag=True, help="Rebuild the named recipes even when cached.")
 @JSON
-def build(names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, as_json) -> None:
+def build(
+    names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, as_json
+) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
     from pkgrepo.build.plan import find_recipe
-    from pkgrepo.build.session import build_all, check_reproducible as check
+    from pkgrepo.build.session import build_all
+    from pkgrepo.build.session import check_reproducible as check
     from pkgrepo.errors import BadInput, BuildFailed
     from pkgrepo.source import SourceCache
 
@@ -135,7 +140,9 @@ def build(names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no
                         click.echo(f"  {x.package}: {x.detail}")
             if bad:
                 first = next(iter(bad))
-                raise BuildFailed(f"{first}: not reproducible: {bad[first][0].package}: {bad[first][0].detail}")
+                raise BuildFailed(
+                    f"{first}: not reproducible: {bad[first][0].package}: {bad[first][0].detail}"
+                )
             return
         results = build_all(builder, recipes, wanted, test=not no_test, force=force)
     if as_json:
@@ -159,7 +166,12 @@ def show(package: Path, as_json: bool) -> None:
 
     info, manifest = read_head(package)
     if as_json:
-        emit({"info": info.model_dump(mode="json"), "files": [e.model_dump(exclude_none=True) for e in manifest]})
+        emit(
+            {
+                "info": info.model_dump(mode="json"),
+                "files": [e.model_dump(exclude_none=True) for e in manifest],
+            }
+        )
         return
     for key, value in info.model_dump(mode="json").items():
         if isinstance(value, list):

@@ -170,9 +170,7 @@ class DebianSourceArchive:
             return
         self._write_sources()
         self.log("updating Debian source indexes")
-        run = subprocess.run(
-            ["apt-get", "-q", *self._options(), "update"], capture_output=True, text=True
-        )
+        run = subprocess.run(["apt-get", "-q", *self._options(), "update"], capture_output=True, text=True)
         if run.returncode != 0:
             tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["?"]
             raise PkgrepoError(f"apt-get update for deb-src failed: {tail[0]}")

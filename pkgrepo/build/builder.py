@@ -137,7 +137,9 @@ def strip_tree(root: Path, debug: bool, log: Path) -> None:
             kind = _elf_kind(path)
             if kind is None:
                 continue
-            argv = ["strip", "--strip-debug"] if kind in ("archive", "ET_REL") else ["strip", "--strip-unneeded"]
+            argv = (
+                ["strip", "--strip-debug"] if kind in ("archive", "ET_REL") else ["strip", "--strip-unneeded"]
+            )
             cmds = []
             if debug and kind in ("ET_EXEC", "ET_DYN"):
                 dbg = root / "usr/lib/debug" / f"{path.relative_to(root)}.debug"
@@ -177,6 +179,15 @@ class Builder:
             return files
         return None
 
+    def tested(self, name: str) -> bool:
+        record = self.record_path(name)
+        return record.exists() and bool(json.loads(record.read_text()).get("tested"))
+
+    def mark_tested(self, name: str) -> None:
+        record = self.record_path(name)
+        data = json.loads(record.read_text())
+        record.write_bytes(canonical_json({**data, "tested": True}))
+
     def build(
         self, path: Path, recipe: Recipe, variation: Variation | None = None, out: Path | None = None,
         force: bool = False,
@@ -200,7 +211,9 @@ class Builder:
         sources = [self.cache.fetch(s, where) for s in recipe.sources]  # verified before unpacking
         work = Path(tempfile.mkdtemp(prefix=f"pkgrepo-{recipe.name}-"))
         try:
-            packages = self._build_in(work, path, recipe, variation, deps, sources, patches, key, log, dest_dir)
+            packages = self._build_in(
+                work, path, recipe, variation, deps, sources, patches, key, log, dest_dir
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return BuildResult(recipe.name, packages, False, time.monotonic() - start, log)
@@ -209,7 +222,9 @@ class Builder:
         if not recipe.build_depends:
             return []
         if not self.out.is_dir():
-            raise BadInput(f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages")
+            raise BadInput(
+                f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages"
+            )
         try:
             return PackageDir(self.out).closure(recipe.build_depends)
         except BadInput as e:
@@ -242,9 +257,13 @@ class Builder:
                 argv = ["tar", "-xf", str(file), "-C", str(target), f"--strip-components={spec.strip_components}",
                         "--no-same-owner", "--no-same-permissions"]  # fmt: skip
                 if subprocess.run(argv, capture_output=True).returncode:
-                    raise BadInput(f"{path}: source {file.name} is not an archive tar can unpack; set extract: false")
+                    raise BadInput(
+                        f"{path}: source {file.name} is not an archive tar can unpack; set extract: false"
+                    )
             else:
-                shutil.copyfile(file, target / (spec.filename or spec.url.rsplit("/", 1)[-1] if spec.url else file.name))
+                shutil.copyfile(
+                    file, target / (spec.filename or spec.url.rsplit("/", 1)[-1] if spec.url else file.name)
+                )
         sde = recipe.package.source_date_epoch or source_date_epoch(src)
         for spec, file in zip(recipe.patches, patches.values(), strict=True):
             with open(log, "ab") as out:
@@ -271,7 +290,14 @@ class Builder:
         return self._package(path, recipe, staged, deps, sde, key, dest_dir)
 
     def _package(
-        self, path: Path, recipe: Recipe, staged: Path, deps: list[Available], sde: int, key: str, dest_dir: Path
+        self,
+        path: Path,
+        recipe: Recipe,
+        staged: Path,
+        deps: list[Available],
+        sde: int,
+        key: str,
+        dest_dir: Path,
     ) -> list[Path]:
         parts = split(staged, recipe)
         main = parts[0]

@@ -30,16 +30,20 @@ def build_all(
         builder.report(f"[{i + 1}/{len(order)}] {name}")
         results.append(builder.build(path, recipe, force=force and name in wanted))
     if test:
+        failures = []
         for result in results:
-            if result.cached:
-                continue
             path, recipe = recipes[result.name]
+            if recipe.test is None or builder.tested(result.name):
+                continue
             builder.report(f"testing {result.name}")
             try:
                 run_test(path, recipe, builder.out, result.log)
-            except BuildFailed:
+                builder.mark_tested(result.name)
+            except BuildFailed as e:
                 _discard(builder, result)
-                raise
+                failures.append(e)
+        if failures:
+            raise failures[0]
     return results
 
 
@@ -118,4 +122,3 @@ def _adopt(builder: Builder, scratch: Path, name: str) -> None:
     shutil.move(scratch / LOGS / f"{name}.log", builder.log_path(name))
     builder.record_path(name).parent.mkdir(exist_ok=True)
     shutil.move(scratch / RECORDS / f"{name}.json", builder.record_path(name))
-

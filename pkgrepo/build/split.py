@@ -59,11 +59,7 @@ def staged_files(root: Path) -> list[str]:
 
 def _is_dev_symlink(root: Path, rel: str) -> bool:
     """`libfoo.so -> libfoo.so.1`: only the linker needs it."""
-    return (
-        os.path.dirname(rel) in LIB_DIRS
-        and rel.endswith(".so")
-        and os.path.islink(root / rel)
-    )
+    return os.path.dirname(rel) in LIB_DIRS and rel.endswith(".so") and os.path.islink(root / rel)
 
 
 def split(root: Path, recipe: Recipe) -> list[Part]:
@@ -74,7 +70,9 @@ def split(root: Path, recipe: Recipe) -> list[Part]:
     desc = recipe.package.description
     parts: list[Part] = []
     for sub in recipe.subpackages:
-        part = Part(sub.name, sub.description or f"{desc} ({sub.name})", dependencies=sub.dependencies, kind="sub")
+        part = Part(
+            sub.name, sub.description or f"{desc} ({sub.name})", dependencies=sub.dependencies, kind="sub"
+        )
         part.files = [f for f in remaining if any(matches(f, g) for g in sub.files)]
         remaining = [f for f in remaining if f not in set(part.files)]
         parts.append(part)

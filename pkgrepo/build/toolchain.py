@@ -74,7 +74,9 @@ def prepare(tc: Path, sysroot: Path) -> dict[str, str]:
     """Write the toolchain directory; return the environment it needs."""
     (tc / "etc").mkdir(parents=True)
     (tc / "bin").mkdir()
-    (tc / "etc/passwd").write_text("root:x:0:0:root:/build/home:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+    (tc / "etc/passwd").write_text(
+        "root:x:0:0:root:/build/home:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+    )
     (tc / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
     env = {
         "PKG_CONFIG_LIBDIR": f"{SYSROOT}/usr/lib/pkgconfig:{SYSROOT}/usr/share/pkgconfig",

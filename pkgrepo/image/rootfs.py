@@ -32,7 +32,9 @@ def read_db(rootfs: Path) -> dict[str, dict]:
     try:
         return json.loads(path.read_text())["packages"]
     except (ValueError, KeyError) as e:
-        raise BadInput(f"{path}: installed-package record is corrupt ({e}); restore it or start a new root") from None
+        raise BadInput(
+            f"{path}: installed-package record is corrupt ({e}); restore it or start a new root"
+        ) from None
 
 
 def _write_db(rootfs: Path, packages: dict[str, dict]) -> None:
@@ -144,7 +146,9 @@ def install(pkgs: list[CheckedPackage], rootfs: Path) -> list[str]:
     db = read_db(rootfs)
     problems = list(_conflicts(rootfs, pkgs, db))
     if problems:
-        raise BadInput(f"file conflict: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise BadInput(
+            f"file conflict: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
     writer = _Writer(rootfs)
     try:
         for p in pkgs:

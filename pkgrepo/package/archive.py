@@ -85,9 +85,7 @@ def scan_tree(root: Path, paths: Iterable[str]) -> list[FileEntry]:
             with open(full, "rb") as f:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
-            entries.append(
-                FileEntry(path=rel, type="file", mode=mode, size=st.st_size, sha256=h.hexdigest())
-            )
+            entries.append(FileEntry(path=rel, type="file", mode=mode, size=st.st_size, sha256=h.hexdigest()))
         else:
             raise BadInput(f"{full}: special files (devices, fifos, sockets) cannot be packaged")
     return entries
@@ -172,6 +170,24 @@ def _kind(entry: libarchive.ArchiveEntry) -> str:
     return "file"
 
 
+class _Decompressed:
+    """zstd stream for libarchive's read callback: errors are kept, not raised through C."""
+
+    def __init__(self, reader: zstandard.ZstdDecompressionReader):
+        self.reader = reader
+        self.error: zstandard.ZstdError | None = None
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, buf: bytearray) -> int:
+        try:
+            return self.reader.readinto(buf)
+        except zstandard.ZstdError as e:
+            self.error = e
+            return 0
+
+
 def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
     """Every tar entry of a package file, in archive order, with its data.
 
@@ -180,7 +196,8 @@ def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
     try:
         with open(path, "rb") as raw:
             dctx = zstandard.ZstdDecompressor()
-            with dctx.stream_reader(raw) as zr, libarchive.stream_reader(zr, "tar", "none") as tar:
+            zr = _Decompressed(dctx.stream_reader(raw))
+            with libarchive.stream_reader(zr, "tar", "none") as tar:
                 for i, entry in enumerate(tar):
                     if limit is not None and i >= limit:
                         return
@@ -196,19 +213,26 @@ def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
                         gid=entry.gid,
                     )
     except (zstandard.ZstdError, libarchive.ArchiveError) as e:
-        raise BadInput(f"{path}: not a valid package archive ({e}); rebuild or re-download it") from None
+        reason = zr.error or e
+        raise BadInput(f"{path}: not a valid package archive ({reason}); rebuild or re-download it") from None
     except OSError as e:
         raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
 
 
 def _parse_head(path: Path, members: list[Member]) -> tuple[PackageInfo, list[FileEntry]]:
     if len(members) < 2 or members[0].path != PKGINFO or members[1].path != MANIFEST:
-        raise BadInput(f"{path}: package must start with {PKGINFO} and {MANIFEST}; it is not a pkgrepo package")
+        raise BadInput(
+            f"{path}: package must start with {PKGINFO} and {MANIFEST}; it is not a pkgrepo package"
+        )
     try:
         info = PackageInfo.model_validate_json(members[0].data)
         manifest = [FileEntry.model_validate(e) for e in json.loads(members[1].data)]
-    except (ValidationError, ValueError, TypeError) as e:
-        raise BadInput(f"{path}: malformed package metadata: {str(e).splitlines()[0]}") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise BadInput(f"{path}: malformed package metadata: {where}: {err['msg']}") from None
+    except (ValueError, TypeError) as e:
+        raise BadInput(f"{path}: malformed package metadata: {e}") from None
     return info, manifest
 
 

@@ -55,24 +55,40 @@ def check_package(path: Path) -> CheckedPackage:
     if len(expected) != len(manifest):
         raise BadInput(f"{path}: manifest lists a path twice; refusing the package")
     seen: list[Member] = []
+    links: set[str] = set()
     for m in members:
         name = check_path(path, m.path)
+        parts = name.split("/")
+        through = next(
+            ("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in links), None
+        )
+        if through:
+            raise BadInput(f"{path}: member {name!r} would be written through symlink {through!r}; refusing")
         if m.kind not in ("file", "dir", "symlink"):
-            raise BadInput(f"{path}: member {name!r} is a {m.kind}; packages may hold only files, dirs, symlinks")
+            raise BadInput(
+                f"{path}: member {name!r} is a {m.kind}; packages may hold only files, dirs, symlinks"
+            )
         if m.mode & 0o6000:
             raise BadInput(f"{path}: member {name!r} has a setuid/setgid bit; refusing the package")
         entry = expected.get(name)
         if entry is None:
             raise BadInput(f"{path}: member {name!r} is not in the package manifest; the package is tampered")
         if entry.type != m.kind or entry.mode != m.mode:
-            raise BadInput(f"{path}: member {name!r} differs from its manifest entry; the package is tampered")
+            raise BadInput(
+                f"{path}: member {name!r} differs from its manifest entry; the package is tampered"
+            )
         if m.kind == "file" and hashlib.sha256(m.data).hexdigest() != entry.sha256:
-            raise BadInput(f"{path}: {name!r} does not match its sha256 in the manifest; the package is tampered")
+            raise BadInput(
+                f"{path}: {name!r} does not match its sha256 in the manifest; the package is tampered"
+            )
         if m.kind == "symlink":
             if m.linkpath != entry.target:
                 raise BadInput(f"{path}: symlink {name!r} differs from its manifest entry; tampered")
             check_symlink(path, name, m.linkpath or "")
+            links.add(name)
         seen.append(Member(name, m.kind, m.mode, m.size, m.linkpath, m.data, 0, 0))
     if len(seen) != len(manifest) or {m.path for m in seen} != set(expected):
-        raise BadInput(f"{path}: payload does not match the manifest (missing entries); the package is tampered")
+        raise BadInput(
+            f"{path}: payload does not match the manifest (missing entries); the package is tampered"
+        )
     return CheckedPackage(path, info, manifest, seen)

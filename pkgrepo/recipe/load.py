@@ -114,7 +114,7 @@ def parse_recipe(text: str, where: str) -> Recipe:
         err = e.errors()[0]
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (see `pkgrepo schema recipe`)"
         elif err["type"] == "missing":

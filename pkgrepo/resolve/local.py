@@ -35,7 +35,9 @@ class PackageDir:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         if not self.directory.is_dir():
-            raise BadInput(f"{self.directory}: packages directory does not exist; build first or pass --packages")
+            raise BadInput(
+                f"{self.directory}: packages directory does not exist; build first or pass --packages"
+            )
         self.packages = [
             Available(read_info(p), p) for p in sorted(self.directory.glob(f"*{SUFFIX}")) if p.is_file()
         ]
