@@ -8,6 +8,7 @@ per-session directory.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -40,15 +41,13 @@ def make_tarball(path: Path, files: dict[str, str], top: str = "src-1.0") -> str
             info.size = len(data)
             info.mtime = 1_600_000_000
             info.mode = 0o755 if name.endswith(".sh") else 0o644
-            import io
-
             tar.addfile(info, io.BytesIO(data))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
-    """musl, zlib and hello built from their real sources (and tested) into a fresh directory."""
+    """musl, zlib, hello and busybox built from their real sources and tested, in a fresh directory."""
     out = tmp_path_factory.mktemp("packages")
-    run_cli("build", "musl", "zlib", "hello", "--no-test", "--out", str(out), check=True)
+    run_cli("build", "musl", "zlib", "hello", "busybox", "--out", str(out), check=True)
     return out
