@@ -1,0 +1,20 @@
+#!/bin/sh
+# Set up a fresh Debian 12 machine (as root) for pkgrepo: system tools from
+# Debian, then pkgrepo and its Python libraries in ./.venv.
+set -eu
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# bubblewrap: the build sandbox; gcc/make/binutils/patch/tcl: the host toolchain
+# used read-only inside it (tclsh generates SQLite's amalgamation); libarchive13:
+# used through libarchive-c; tar/xz/bzip2/zstd: unpacking sources and benchmarks.
+apt-get install -y -q --no-install-recommends \
+  bubblewrap gcc make binutils patch tcl libc6-dev linux-libc-dev \
+  libarchive13 tar xz-utils bzip2 zstd ca-certificates \
+  python3 python3-venv python3-pip >/dev/null
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup done: $(.venv/bin/pkgrepo --version)"
