@@ -12,13 +12,14 @@ import libarchive
 import libarchive.ffi
 import pytest
 import zstandard
-from conftest import run_cli
 from libarchive.entry import FileType
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_head, scan_tree, write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import PackageInfo, canonical_json
+
+from conftest import run_cli
 
 INFO = PackageInfo(
     name="demo", version="1.0", description="demo", license="MIT", origin="demo", build_date=1_700_000_000

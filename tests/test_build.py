@@ -7,10 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import make_tarball, run_cli
 from elftools.elf.elffile import ELFFile
 
 from pkgrepo.package.archive import read_head
+
+from conftest import make_tarball, run_cli
 
 
 def _pkg(out: Path, name: str) -> Path:

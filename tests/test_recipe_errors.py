@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, make_tarball, run_cli
 
 BAD = ROOT / "tests/fixtures/bad"

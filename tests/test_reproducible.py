@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, run_cli
 from test_sandbox import build_probe
 

@@ -8,9 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import make_tarball, run_cli
 
 from pkgrepo.package.archive import iter_members
+
+from conftest import make_tarball, run_cli
 
 RECIPE = """package:
   name: {name}
