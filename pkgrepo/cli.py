@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from pkgrepo.errors import PkgrepoError
 
-err = Console(stderr=True, highlight=False)
+
+def stderr_console():
+    """rich's console on stderr, imported only by the commands that show progress."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 RECIPES = click.option(
     "--recipes", "recipes_dir", type=click.Path(path_type=Path), show_default=True,
@@ -79,10 +83,11 @@ class _Progress:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.status = None
+        self.console = stderr_console()
 
     def __enter__(self) -> _Progress:
-        if not self.quiet and err.is_terminal:
-            self.status = err.status("starting")
+        if not self.quiet and self.console.is_terminal:
+            self.status = self.console.status("starting")
             self.status.__enter__()
         return self
 
@@ -92,7 +97,7 @@ class _Progress:
         if self.status is not None:
             self.status.update(message)
         else:
-            err.print(message)
+            self.console.print(message, markup=False)
 
     def __exit__(self, *exc: object) -> None:
         if self.status is not None:
@@ -218,7 +223,7 @@ def fetch(names, add, recipes_dir, cache_dir) -> None:
     from pkgrepo.build.plan import find_recipe
     from pkgrepo.source import SourceCache
 
-    cache = SourceCache(cache_dir, log=lambda m: err.print(m))
+    cache = SourceCache(cache_dir, log=lambda m: click.echo(m, err=True))
     for f in add:
         click.echo(f"{cache.add(f)}  {f}")
     if add and not names:
@@ -230,17 +235,179 @@ def fetch(names, add, recipes_dir, cache_dir) -> None:
             click.echo(f"{cache.fetch(src, str(path))}  {name}")
 
 
+def _index(spec: str):
+    """`native:DIR` or `debian:PATH[,PATH...]` -> (kind, index)."""
+    from pkgrepo.errors import BadInput
+
+    kind, _, where = spec.partition(":")
+    if kind == "native" and where:
+        if where.startswith(("http://", "https://")):
+            raise BadInput(f"{spec}: repository URLs are read once the signed repository lands; pass a directory")
+        from pkgrepo.resolve.native import NativeIndex
+
+        return kind, NativeIndex(Path(where))
+    if kind == "debian" and where:
+        from pkgrepo.paths import default_cache
+        from pkgrepo.resolve.debian import DebianIndex
+
+        return kind, DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
+    raise BadInput(f"--index {spec!r}: expected native:DIR or debian:PATH[,PATH...]")
+
+
+def _parse_root(text: str):
+    from pkgrepo.resolve.debian import parse_alternative
+    from pkgrepo.resolve.deps import parse_dep
+
+    return parse_alternative(text) if "(" in text else parse_dep(text)
+
+
+def _resolve(index_spec, roots, profile, extras, time_limit):
+    from pkgrepo.resolve.minimize import minimize
+    from pkgrepo.resolve.profiles import roots_for
+
+    kind, index = _index(index_spec)
+    wanted = roots_for(profile, list(roots), kind, list(extras))
+    return index, minimize(index, [_parse_root(r) for r in wanted], time_limit)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _result_json(index, result, profile) -> dict:
+    from pkgrepo.resolve.explain import install_order
+
+    groups, cycles = install_order(result)
+    return {
+        "index": index.label,
+        "profile": profile,
+        "roots": [str(r) for r in result.roots],
+        "packages": [{"name": p.name, "version": p.version, "installed_size": p.installed_size}
+                     for p in result.packages],
+        "installed_size": result.installed_size,
+        "optimal": result.optimal,
+        "solver": result.solver,
+        "seconds": round(result.seconds, 4),
+        "install_order": groups,
+        "cycles": cycles,
+    }  # fmt: skip
+
+
+INDEX = click.option(
+    "--index", "index_spec", show_default=True,
+    default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
+    help="native:DIR (a packages directory) or debian:PATH[,PATH] (Packages files).",
+)  # fmt: skip
+PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
+                       help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).")  # fmt: skip
+EXTRA = click.option("--dev-extra", "extras", multiple=True, help="Replace the dev extras (repeatable).")
+LIMIT = click.option("--time-limit", type=float, default=30.0, show_default=True,
+                     help="Seconds for the solver; past it the best set found is returned, marked not optimal.")  # fmt: skip
+
+
+@cli.command()
+@click.argument("roots", nargs=-1, required=True)
+@INDEX
+@PROFILE
+@EXTRA
+@LIMIT
+@click.option("--diff", nargs=2, type=click.Choice(["prod", "dev"]), default=None,
+              help="Compare two profiles: `--diff prod dev` lists what dev adds.")  # fmt: skip
+@click.option("--explain-size", is_flag=True, help="What dropping each package alone would remove.")
+@JSON
+def resolve(roots, index_spec, profile, extras, time_limit, diff, explain_size, as_json) -> None:
+    """The smallest installable closure of ROOTS (exact, with a proof of optimality)."""
+    if diff:
+        a_prof, b_prof = diff
+        index, a = _resolve(index_spec, roots, a_prof, extras, time_limit)
+        _, b = _resolve(index_spec, roots, b_prof, extras, time_limit)
+        a_names = {p.name for p in a.packages}
+        added = [p for p in b.packages if p.name not in a_names]
+        removed = [p.name for p in a.packages if p.name not in {q.name for q in b.packages}]
+        if as_json:
+            emit({a_prof: _result_json(index, a, a_prof), b_prof: _result_json(index, b, b_prof),
+                  "added": [{"name": p.name, "version": p.version, "installed_size": p.installed_size}
+                            for p in added],
+                  "added_size": b.installed_size - a.installed_size, "removed": removed})  # fmt: skip
+            return
+        click.echo(f"{a_prof}: {len(a.packages)} packages, {_human(a.installed_size)}; "
+                   f"{b_prof}: {len(b.packages)} packages, {_human(b.installed_size)}")  # fmt: skip
+        click.echo(f"{b_prof} adds {len(added)} packages, {_human(b.installed_size - a.installed_size)}:")
+        for p in added:
+            click.echo(f"  + {p.name} {p.version} ({_human(p.installed_size)})")
+        for name in removed:
+            click.echo(f"  - {name}")
+        return
+    index, result = _resolve(index_spec, roots, profile, extras, time_limit)
+    weights = []
+    if explain_size:
+        from pkgrepo.resolve.explain import dominated_weights
+        from pkgrepo.resolve.model import Candidates
+
+        weights = dominated_weights(result, result.root_keys(Candidates(index)))
+    if as_json:
+        data = _result_json(index, result, profile)
+        if explain_size:
+            data["explain_size"] = [{"package": w.key, "removes": w.removes, "installed_size": w.size}
+                                    for w in weights]  # fmt: skip
+        emit(data)
+        return
+    state = "optimal" if result.optimal else "best found within the time limit, not proven optimal"
+    click.echo(f"{len(result.packages)} packages, {_human(result.installed_size)} ({state}; {result.solver}, "
+               f"{result.seconds:.2f}s) for {' '.join(roots)} [{profile}] from {index.label}")  # fmt: skip
+    for p in result.packages:
+        click.echo(f"  {p.name} {p.version}  {_human(p.installed_size)}")
+    data = _result_json(index, result, profile)
+    click.echo("install order: " + ", ".join("(" + " ".join(g) + ")" if len(g) > 1 else g[0]
+                                             for g in data["install_order"]))  # fmt: skip
+    for cycle in data["cycles"]:
+        click.echo(f"cycle: {' -> '.join(cycle)}")
+    for w in weights:
+        click.echo(f"dropping {w.key} removes {len(w.removes)} packages, {_human(w.size)}")
+
+
+@cli.command()
+@click.argument("roots", nargs=-1, required=True)
+@click.option("--target", required=True, help="The package to explain.")
+@INDEX
+@PROFILE
+@EXTRA
+@LIMIT
+@JSON
+def why(roots, target, index_spec, profile, extras, time_limit, as_json) -> None:
+    """The shortest chain of dependencies from ROOTS to a package of their closure."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.resolve.explain import describe_step
+    from pkgrepo.resolve.explain import why as chain
+    from pkgrepo.resolve.model import Candidates, clause_text
+
+    index, result = _resolve(index_spec, roots, profile, extras, time_limit)
+    steps = chain(result, result.root_keys(Candidates(index)), target)
+    if not steps:
+        raise BadInput(f"{target}: not in the closure of {' '.join(roots)} ({len(result.packages)} packages)")
+    if as_json:
+        emit([{"from": None if c is None else p, "clause": None if c is None else clause_text(c), "to": t}
+              for p, c, t in steps])  # fmt: skip
+        return
+    for step in steps:
+        click.echo(describe_step(step))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("pkgrepo: aborted")
+        click.echo("pkgrepo: aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
     except PkgrepoError as e:
-        err.print(f"pkgrepo: error: {e}", markup=False, soft_wrap=True)
+        click.echo(f"pkgrepo: error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

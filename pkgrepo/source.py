@@ -24,14 +24,8 @@ from pathlib import Path
 
 from pkgrepo.digest import CHUNK, sha256_file
 from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.paths import default_cache
 from pkgrepo.recipe.model import Source
-
-
-def default_cache() -> Path:
-    base = os.environ.get("PKGREPO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pkgrepo"
-    )
-    return Path(base)
 
 
 def source_filename(src: Source) -> str:

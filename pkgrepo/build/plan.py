@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import networkx as nx
@@ -10,6 +9,7 @@ import networkx as nx
 from pkgrepo.errors import BadInput
 from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.suggest import suggest
 
 Recipes = dict[str, tuple[Path, Recipe]]
 
@@ -71,6 +71,4 @@ def find_recipe(recipes: Recipes, arg: str) -> str:
     for name, (path, _r) in recipes.items():
         if p.exists() and path.resolve() == p.resolve():
             return name
-    near = difflib.get_close_matches(arg, list(recipes), n=3)
-    hint = f"; did you mean {', '.join(near)}?" if near else ""
-    raise BadInput(f"{arg}: no such recipe in the recipes directory{hint}")
+    raise BadInput(f"{arg}: no such recipe in the recipes directory{suggest(arg, recipes)}")

@@ -8,7 +8,6 @@ replaces this choice where alternatives are real.
 
 from __future__ import annotations
 
-import difflib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.resolve.deps import Dep, parse_dep, satisfied_by
 from pkgrepo.resolve.version import sort_key
+from pkgrepo.suggest import suggest
 
 SUFFIX = ".pkg.tar.zst"
 
@@ -60,9 +60,7 @@ class PackageDir:
                 continue
             cands = [a for a in self.candidates(dep) if a.info.name not in chosen]
             if not cands:
-                names = sorted({a.info.name for a in self.packages})
-                near = difflib.get_close_matches(dep.name, names, n=3)
-                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                hint = suggest(dep.name, sorted({a.info.name for a in self.packages}))
                 raise BadInput(
                     f"{dep} (needed by {wanted_by}) is provided by no package in {self.directory}{hint}"
                 )

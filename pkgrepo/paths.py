@@ -1,0 +1,13 @@
+"""Default locations, kept free of heavy imports (the resolver's start-up reads them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_cache() -> Path:
+    base = os.environ.get("PKGREPO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pkgrepo"
+    )
+    return Path(base)

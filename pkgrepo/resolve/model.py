@@ -1,0 +1,76 @@
+"""What the minimizer knows of a package, whatever index it came from.
+
+The minimizer sees only this model and the `Index` protocol (the shape of
+resolvelib's provider): an adapter turns a native packages directory or a
+Debian `Packages` file into it. Dependencies are in conjunctive normal form:
+a list of clauses, each a list of alternatives (`a | b`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pkgrepo.resolve.deps import Dep
+from pkgrepo.resolve.version import satisfies
+
+
+@dataclass(frozen=True, eq=False)
+class Package:
+    key: str  # unique within an index: "name=version"
+    name: str
+    version: str
+    installed_size: int  # bytes
+    depends: tuple[tuple[Dep, ...], ...] = ()
+    conflicts: tuple[Dep, ...] = ()  # Conflicts and Breaks alike: never installed together
+    provides: tuple[tuple[str, str | None], ...] = ()
+    origin: str = ""  # a path or URL the package can be fetched from, when known
+
+    def satisfies(self, dep: Dep) -> bool:
+        """Does this package meet `dep`, by its own name or by one of its provides?"""
+        if self.name == dep.name and (dep.op is None or satisfies(self.version, dep.op, dep.version or "")):
+            return True
+        for name, version in self.provides:
+            if name != dep.name:
+                continue
+            if dep.op is None:
+                return True
+            # A versioned dependency is met only by a versioned provide (Debian policy 7.5).
+            if version is not None and satisfies(version, dep.op, dep.version or ""):
+                return True
+        return False
+
+
+def clause_text(clause: Iterable[Dep]) -> str:
+    return " | ".join(str(d) for d in clause)
+
+
+class Index(Protocol):
+    """An adapter over one package index."""
+
+    label: str
+
+    def providers(self, name: str) -> list[Package]:
+        """Every package whose name, or one of whose provides, is `name` (any version)."""
+        ...
+
+    def names(self) -> Iterable[str]:
+        """All package names, for suggestions."""
+        ...
+
+
+@dataclass
+class Candidates:
+    """Memoised `dep -> packages that satisfy it` over one index."""
+
+    index: Index
+    _cache: dict[Dep, list[Package]] = field(default_factory=dict)
+
+    def __call__(self, dep: Dep) -> list[Package]:
+        found = self._cache.get(dep)
+        if found is None:
+            found = [p for p in self.index.providers(dep.name) if p.satisfies(dep)]
+            found.sort(key=lambda p: (p.name, p.key))
+            self._cache[dep] = found
+        return found

@@ -1,0 +1,40 @@
+"""Image profiles: prod resolves the roots alone, dev adds the repository's dev extras."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from pkgrepo.errors import BadInput
+
+PROFILES = ("prod", "dev")
+
+
+def extras_file() -> Path:
+    env = os.environ.get("PKGREPO_DATA")
+    base = Path(env) if env else Path(__file__).resolve().parents[2] / "repo-data"
+    return base / "dev-extras.yaml"
+
+
+def dev_extras(kind: str, override: list[str], path: Path | None = None) -> list[str]:
+    if override:
+        return list(override)
+    path = path or extras_file()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read the dev extras: {e.strerror}; pass --dev-extra NAME") from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    extras = (data or {}).get(kind)
+    if not isinstance(extras, list) or not all(isinstance(x, str) for x in extras):
+        raise BadInput(f"{path}: `{kind}:` must be a list of package names; fix it or pass --dev-extra NAME")
+    return extras
+
+
+def roots_for(profile: str, roots: list[str], kind: str, override: list[str]) -> list[str]:
+    if profile == "prod":
+        return list(roots)
+    return list(dict.fromkeys([*roots, *dev_extras(kind, override)]))
