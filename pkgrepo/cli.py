@@ -18,6 +18,7 @@ def stderr_console():
 
     return Console(stderr=True, highlight=False)
 
+
 RECIPES = click.option(
     "--recipes", "recipes_dir", type=click.Path(path_type=Path), show_default=True,
     default=lambda: os.environ.get("PKGREPO_RECIPES", "recipes"), help="Directory of recipes (*.yaml).",
@@ -242,7 +243,9 @@ def _index(spec: str):
     kind, _, where = spec.partition(":")
     if kind == "native" and where:
         if where.startswith(("http://", "https://")):
-            raise BadInput(f"{spec}: repository URLs are read once the signed repository lands; pass a directory")
+            raise BadInput(
+                f"{spec}: repository URLs are read once the signed repository lands; pass a directory"
+            )
         from pkgrepo.resolve.native import NativeIndex
 
         return kind, NativeIndex(Path(where))

@@ -21,7 +21,9 @@ PATCH = """--- a/main.c
 
 
 def test_patches_subpackages_and_debug_split(tmp_path: Path):
-    sha = make_tarball(tmp_path / "s.tar.gz", {"main.c": C_SOURCE, "tool.sh": "#!/usr/bin/env lua\nprint(1)\n"})
+    sha = make_tarball(
+        tmp_path / "s.tar.gz", {"main.c": C_SOURCE, "tool.sh": "#!/usr/bin/env lua\nprint(1)\n"}
+    )
     recipes = tmp_path / "recipes"
     (recipes / "probe").mkdir(parents=True)
     (recipes / "probe/fix.patch").write_text(PATCH)
@@ -54,7 +56,9 @@ split:
   dbg: true
 """)
     out = tmp_path / "out"
-    proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"))
+    proc = run_cli(
+        "build", "probe", "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c")
+    )
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name.split("-1.0")[0] for p in out.glob("*.pkg.tar.zst"))
     assert names == ["probe", "probe-dbg", "probe-dev", "probe-doc", "probe-tool"]

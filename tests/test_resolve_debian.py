@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import run_cli
 from peers import MAIN, apt_simulate, libsolv
+
 from pkgrepo.paths import default_cache
 from pkgrepo.resolve.debian import DebianIndex
+
+from conftest import run_cli
 
 ROOTS = [
     ["bash"],
@@ -76,14 +77,18 @@ def test_unsatisfiable_version_names_it(index: DebianIndex):
 
 
 def test_dev_profile_and_diff(index: DebianIndex):
-    proc = run_cli("resolve", "--index", f"debian:{MAIN}", "--diff", "prod", "dev", "--json", "python3", check=True)
+    proc = run_cli(
+        "resolve", "--index", f"debian:{MAIN}", "--diff", "prod", "dev", "--json", "python3", check=True
+    )
     diff = json.loads(proc.stdout)
     added = {p["name"] for p in diff["added"]}
     assert {"apt", "coreutils"} <= added or {"apt"} <= added
     assert diff["added_size"] == diff["dev"]["installed_size"] - diff["prod"]["installed_size"] > 0
     prod = {p["name"] for p in diff["prod"]["packages"]}
     assert "apt" not in prod and "python3" in prod
-    text = run_cli("resolve", "--index", f"debian:{MAIN}", "--diff", "prod", "dev", "python3", check=True).stdout
+    text = run_cli(
+        "resolve", "--index", f"debian:{MAIN}", "--diff", "prod", "dev", "python3", check=True
+    ).stdout
     assert "dev adds" in text and "+ apt " in text
 
 

@@ -166,7 +166,8 @@ class DebianIndex:
 
     def providers(self, name: str) -> list[Package]:
         rows = self.db.execute(
-            "SELECT pkg.* FROM prov JOIN pkg ON pkg.id = prov.pkg WHERE prov.name = ? ORDER BY pkg.id", (name,)
+            "SELECT pkg.* FROM prov JOIN pkg ON pkg.id = prov.pkg WHERE prov.name = ? ORDER BY pkg.id",
+            (name,),
         ).fetchall()
         return [self._package(r) for r in rows]
 

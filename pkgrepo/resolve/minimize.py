@@ -125,7 +125,9 @@ def _solve(reached: dict[str, Package], forced: dict[str, Package], roots: list[
         for clause in p.depends:
             hard.append([-var[k], *sorted(var[q.key] for q in _clause_candidates(clause, cand))])
         for dep in p.conflicts:
-            conflicts |= {tuple(sorted((var[k], var[q.key]))) for q in cand(dep) if q.key != k and q.key in var}
+            conflicts |= {
+                tuple(sorted((var[k], var[q.key]))) for q in cand(dep) if q.key != k and q.key in var
+            }
     hard += [[-a, -b] for a, b in sorted(conflicts)]
     for group in by_name.values():  # one version of a name
         hard += [[-a, -b] for i, a in enumerate(group) for b in group[i + 1 :]]
@@ -161,7 +163,9 @@ def _any_solution(hard: list[list[int]], keys: list[str]) -> tuple[set[str], boo
         return {keys[v - 1] for v in sat.get_model() if 0 < v <= len(keys)}, False
 
 
-def _edges(chosen: dict[str, Package], cand: Candidates) -> dict[str, list[tuple[tuple[Dep, ...], list[str]]]]:
+def _edges(
+    chosen: dict[str, Package], cand: Candidates
+) -> dict[str, list[tuple[tuple[Dep, ...], list[str]]]]:
     edges = {}
     for k, p in chosen.items():
         edges[k] = [
@@ -191,7 +195,10 @@ def explain_unsatisfiable(roots: list[Dep], reached: dict[str, Package], cand: C
                 why = []
                 for dep in clause:
                     versions = sorted({q.version for q in cand.index.providers(dep.name)})
-                    why.append(f"{dep.name}: " + (f"only {', '.join(versions[:4])}" if versions else "not in the index"))
+                    why.append(
+                        f"{dep.name}: "
+                        + (f"only {', '.join(versions[:4])}" if versions else "not in the index")
+                    )
                 root = next((str(r) for r in roots if p in cand(r)), str(roots[0]))
                 return f"{root}: {p.name} {p.version} depends on {clause_text(clause)}, which nothing satisfies ({'; '.join(why)})"
         for dep in p.conflicts:
