@@ -48,7 +48,7 @@ def test_closure_is_complete_and_no_larger_than_apt_or_libsolv(index: DebianInde
     # apt accepts the closure as complete: installing exactly it adds nothing and drops nothing.
     assert apt_simulate([f"{n}={v}" for n, v in sorted(ours.items())]) == ours
     apt_own = apt_simulate(roots)
-    solv_own, solv_size, _ = libsolv(roots)
+    _solv_own, solv_size, _ = libsolv(roots)
     assert result["installed_size"] <= size_of(index, apt_own)
     assert result["installed_size"] <= solv_size
     assert set(roots) <= set(ours)
