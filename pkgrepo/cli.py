@@ -34,6 +34,18 @@ CACHE = click.option(
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
 
 
+INDEX = click.option(
+    "--index", "index_spec", show_default=True,
+    default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
+    help="native:DIR (a packages directory) or debian:PATH[,PATH] (Packages files).",
+)  # fmt: skip
+PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
+                       help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).")  # fmt: skip
+EXTRA = click.option("--dev-extra", "extras", multiple=True, help="Replace the dev extras (repeatable).")
+LIMIT = click.option("--time-limit", type=float, default=30.0, show_default=True,
+                     help="Seconds for the solver; past it the best set found is returned, marked not optimal.")  # fmt: skip
+
+
 def emit(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -189,28 +201,255 @@ def show(package: Path, as_json: bool) -> None:
         click.echo(f"  {e.mode:04o} {e.type:7} /{e.path}{extra}")
 
 
-@cli.command()
-@click.argument("names", nargs=-1, required=True)
-@click.option("--packages", "packages", type=click.Path(path_type=Path), required=True,
-              help="Directory of package files to install from.")  # fmt: skip
-@click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
-@JSON
-def install(names, packages, root, as_json) -> None:
-    """Install packages and their dependencies from a packages directory into a root."""
-    from pkgrepo.image.rootfs import install as do_install
-    from pkgrepo.package.extract import check_package
-    from pkgrepo.resolve.local import PackageDir
+REPO_URL = click.option("--repo", "repo_url", help="URL of a signed repository.")
+TRUST = click.option("--trust", type=click.Path(path_type=Path), default=None,
+                     help="Trusted root metadata (root.json) for the first use of a repository.")  # fmt: skip
 
-    closure = PackageDir(packages).closure(list(names))
-    checked = [check_package(a.path) for a in closure]  # everything checked before anything is written
-    do_install(checked, root)
+
+def _client(repo_url: str, trust: Path | None):
+    from pkgrepo.paths import default_cache
+    from pkgrepo.repo.client import RepoClient
+
+    return RepoClient(repo_url, default_cache(), trust)
+
+
+def _source(packages: Path | None, repo_url: str | None, trust: Path | None):
+    """(index, fetch, label) for a packages directory or a verified repository."""
+    from pkgrepo.errors import BadInput
+
+    if (packages is None) == (repo_url is None):
+        raise BadInput("pass exactly one of --packages DIR or --repo URL")
+    if packages is not None:
+        from pkgrepo.resolve.native import NativeIndex
+
+        return NativeIndex(packages), lambda p: Path(p.origin), f"native:{packages}"
+    from pkgrepo.repo.client import EntriesIndex
+
+    client = _client(repo_url, trust)
+    index = EntriesIndex(client.entries(), f"repo:{client.url}")
+    return index, lambda p: client.fetch(p.origin), client.url
+
+
+def _install_report(checked, root: Path, as_json: bool, verb: str = "installed") -> None:
     if as_json:
-        emit({"root": str(root), "installed": [
+        emit({"root": str(root), verb: [
             {"name": c.info.name, "version": c.info.full_version, "installed_size": c.info.installed_size}
             for c in checked]})  # fmt: skip
-    else:
-        for c in checked:
-            click.echo(f"installed {c.info.name} {c.info.full_version}")
+        return
+    for c in checked:
+        click.echo(f"{verb} {c.info.name} {c.info.full_version}")
+    if not checked:
+        click.echo("nothing to do")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
+@click.option("--packages", "packages", type=click.Path(path_type=Path), default=None,
+              help="Install from a directory of package files.")  # fmt: skip
+@REPO_URL
+@TRUST
+@LIMIT
+@JSON
+def install(names, root, packages, repo_url, trust, time_limit, as_json) -> None:
+    """Install packages and the smallest closure of their dependencies into a root.
+
+    From a packages directory (--packages) or a signed repository (--repo): every
+    package is verified and checked before anything is written to the root."""
+    from pkgrepo.image.apply import apply
+    from pkgrepo.resolve.minimize import minimize
+
+    index, fetch, label = _source(packages, repo_url, trust)
+    result = minimize(index, [_parse_root(n) for n in names], time_limit)
+    checked = apply(result, fetch, root, requested=set(names), source=label)
+    _install_report(checked, root, as_json)
+
+
+@cli.command()
+@click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
+@REPO_URL
+@TRUST
+@LIMIT
+@JSON
+def upgrade(root, repo_url, trust, time_limit, as_json) -> None:
+    """Upgrade a root to the newest closure of the packages it asked for."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.image.apply import apply
+    from pkgrepo.image.rootfs import read_db
+    from pkgrepo.resolve.minimize import minimize
+
+    requested = sorted(n for n, rec in read_db(root).items() if rec.get("requested"))
+    if not requested:
+        raise BadInput(f"{root}: nothing installed by request; install something first")
+    index, fetch, label = _source(None, repo_url, trust)
+    result = minimize(index, [_parse_root(n) for n in requested], time_limit)
+    _install_report(
+        apply(result, fetch, root, requested=set(requested), source=label), root, as_json, "upgraded"
+    )
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
+@click.option("--force", is_flag=True, help="Remove even when other installed packages need it.")
+def remove(names, root, force) -> None:
+    """Remove installed packages from a root."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.image.rootfs import read_db
+    from pkgrepo.image.rootfs import remove as do_remove
+    from pkgrepo.resolve.deps import parse_dep, satisfied_by
+
+    db = read_db(root)
+    if not force:
+        rest = {n: r for n, r in db.items() if n not in names}
+        for name, rec in sorted(rest.items()):
+            for d in rec.get("depends", []):
+                dep = parse_dep(d)
+                providers = [
+                    n for n, r in db.items() if satisfied_by(dep, n, r["version"], r.get("provides", []))
+                ]
+                if providers and all(p in names for p in providers):
+                    raise BadInput(
+                        f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force"
+                    )
+    for name in do_remove(list(names), root):
+        click.echo(f"removed {name}")
+
+
+@cli.command()
+@click.argument("pattern", default="")
+@REPO_URL
+@TRUST
+@JSON
+def search(pattern, repo_url, trust, as_json) -> None:
+    """List packages of a signed repository whose name or description contains PATTERN."""
+    entries = [e for e in _client(repo_url, trust).entries()
+               if pattern.lower() in e["name"].lower() or pattern.lower() in e.get("description", "").lower()]  # fmt: skip
+    if as_json:
+        emit(entries)
+        return
+    for e in entries:
+        click.echo(f"{e['name']} {e['version']}-r{e['release']}  {e.get('description', '')}")
+
+
+@cli.command()
+@click.argument("name")
+@REPO_URL
+@TRUST
+@JSON
+def info(name, repo_url, trust, as_json) -> None:
+    """Show a package of a signed repository, from its verified index."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.suggest import suggest
+
+    entries = _client(repo_url, trust).entries()
+    found = [e for e in entries if e["name"] == name]
+    if not found:
+        raise BadInput(f"{name}: not in the repository{suggest(name, [e['name'] for e in entries])}")
+    if as_json:
+        emit(found)
+        return
+    for e in found:
+        for key in ("name", "version", "release", "description", "license", "homepage", "depends", "provides",
+                    "installed_size", "size", "sha256", "path"):  # fmt: skip
+            value = e.get(key)
+            click.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
+
+
+@cli.group()
+def repo() -> None:
+    """Create and maintain a signed repository."""
+
+
+KEYS = click.option("--keys", "keys_dir", type=click.Path(path_type=Path), default=None,
+                    help="Directory of private keys (default: $PKGREPO_KEYS or ~/.config/pkgrepo/keys/REPO-HASH).")  # fmt: skip
+EXPIRY = click.option("--expiry", multiple=True, help="ROLE=N[s|m|h|d], e.g. timestamp=1d (repeatable).")
+EXPORT = click.option("--export-root", type=click.Path(path_type=Path), default=None,
+                      help="Also write the trusted root metadata clients start from here.")  # fmt: skip
+
+
+def _repository(path: Path, keys_dir: Path | None):
+    from pkgrepo.repo.keys import KeyStore, default_keys_dir
+    from pkgrepo.repo.repository import Repository
+
+    return Repository(path, KeyStore(keys_dir or default_keys_dir(path)))
+
+
+@repo.command("init")
+@click.argument("path", type=click.Path(path_type=Path))
+@KEYS
+@EXPIRY
+@EXPORT
+def repo_init(path, keys_dir, expiry, export_root) -> None:
+    """Create an empty repository with new Ed25519 keys for every role."""
+    from pkgrepo.repo.repository import parse_expiry
+
+    r = _repository(path, keys_dir)
+    r.init(parse_expiry(expiry))
+    if export_root:
+        r.export_root(export_root)
+    click.echo(f"created {path}; keys in {r.keys.directory}; clients trust {path / 'metadata/1.root.json'}")
+
+
+@repo.command("refresh")
+@click.argument("path", type=click.Path(path_type=Path))
+@KEYS
+@EXPIRY
+@click.option("--targets", "targets_too", is_flag=True, help="Re-sign targets as well.")
+def repo_refresh(path, keys_dir, expiry, targets_too) -> None:
+    """Re-sign snapshot and timestamp (and targets) before they expire."""
+    from pkgrepo.repo.repository import parse_expiry
+
+    version = _repository(path, keys_dir).refresh(parse_expiry(expiry), targets_too)
+    click.echo(f"refreshed {path}: timestamp version {version}")
+
+
+@repo.command("rotate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--role", required=True, type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
+@KEYS
+@EXPORT
+def repo_rotate(path, role, keys_dir, export_root) -> None:
+    """Replace a role's key; existing clients follow through the new root version."""
+    r = _repository(path, keys_dir)
+    version = r.rotate(role)
+    if export_root:
+        r.export_root(export_root)
+    click.echo(f"rotated the {role} key of {path}: root version {version}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--repo", "repo_path", type=click.Path(path_type=Path), required=True, help="Repository directory."
+)
+@KEYS
+@EXPIRY
+@click.option("--force", is_flag=True, help="Replace a published name-version-release with different bytes.")
+@JSON
+def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
+    """Publish package files into a repository (atomic; concurrent publishes are serialised)."""
+    from pkgrepo.repo.repository import parse_expiry
+
+    report = _repository(repo_path, keys_dir).publish(list(files), force, parse_expiry(expiry))
+    if as_json:
+        emit({"added": report.added, "unchanged": report.unchanged, "timestamp_version": report.version})
+        return
+    for a in report.added:
+        click.echo(f"published {a}")
+    for u in report.unchanged:
+        click.echo(f"unchanged {u}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int, help="0 picks a free port.")
+def serve(path, host, port) -> None:
+    """Serve a repository over HTTP until interrupted."""
+    from pkgrepo.repo.serve import serve as run
+
+    run(path, host, port, ready=lambda url: click.echo(f"serving {path} at {url}", err=True))
 
 
 @cli.command()
@@ -298,18 +537,6 @@ def _result_json(index, result, profile) -> dict:
         "install_order": groups,
         "cycles": cycles,
     }  # fmt: skip
-
-
-INDEX = click.option(
-    "--index", "index_spec", show_default=True,
-    default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
-    help="native:DIR (a packages directory) or debian:PATH[,PATH] (Packages files).",
-)  # fmt: skip
-PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
-                       help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).")  # fmt: skip
-EXTRA = click.option("--dev-extra", "extras", multiple=True, help="Replace the dev extras (repeatable).")
-LIMIT = click.option("--time-limit", type=float, default=30.0, show_default=True,
-                     help="Seconds for the solver; past it the best set found is returned, marked not optimal.")  # fmt: skip
 
 
 @cli.command()

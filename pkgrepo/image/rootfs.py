@@ -140,8 +140,13 @@ def _conflicts(rootfs: Path, pkgs: list[CheckedPackage], db: dict[str, dict]) ->
             claimed[e.path] = p.info.name
 
 
-def install(pkgs: list[CheckedPackage], rootfs: Path) -> list[str]:
-    """Install checked packages into `rootfs`; return the names installed or replaced."""
+def install(
+    pkgs: list[CheckedPackage], rootfs: Path, requested: set[str] = frozenset(), source: str = ""
+) -> list[str]:
+    """Install checked packages into `rootfs`; return the names installed or replaced.
+
+    `requested` names are recorded as asked for (upgrades resolve from them); `source`
+    records where the packages came from."""
     rootfs.mkdir(parents=True, exist_ok=True)
     db = read_db(rootfs)
     problems = list(_conflicts(rootfs, pkgs, db))
@@ -167,6 +172,8 @@ def install(pkgs: list[CheckedPackage], rootfs: Path) -> list[str]:
                     with contextlib.suppress(OSError):
                         (rootfs / stale).unlink()
             new_db[p.info.name] = {
+                "requested": p.info.name in requested or bool(old and old.get("requested")),
+                "source": source,
                 "version": p.info.full_version,
                 "origin": p.info.origin,
                 "depends": p.info.depends,
@@ -184,3 +191,20 @@ def install(pkgs: list[CheckedPackage], rootfs: Path) -> list[str]:
     finally:
         writer.close()
     return [p.info.name for p in pkgs]
+
+
+def remove(names: list[str], rootfs: Path) -> list[str]:
+    """Remove installed packages' files (not shared directories) and their records."""
+    db = read_db(rootfs)
+    missing = [n for n in names if n not in db]
+    if missing:
+        raise BadInput(f"{missing[0]}: not installed in {rootfs}")
+    owners = _owners({n: r for n, r in db.items() if n not in names})
+    for name in names:
+        for rel in sorted(db[name]["files"], reverse=True):
+            if rel in owners:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(rootfs / rel)
+    _write_db(rootfs, {n: r for n, r in db.items() if n not in names})
+    return names

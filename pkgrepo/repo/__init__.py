@@ -1,0 +1,1 @@
+"""The signed repository: keys, publishing, serving, and the verifying client."""

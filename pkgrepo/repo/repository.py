@@ -1,0 +1,323 @@
+"""A TUF repository of packages, built with python-tuf's Metadata API.
+
+Layout (static files; any HTTP server can serve it):
+
+    metadata/root.json, N.root.json      root, every version kept (clients walk the chain)
+    metadata/timestamp.json              the only file ever replaced: the commit point
+    metadata/N.snapshot.json             consistent snapshots: each version a new file
+    metadata/N.targets.json              signs index.json, delegates packages to hash bins
+    metadata/N.bins-XX.json              256 succinct hash bins (TAP 15) sign the packages
+    targets/HASH.index.json              the package index (canonical JSON)
+    targets/packages/HASH.FILENAME       the packages, content-addressed
+
+A publish writes every new file first under a name no reader can be using
+yet, and replaces `timestamp.json` last with an atomic rename: a reader sees
+the old repository or the new one, never a mixture. Publishes are serialised
+by an exclusive lock on `.lock`. Publishing one package touches one bin, the
+index and the top-level metadata, whatever the size of the repository; no
+other package file is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tuf.api.metadata import (
+    Delegations,
+    Metadata,
+    MetaFile,
+    Root,
+    Snapshot,
+    SuccinctRoles,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization.json import JSONSerializer
+
+from pkgrepo.digest import sha256_file
+from pkgrepo.errors import BadInput
+from pkgrepo.package.archive import read_info
+from pkgrepo.package.meta import canonical_json
+from pkgrepo.repo.keys import KeyStore
+
+INDEX = "index.json"
+BIN_BITS = 8
+BIN_PREFIX = "bins"
+EXPIRY = {
+    "root": timedelta(days=365),
+    "targets": timedelta(days=90),
+    "bins": timedelta(days=90),
+    "snapshot": timedelta(days=7),
+    "timestamp": timedelta(days=1),
+}
+SERIALIZER = JSONSerializer(compact=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def index_entry(path: Path, digest: str, size: int) -> dict:
+    info = read_info(path)
+    return {
+        **info.model_dump(mode="json"),
+        "path": f"packages/{info.filename}",
+        "sha256": digest,
+        "size": size,
+    }
+
+
+@dataclass
+class PublishReport:
+    added: list[str]
+    unchanged: list[str]
+    version: int
+
+
+class Repository:
+    def __init__(self, root: Path, keys: KeyStore):
+        self.root = Path(root)
+        self.keys = keys
+        self.meta = self.root / "metadata"
+        self.targets_dir = self.root / "targets"
+
+    # --- reading the current state ------------------------------------------------------------
+
+    def _read(self, name: str, version: int | None = None) -> Metadata:
+        path = self.meta / (f"{version}.{name}.json" if version is not None else f"{name}.json")
+        try:
+            return Metadata.from_bytes(path.read_bytes())
+        except OSError as e:
+            raise BadInput(
+                f"{path}: cannot read repository metadata ({e.strerror}); is {self.root} a repository?"
+            ) from None
+
+    def timestamp(self) -> Metadata[Timestamp]:
+        return self._read("timestamp")
+
+    def snapshot(self, ts: Metadata[Timestamp] | None = None) -> Metadata[Snapshot]:
+        ts = ts or self.timestamp()
+        return self._read("snapshot", ts.signed.snapshot_meta.version)
+
+    def role(self, snap: Metadata[Snapshot], name: str) -> Metadata:
+        return self._read(name, snap.signed.meta[f"{name}.json"].version)
+
+    def current_root(self) -> Metadata[Root]:
+        return self._read("root")
+
+    def index(self, targets: Metadata[Targets] | None = None) -> dict:
+        targets = targets or self.role(self.snapshot(), "targets")
+        info = targets.signed.targets.get(INDEX)
+        if info is None:
+            return {"format": 1, "packages": []}
+        return json.loads((self.targets_dir / f"{info.hashes['sha256']}.{INDEX}").read_bytes())
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _sign_write(self, md: Metadata, name: str, signer_roles: tuple[str, ...], expiry: timedelta) -> None:
+        md.signed.expires = _now() + expiry
+        md.signatures.clear()
+        for role in signer_roles:
+            md.sign(self.keys.load(role), append=True)
+        data = md.to_bytes(SERIALIZER)
+        if name == "timestamp":
+            _write_atomic(self.meta / "timestamp.json", data)
+        else:
+            _write_atomic(self.meta / f"{md.signed.version}.{name}.json", data)
+            if name == "root":
+                _write_atomic(self.meta / "root.json", data)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def init(self, expiry: dict[str, timedelta] | None = None) -> None:
+        expiry = {**EXPIRY, **(expiry or {})}
+        if (self.meta / "timestamp.json").exists():
+            raise BadInput(f"{self.root}: already a repository; use `pkgrepo repo rotate` to change keys")
+        with self.lock():
+            self.meta.mkdir(parents=True, exist_ok=True)
+            (self.targets_dir / "packages").mkdir(parents=True, exist_ok=True)
+            signers = {
+                role: self.keys.generate(role)
+                for role in ("root", "targets", "snapshot", "timestamp", "bins")
+            }
+            root = Root(consistent_snapshot=True)
+            for role in ("root", "targets", "snapshot", "timestamp"):
+                root.add_key(signers[role].public_key, role)
+            bins_key = signers["bins"].public_key
+            succinct = SuccinctRoles([bins_key.keyid], 1, BIN_BITS, BIN_PREFIX)
+            targets = Targets(
+                delegations=Delegations(keys={bins_key.keyid: bins_key}, succinct_roles=succinct)
+            )
+            snapshot = Snapshot(meta={"targets.json": MetaFile(1)})
+            for name in succinct.get_roles():
+                self._sign_write(Metadata(Targets()), name, ("bins",), expiry["bins"])
+                snapshot.meta[f"{name}.json"] = MetaFile(1)
+            self._sign_write(Metadata(root), "root", ("root",), expiry["root"])
+            self._sign_write(Metadata(targets), "targets", ("targets",), expiry["targets"])
+            self._sign_write(Metadata(snapshot), "snapshot", ("snapshot",), expiry["snapshot"])
+            self._sign_write(Metadata(Timestamp(snapshot_meta=MetaFile(1))), "timestamp", ("timestamp",),
+                             expiry["timestamp"])  # fmt: skip
+
+    def publish(
+        self, files: list[Path], force: bool = False, expiry: dict[str, timedelta] | None = None
+    ) -> PublishReport:
+        expiry = {**EXPIRY, **(expiry or {})}
+        for f in files:
+            if not f.is_file():
+                raise BadInput(f"{f}: no such package file")
+        with self.lock():
+            ts = self.timestamp()
+            snap = self.snapshot(ts)
+            targets = self.role(snap, "targets")
+            index = self.index(targets)
+            entries = {e["path"]: e for e in index["packages"]}
+            succinct = targets.signed.delegations.succinct_roles
+            bins: dict[str, Metadata[Targets]] = {}
+            added, unchanged = [], []
+            for f in files:
+                digest, size = sha256_file(f), f.stat().st_size
+                entry = index_entry(f, digest, size)
+                old = entries.get(entry["path"])
+                if old and old["sha256"] == digest:
+                    unchanged.append(entry["path"])
+                    continue
+                if old and not force:
+                    raise BadInput(
+                        f"{f}: {entry['name']} {entry['version']}-r{entry['release']} is already published with "
+                        "different bytes; bump the recipe's release, or pass --force to replace it"
+                    )
+                dest = self.targets_dir / "packages" / f"{digest}.{Path(entry['path']).name}"
+                if not dest.exists():
+                    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+                    shutil.copyfile(f, tmp)
+                    os.replace(tmp, dest)
+                name = succinct.get_role_for_target(entry["path"])
+                if name not in bins:
+                    bins[name] = self.role(snap, name)
+                bins[name].signed.targets[entry["path"]] = TargetFile(size, {"sha256": digest}, entry["path"])
+                entries[entry["path"]] = entry
+                added.append(entry["path"])
+            if not added:
+                return PublishReport([], unchanged, ts.signed.version)
+            index_bytes = canonical_json(
+                {"format": 1, "packages": sorted(entries.values(), key=lambda e: (e["name"], e["path"]))}
+            )
+            index_digest = hashlib.sha256(index_bytes).hexdigest()
+            _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
+            targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
+            for name, md in sorted(bins.items()):
+                md.signed.version += 1
+                self._sign_write(md, name, ("bins",), expiry["bins"])
+                snap.signed.meta[f"{name}.json"] = MetaFile(md.signed.version)
+            targets.signed.version += 1
+            self._sign_write(targets, "targets", ("targets",), expiry["targets"])
+            snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
+            self._commit(ts, snap, expiry)
+            return PublishReport(added, unchanged, ts.signed.version)
+
+    def _commit(
+        self, ts: Metadata[Timestamp], snap: Metadata[Snapshot], expiry: dict[str, timedelta]
+    ) -> None:
+        """New snapshot, then the new timestamp: the rename of timestamp.json is the commit."""
+        snap.signed.version += 1
+        self._sign_write(snap, "snapshot", ("snapshot",), expiry["snapshot"])
+        ts.signed.snapshot_meta = MetaFile(snap.signed.version)
+        ts.signed.version += 1
+        self._sign_write(ts, "timestamp", ("timestamp",), expiry["timestamp"])
+
+    def refresh(self, expiry: dict[str, timedelta] | None = None, targets_too: bool = False) -> int:
+        """Re-sign snapshot and timestamp (and with `targets_too`, targets) with fresh expiry dates."""
+        expiry = {**EXPIRY, **(expiry or {})}
+        with self.lock():
+            ts = self.timestamp()
+            snap = self.snapshot(ts)
+            if targets_too:
+                targets = self.role(snap, "targets")
+                targets.signed.version += 1
+                self._sign_write(targets, "targets", ("targets",), expiry["targets"])
+                snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
+            self._commit(ts, snap, expiry)
+            return ts.signed.version
+
+    def rotate(self, role: str, expiry: dict[str, timedelta] | None = None) -> int:
+        """Replace `role`'s key. A new root version, signed by the old and the new root keys as
+        needed, tells clients; the role's metadata is re-signed with the new key."""
+        expiry = {**EXPIRY, **(expiry or {})}
+        if role not in ("root", "targets", "snapshot", "timestamp"):
+            raise BadInput(f"{role}: can rotate root, targets, snapshot or timestamp")
+        with self.lock():
+            root = self.current_root()
+            old_signer = self.keys.load(role)
+            old_root_signer = self.keys.load("root")
+            new_signer = self.keys.generate(role)
+            try:
+                root.signed.revoke_key(old_signer.public_key.keyid, role)
+                root.signed.add_key(new_signer.public_key, role)
+                root.signed.version += 1
+                root.signed.expires = _now() + expiry["root"]
+                root.signatures.clear()
+                if role == "root":
+                    root.sign(old_root_signer, append=True)  # the old root vouches for the new one
+                root.sign(self.keys.load("root"), append=True)
+                data = root.to_bytes(SERIALIZER)
+                _write_atomic(self.meta / f"{root.signed.version}.root.json", data)
+                _write_atomic(self.meta / "root.json", data)
+            except Exception:
+                # keep the old key usable if the new root could not be written
+                tmp = self.keys.path(role)
+                _write_atomic(tmp, old_signer.private_bytes)
+                os.chmod(tmp, 0o600)
+                raise
+            ts = self.timestamp()
+            snap = self.snapshot(ts)
+            if role == "targets":
+                targets = self.role(snap, "targets")
+                targets.signed.version += 1
+                self._sign_write(targets, "targets", ("targets",), expiry["targets"])
+                snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
+            self._commit(ts, snap, expiry)
+            return root.signed.version
+
+    def export_root(self, dest: Path) -> None:
+        """The trust anchor clients start from (the first root version: clients walk the chain)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.meta / "1.root.json", dest)
+
+
+def parse_expiry(values: tuple[str, ...]) -> dict[str, timedelta]:
+    """`timestamp=1d`, `snapshot=12h`, `targets=30s` -> {role: timedelta}."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    out = {}
+    for v in values:
+        role, _, amount = v.partition("=")
+        if role not in EXPIRY or not amount or amount[-1] not in units or not amount[:-1].isdigit():
+            raise BadInput(f"--expiry {v!r}: expected ROLE=N[s|m|h|d] with ROLE one of {', '.join(EXPIRY)}")
+        out[role] = timedelta(seconds=int(amount[:-1]) * units[amount[-1]])
+    return out
