@@ -1,0 +1,85 @@
+"""Publishing is atomic and serialised: kill -9 at random points, and concurrent publishers."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from repo_helpers import Client, PkgrepoServer, make_package
+
+from conftest import ROOT, run_cli
+
+
+def _names(client: Client) -> set[str]:
+    proc = client.run("search", "--repo", client.url, "--trust", str(client.trust), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return {e["name"] for e in json.loads(proc.stdout)}
+
+
+def test_kill_9_during_publish_leaves_old_or_new(tmp_path: Path):
+    repo, keys, trust = tmp_path / "repo", tmp_path / "keys", tmp_path / "root.json"
+    env = {"PKGREPO_KEYS": str(keys)}
+    run_cli("repo", "init", str(repo), "--export-root", str(trust), env=env, check=True)
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    base = make_package(pkgs, "base")
+    run_cli("publish", "--repo", str(repo), str(base), env=env, check=True)
+    server = PkgrepoServer(repo)
+    client = Client(server.url, trust, tmp_path / "cache", tmp_path / "root")
+    rng = random.Random(20261127)
+    known = _names(client)
+    outcomes = {"old": 0, "new": 0}
+    try:
+        start = time.monotonic()
+        batch = [make_package(pkgs, f"warm{i}") for i in range(12)]
+        run_cli("publish", "--repo", str(repo), *map(str, batch), env=env, check=True)
+        duration = time.monotonic() - start
+        known = _names(client)
+        for trial in range(20):
+            batch = [make_package(pkgs, f"t{trial}p{i}") for i in range(12)]
+            proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo),
+                                     *map(str, batch)], cwd=ROOT, env={**os.environ, **env},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            time.sleep(rng.uniform(0, duration))
+            proc.kill()
+            proc.wait()
+            seen = _names(client)
+            new = known | {f"t{trial}p{i}" for i in range(12)}
+            assert seen in (known, new), f"trial {trial}: a mixture of old and new"
+            outcomes["new" if seen == new else "old"] += 1
+            # what the client sees also verifies and installs
+            pick = f"t{trial}p11" if seen == new else "base"
+            proc = client.install(pick)
+            assert proc.returncode == 0, proc.stderr
+            known = seen
+        # after all the kills, a publish still works and lands
+        last = make_package(pkgs, "after")
+        run_cli("publish", "--repo", str(repo), str(last), env=env, check=True)
+        assert "after" in _names(client)
+    finally:
+        server.stop()
+    assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes  # kills landed on both sides of the commit
+
+
+def test_concurrent_publishes_both_land(tmp_path: Path):
+    repo, keys, trust = tmp_path / "repo", tmp_path / "keys", tmp_path / "root.json"
+    env = {**os.environ, "PKGREPO_KEYS": str(keys)}
+    run_cli("repo", "init", str(repo), "--export-root", str(trust), env=env, check=True)
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    groups = [[make_package(pkgs, f"g{g}p{i}") for i in range(8)] for g in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo), *map(str, grp)],
+                              cwd=ROOT, env=env, stderr=subprocess.PIPE) for grp in groups]  # fmt: skip
+    for p in procs:
+        assert p.wait() == 0, p.stderr.read()
+    server = PkgrepoServer(repo)
+    try:
+        client = Client(server.url, trust, tmp_path / "cache", tmp_path / "root")
+        assert _names(client) == {f"g{g}p{i}" for g in range(3) for i in range(8)}
+    finally:
+        server.stop()
