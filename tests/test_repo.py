@@ -57,8 +57,8 @@ class Setup:
 
     def index_file(self) -> Path:
         targets = json.loads(self.current("targets").read_text())
-        digest = targets["signed"]["targets"]["index.json"]["hashes"]["sha256"]
-        return self.repo / "targets" / f"{digest}.index.json"
+        digest = targets["signed"]["targets"]["index.jsonl"]["hashes"]["sha256"]
+        return self.repo / "targets" / f"{digest}.index.jsonl"
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ def test_tampered_index(setup: Setup):
         data = setup.index_file().read_bytes()
         return _swap(setup.index_file(), data.replace(b"the app package", b"the apq package"))
 
-    attack(setup, tamper, lambda old: setup.index_file().write_bytes(old), "refused index.json", "mismatch")
+    attack(setup, tamper, lambda old: setup.index_file().write_bytes(old), "refused index.jsonl", "mismatch")
 
 
 def test_package_swapped_for_an_older_signed_one(setup: Setup):

@@ -53,27 +53,28 @@ class _Writer:
         self.made_dirs: list[str] = []
         self.temps: list[tuple[int, str, str]] = []  # (dir fd, temp name, final name)
         self.fds: list[int] = [self.root_fd]
+        self.opened: dict[str, int] = {"": self.root_fd}
 
     def _dir(self, rel: str, create: bool) -> int:
-        fd = self.root_fd
-        done = []
-        for part in [p for p in rel.split("/") if p]:
-            done.append(part)
-            try:
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(part, 0o755, dir_fd=fd)
-                self.made_dirs.append("/".join(done))
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except (NotADirectoryError, OSError) as e:
-                raise BadInput(
-                    f"/{'/'.join(done)} in the root is a symlink or not a directory ({e.strerror}); "
-                    "refusing to write through it"
-                ) from None
-            self.fds.append(nfd)
-            fd = nfd
+        """A descriptor of directory `rel`, each component opened without following links."""
+        if rel in self.opened:
+            return self.opened[rel]
+        parent, _, name = rel.rpartition("/")
+        pfd = self._dir(parent, create)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+        try:
+            fd = os.open(name, flags, dir_fd=pfd)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.mkdir(name, 0o755, dir_fd=pfd)
+            self.made_dirs.append(rel)
+            fd = os.open(name, flags, dir_fd=pfd)
+        except OSError as e:
+            raise BadInput(f"/{rel} in the root is a symlink or not a directory ({e.strerror}); "
+                           "refusing to write through it") from None  # fmt: skip
+        self.fds.append(fd)
+        self.opened[rel] = fd
         return fd
 
     def mkdir(self, rel: str) -> None:
@@ -86,8 +87,15 @@ class _Writer:
             if stat.S_ISDIR(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
                 raise BadInput(f"/{rel} is a directory in the root; a package cannot replace it")
         tmp = TMP_PREFIX + name
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            self._create(dfd, tmp, kind, mode, data, target)
+        except FileExistsError:  # left over by an install that was killed
             os.unlink(tmp, dir_fd=dfd)
+            self._create(dfd, tmp, kind, mode, data, target)
+        self.temps.append((dfd, tmp, name))
+
+    @staticmethod
+    def _create(dfd: int, tmp: str, kind: str, mode: int, data: bytes, target: str | None) -> None:
         if kind == "symlink":
             os.symlink(target or "", tmp, dir_fd=dfd)
         else:
@@ -99,7 +107,6 @@ class _Writer:
                 os.fchmod(fd, mode)
             finally:
                 os.close(fd)
-        self.temps.append((dfd, tmp, name))
 
     def commit(self) -> None:
         for dfd, tmp, name in self.temps:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import FileEntry, PackageInfo, canonical_json
 
 LEVEL = 19
+SPOOL = 64 << 20  # tar bytes kept in memory before spilling to a temporary file
 PKGINFO = ".PKGINFO"
 MANIFEST = ".MANIFEST"
 
@@ -100,10 +102,13 @@ def write_package(
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     cctx = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=0)
     try:
-        with open(tmp, "wb") as raw, cctx.stream_writer(raw, closefd=False) as zw:
+        # The tar is spooled first so zstd knows its size: zstd then sizes its tables to the
+        # input (a small package compresses in milliseconds, not in the ~70 ms that level 19's
+        # full-size tables cost), and the size goes into the frame header.
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
 
             def sink(data: bytes) -> int:
-                zw.write(data)
+                spool.write(data)
                 return len(data)
 
             with libarchive.custom_writer(sink, "pax_restricted") as tar:
@@ -120,6 +125,10 @@ def write_package(
                         tar.add_file_from_memory(
                             e.path, e.size, _chunks(root / e.path), permission=e.mode, **common
                         )
+            size = spool.tell()
+            spool.seek(0)
+            with open(tmp, "wb") as raw:
+                cctx.copy_stream(spool, raw, size=size)
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -12,7 +12,6 @@ being installed.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
@@ -21,7 +20,7 @@ from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.repo.repository import INDEX
+from pkgrepo.repo.repository import INDEX, parse_index
 from pkgrepo.resolve.model import Package
 from pkgrepo.resolve.native import to_package
 
@@ -113,9 +112,9 @@ class RepoClient:
     def entries(self) -> list[dict]:
         path = self.fetch(INDEX)
         try:
-            return json.loads(path.read_bytes())["packages"]
-        except (ValueError, KeyError) as e:
-            raise BadInput(f"{self.url}: signed index is not valid JSON ({e})") from None
+            return parse_index(path.read_bytes())
+        except ValueError as e:
+            raise BadInput(f"{self.url}: signed index is not valid ({e})") from None
 
 
 class EntriesIndex:

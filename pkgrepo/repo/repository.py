@@ -5,9 +5,10 @@ Layout (static files; any HTTP server can serve it):
     metadata/root.json, N.root.json      root, every version kept (clients walk the chain)
     metadata/timestamp.json              the only file ever replaced: the commit point
     metadata/N.snapshot.json             consistent snapshots: each version a new file
-    metadata/N.targets.json              signs index.json, delegates packages to hash bins
+    metadata/N.targets.json              signs the index, delegates packages to hash bins
     metadata/N.bins-XX.json              256 succinct hash bins (TAP 15) sign the packages
-    targets/HASH.index.json              the package index (canonical JSON)
+    targets/HASH.index.jsonl             the package index: a header line, then one canonical
+                                         JSON object per package, sorted by path
     targets/packages/HASH.FILENAME       the packages, content-addressed
 
 A publish writes every new file first under a name no reader can be using
@@ -20,11 +21,13 @@ other package file is read.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +53,8 @@ from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import canonical_json
 from pkgrepo.repo.keys import KeyStore
 
-INDEX = "index.json"
+INDEX = "index.jsonl"
+HEADER = b'{"format":1}'
 BIN_BITS = 8
 BIN_PREFIX = "bins"
 EXPIRY = {
@@ -84,6 +88,42 @@ def index_entry(path: Path, digest: str, size: int) -> dict:
         "sha256": digest,
         "size": size,
     }
+
+
+class IndexLines:
+    """The index as sorted lines; entries are parsed only when asked for by path."""
+
+    PATH = re.compile(rb'"path":"((?:[^"\\]|\\.)*)"')
+
+    def __init__(self, data: bytes):
+        lines = data.rstrip(b"\n").split(b"\n")
+        if lines[0] != HEADER:
+            raise BadInput(f"index: unknown format {lines[0][:40]!r}")
+        self.lines = lines[1:]
+        self.paths = [m.group(1).decode() for m in map(self.PATH.search, self.lines)]
+
+    def get(self, path: str) -> dict | None:
+        i = bisect.bisect_left(self.paths, path)
+        return json.loads(self.lines[i]) if i < len(self.paths) and self.paths[i] == path else None
+
+    def put(self, path: str, line: bytes) -> None:
+        i = bisect.bisect_left(self.paths, path)
+        if i < len(self.paths) and self.paths[i] == path:
+            self.lines[i] = line
+        else:
+            self.paths.insert(i, path)
+            self.lines.insert(i, line)
+
+    def to_bytes(self) -> bytes:
+        return b"\n".join([HEADER, *self.lines]) + b"\n"
+
+
+def parse_index(data: bytes) -> list[dict]:
+    """Every entry of an index file."""
+    lines = data.rstrip(b"\n").split(b"\n")
+    if lines[0] != HEADER:
+        raise ValueError(f"unknown index format {lines[0][:40]!r}")
+    return [json.loads(line) for line in lines[1:]]
 
 
 @dataclass
@@ -124,12 +164,12 @@ class Repository:
     def current_root(self) -> Metadata[Root]:
         return self._read("root")
 
-    def index(self, targets: Metadata[Targets] | None = None) -> dict:
+    def index_bytes(self, targets: Metadata[Targets] | None = None) -> bytes:
         targets = targets or self.role(self.snapshot(), "targets")
         info = targets.signed.targets.get(INDEX)
         if info is None:
-            return {"format": 1, "packages": []}
-        return json.loads((self.targets_dir / f"{info.hashes['sha256']}.{INDEX}").read_bytes())
+            return HEADER + b"\n"
+        return (self.targets_dir / f"{info.hashes['sha256']}.{INDEX}").read_bytes()
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -196,15 +236,14 @@ class Repository:
             ts = self.timestamp()
             snap = self.snapshot(ts)
             targets = self.role(snap, "targets")
-            index = self.index(targets)
-            entries = {e["path"]: e for e in index["packages"]}
+            index = IndexLines(self.index_bytes(targets))
             succinct = targets.signed.delegations.succinct_roles
             bins: dict[str, Metadata[Targets]] = {}
             added, unchanged = [], []
             for f in files:
                 digest, size = sha256_file(f), f.stat().st_size
                 entry = index_entry(f, digest, size)
-                old = entries.get(entry["path"])
+                old = index.get(entry["path"])
                 if old and old["sha256"] == digest:
                     unchanged.append(entry["path"])
                     continue
@@ -222,13 +261,11 @@ class Repository:
                 if name not in bins:
                     bins[name] = self.role(snap, name)
                 bins[name].signed.targets[entry["path"]] = TargetFile(size, {"sha256": digest}, entry["path"])
-                entries[entry["path"]] = entry
+                index.put(entry["path"], canonical_json(entry).rstrip(b"\n"))
                 added.append(entry["path"])
             if not added:
                 return PublishReport([], unchanged, ts.signed.version)
-            index_bytes = canonical_json(
-                {"format": 1, "packages": sorted(entries.values(), key=lambda e: (e["name"], e["path"]))}
-            )
+            index_bytes = index.to_bytes()
             index_digest = hashlib.sha256(index_bytes).hexdigest()
             _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
             targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
