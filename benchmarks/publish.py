@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from repo_helpers import make_package  # noqa: E402
+from repo_helpers import make_package
 
-from pkgrepo.repo.keys import KeyStore  # noqa: E402
-from pkgrepo.repo.repository import Repository  # noqa: E402
+from pkgrepo.repo.keys import KeyStore
+from pkgrepo.repo.repository import Repository
 
 
 def main() -> None:

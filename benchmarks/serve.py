@@ -24,10 +24,10 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from repo_helpers import NginxServer, PkgrepoServer  # noqa: E402
+from repo_helpers import NginxServer, PkgrepoServer
 
-from pkgrepo.repo.keys import KeyStore  # noqa: E402
-from pkgrepo.repo.repository import Repository  # noqa: E402
+from pkgrepo.repo.keys import KeyStore
+from pkgrepo.repo.repository import Repository
 
 
 def load(url: str, paths: list[str], clients: int) -> tuple[float, int, int]:
