@@ -91,7 +91,7 @@ def index_entry(path: Path, digest: str, size: int) -> dict:
 
 
 class IndexLines:
-    """The index as sorted lines; entries are parsed only when asked for by path."""
+    """The index as lines sorted by path; a lookup parses only the lines a binary search probes."""
 
     PATH = re.compile(rb'"path":"((?:[^"\\]|\\.)*)"')
 
@@ -100,18 +100,27 @@ class IndexLines:
         if lines[0] != HEADER:
             raise BadInput(f"index: unknown format {lines[0][:40]!r}")
         self.lines = lines[1:]
-        self.paths = [m.group(1).decode() for m in map(self.PATH.search, self.lines)]
+
+    @classmethod
+    def _path(cls, line: bytes) -> str:
+        m = cls.PATH.search(line)
+        if m is None:
+            raise BadInput("index: an entry has no path; the repository index is corrupt")
+        return m.group(1).decode()
+
+    def _find(self, path: str) -> tuple[int, bool]:
+        i = bisect.bisect_left(self.lines, path, key=self._path)
+        return i, i < len(self.lines) and self._path(self.lines[i]) == path
 
     def get(self, path: str) -> dict | None:
-        i = bisect.bisect_left(self.paths, path)
-        return json.loads(self.lines[i]) if i < len(self.paths) and self.paths[i] == path else None
+        i, found = self._find(path)
+        return json.loads(self.lines[i]) if found else None
 
     def put(self, path: str, line: bytes) -> None:
-        i = bisect.bisect_left(self.paths, path)
-        if i < len(self.paths) and self.paths[i] == path:
+        i, found = self._find(path)
+        if found:
             self.lines[i] = line
         else:
-            self.paths.insert(i, path)
             self.lines.insert(i, line)
 
     def to_bytes(self) -> bytes:
