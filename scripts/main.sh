@@ -1,0 +1,27 @@
+#!/bin/sh
+# The main job on the embedded default, after scripts/setup.sh: build every recipe,
+# publish the packages into a signed repository, resolve the prod and dev closures
+# of hello, serve the repository, and install hello from it into ./rootfs.
+set -eu
+cd "$(dirname "$0")/.."
+P=.venv/bin/pkgrepo
+$P build --all
+if [ ! -f repo/metadata/timestamp.json ]; then
+  $P repo init repo --export-root repo-data/root.json
+fi
+$P publish --repo repo packages/*.pkg.tar.zst
+$P resolve --index native:packages --diff prod dev hello
+log=$(mktemp)
+$P serve repo --port 0 2>"$log" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
+tries=0
+until grep -q "serving" "$log"; do
+  tries=$((tries + 1))
+  [ "$tries" -lt 100 ] || { cat "$log" >&2; exit 1; }
+  sleep 0.1
+done
+url=$(sed -n 's/.* at \(http[^ ]*\).*/\1/p' "$log")
+rm -rf rootfs
+$P install --repo "$url" --trust repo-data/root.json --root rootfs hello
+chroot rootfs /usr/bin/hello
