@@ -372,3 +372,20 @@ def test_http_details(setup: Setup):
         urllib.request.urlopen(req)
     assert e.value.code == 405
     shutil.rmtree(setup.client.root, ignore_errors=True)
+
+
+def test_keys_live_outside_the_repository_with_private_modes(setup: Setup):
+    key_dirs = list(setup.keys.iterdir())
+    assert len(key_dirs) == 1 and key_dirs[0].stat().st_mode & 0o777 == 0o700
+    keys = sorted(p.name for p in key_dirs[0].iterdir())
+    assert keys == ["bins.pem", "root.pem", "snapshot.pem", "targets.pem", "timestamp.pem"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in key_dirs[0].iterdir())
+    assert not any(p.suffix == ".pem" for p in setup.repo.rglob("*"))
+    (key_dirs[0] / "timestamp.pem").chmod(0o644)
+    proc = run_cli("repo", "refresh", str(setup.repo), env=setup.env)
+    refused(proc, "timestamp.pem: signing key is readable by others")
+    root = json.loads(setup.meta("1.root.json").read_text())["signed"]
+    assert root["consistent_snapshot"] is True
+    assert {r: v["threshold"] for r, v in root["roles"].items()} == dict.fromkeys(
+        ("root", "snapshot", "targets", "timestamp"), 1
+    )

@@ -27,25 +27,37 @@ from pkgrepo.resolve.native import to_package
 INFO_FIELDS = set(PackageInfo.model_fields)
 
 
+# Most specific first: python-tuf's errors form a hierarchy.
+REFUSALS: tuple[tuple[type[Exception], type[PkgrepoError], str], ...] = (
+    (
+        tuf_errors.ExpiredMetadataError,
+        BadInput,
+        "expired metadata ({detail}): the repository is frozen or stale",
+    ),
+    (tuf_errors.BadVersionNumberError, BadInput, "wrong version, a rollback or mix-and-match ({detail})"),
+    (tuf_errors.UnsignedMetadataError, BadInput, "bad signature ({detail})"),
+    (
+        tuf_errors.LengthOrHashMismatchError,
+        BadInput,
+        "hash or length mismatch ({detail}): the file was tampered with",
+    ),
+    (tuf_errors.DownloadLengthMismatchError, BadInput, "too large ({detail}): endless data"),
+    (tuf_errors.DownloadHTTPError, PkgrepoError, "cannot download: {detail}"),
+    (
+        tuf_errors.DownloadError,
+        PkgrepoError,
+        "cannot download: {detail}; is the repository URL right and served?",
+    ),
+    (tuf_errors.RepositoryError, BadInput, "{kind} ({detail})"),
+)
+
+
 def _refusal(e: Exception, what: str) -> PkgrepoError:
-    """One line naming what failed verification."""
+    """One line naming the file that failed verification and why."""
     detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if isinstance(e, tuf_errors.ExpiredMetadataError):
-        return BadInput(f"refused {what}: expired metadata ({detail}): the repository is frozen or stale")
-    if isinstance(e, tuf_errors.BadVersionNumberError):
-        return BadInput(f"refused {what}: wrong version, a rollback or mix-and-match ({detail})")
-    if isinstance(e, tuf_errors.UnsignedMetadataError):
-        return BadInput(f"refused {what}: bad signature ({detail})")
-    if isinstance(e, tuf_errors.LengthOrHashMismatchError):
-        return BadInput(f"refused {what}: hash or length mismatch ({detail}): the file was tampered with")
-    if isinstance(e, tuf_errors.DownloadLengthMismatchError):
-        return BadInput(f"refused {what}: too large ({detail}): endless data")
-    if isinstance(e, tuf_errors.DownloadHTTPError):
-        return PkgrepoError(f"cannot download {what}: {detail}")
-    if isinstance(e, tuf_errors.DownloadError):
-        return PkgrepoError(f"cannot download {what}: {detail}; is the repository URL right and served?")
-    if isinstance(e, tuf_errors.RepositoryError):
-        return BadInput(f"refused {what}: {type(e).__name__} ({detail})")
+    for cls, error, template in REFUSALS:
+        if isinstance(e, cls):
+            return error(f"refused {what}: " + template.format(detail=detail, kind=type(e).__name__))
     return PkgrepoError(f"{what}: {detail}")
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from securesystemslib.signer import Signer
 from tuf.api.metadata import (
     Delegations,
     Metadata,
@@ -182,11 +183,13 @@ class Repository:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def _sign_write(self, md: Metadata, name: str, signer_roles: tuple[str, ...], expiry: timedelta) -> None:
+    def _sign_write(self, md: Metadata, name: str, signer_roles: tuple[str, ...], expiry: timedelta,
+                    signers: list[Signer] | None = None) -> None:  # fmt: skip
+        """Set the expiry, sign with the roles' keys (or the given signers), write the file."""
         md.signed.expires = _now() + expiry
         md.signatures.clear()
-        for role in signer_roles:
-            md.sign(self.keys.load(role), append=True)
+        for signer in signers or [self.keys.load(role) for role in signer_roles]:
+            md.sign(signer, append=True)
         data = md.to_bytes(SERIALIZER)
         if name == "timestamp":
             _write_atomic(self.meta / "timestamp.json", data)
@@ -305,12 +308,15 @@ class Repository:
             ts = self.timestamp()
             snap = self.snapshot(ts)
             if targets_too:
-                targets = self.role(snap, "targets")
-                targets.signed.version += 1
-                self._sign_write(targets, "targets", ("targets",), expiry["targets"])
-                snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
+                self._resign_targets(snap, expiry)
             self._commit(ts, snap, expiry)
             return ts.signed.version
+
+    def _resign_targets(self, snap: Metadata[Snapshot], expiry: dict[str, timedelta]) -> None:
+        targets = self.role(snap, "targets")
+        targets.signed.version += 1
+        self._sign_write(targets, "targets", ("targets",), expiry["targets"])
+        snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
 
     def rotate(self, role: str, expiry: dict[str, timedelta] | None = None) -> int:
         """Replace `role`'s key. A new root version, signed by the old and the new root keys as
@@ -327,14 +333,9 @@ class Repository:
                 root.signed.revoke_key(old_signer.public_key.keyid, role)
                 root.signed.add_key(new_signer.public_key, role)
                 root.signed.version += 1
-                root.signed.expires = _now() + expiry["root"]
-                root.signatures.clear()
-                if role == "root":
-                    root.sign(old_root_signer, append=True)  # the old root vouches for the new one
-                root.sign(self.keys.load("root"), append=True)
-                data = root.to_bytes(SERIALIZER)
-                _write_atomic(self.meta / f"{root.signed.version}.root.json", data)
-                _write_atomic(self.meta / "root.json", data)
+                # for a root rotation the old root key vouches for the new one as well
+                signers = [old_root_signer, new_signer] if role == "root" else [old_root_signer]
+                self._sign_write(root, "root", (), expiry["root"], signers)
             except Exception:
                 # keep the old key usable if the new root could not be written
                 tmp = self.keys.path(role)
@@ -344,10 +345,7 @@ class Repository:
             ts = self.timestamp()
             snap = self.snapshot(ts)
             if role == "targets":
-                targets = self.role(snap, "targets")
-                targets.signed.version += 1
-                self._sign_write(targets, "targets", ("targets",), expiry["targets"])
-                snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
+                self._resign_targets(snap, expiry)
             self._commit(ts, snap, expiry)
             return root.signed.version
 

@@ -62,32 +62,28 @@ def _clause_candidates(clause: Iterable[Dep], cand: Candidates) -> list[Package]
     return list(seen.values())
 
 
-def _reach(roots: list[Dep], cand: Candidates) -> dict[str, Package]:
-    reached: dict[str, Package] = {}
-    queue = deque(p for r in roots for p in cand(r))
+def _walk(start: Iterable[Package], cand: Candidates, forced_only: bool) -> dict[str, Package]:
+    """Packages reachable from `start`; with `forced_only`, through dependencies with one candidate only."""
+    found: dict[str, Package] = {}
+    queue = deque(start)
     while queue:
         p = queue.popleft()
-        if p.key in reached:
+        if p.key in found:
             continue
-        reached[p.key] = p
+        found[p.key] = p
         for clause in p.depends:
-            queue.extend(q for q in _clause_candidates(clause, cand) if q.key not in reached)
-    return reached
+            options = _clause_candidates(clause, cand)
+            if not forced_only or len(options) == 1:
+                queue.extend(q for q in options if q.key not in found)
+    return found
+
+
+def _reach(roots: list[Dep], cand: Candidates) -> dict[str, Package]:
+    return _walk((p for r in roots for p in cand(r)), cand, forced_only=False)
 
 
 def _forced(roots: list[Dep], cand: Candidates) -> dict[str, Package]:
-    forced: dict[str, Package] = {}
-    queue = deque(c[0] for r in roots if len(c := cand(r)) == 1)
-    while queue:
-        p = queue.popleft()
-        if p.key in forced:
-            continue
-        forced[p.key] = p
-        for clause in p.depends:
-            options = _clause_candidates(clause, cand)
-            if len(options) == 1:
-                queue.append(options[0])
-    return forced
+    return _walk((c[0] for r in roots if len(c := cand(r)) == 1), cand, forced_only=True)
 
 
 def _consistent(chosen: dict[str, Package], roots: list[Dep], cand: Candidates) -> bool:
