@@ -22,7 +22,7 @@ from pkgrepo.image.rootfs import DB, install
 from pkgrepo.package.archive import scan_tree, write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.resolve.local import PackageDir
+from pkgrepo.resolve.native import closure
 
 
 def best(fn, repeat: int) -> float:
@@ -45,8 +45,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pkgrepo-bench-"))
     try:
         tree = work / "tree"
-        closure = PackageDir(args.packages).closure(args.names)
-        install([check_package(a.path) for a in closure], tree)
+        needed = closure(args.packages, args.names)
+        install([check_package(Path(p.origin)) for p in needed], tree)
         (tree / DB).unlink()
         files = [
             str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_symlink() or not p.is_dir()
@@ -86,7 +86,7 @@ def main() -> None:
         t_pack_ours, t_pack_tar = best(pack_ours, args.repeat), best(pack_tar, args.repeat)
         t_unpack_ours, t_unpack_tar = best(unpack_ours, args.repeat), best(unpack_tar, args.repeat)
         s_ours, s_tar = ours.stat().st_size, theirs.stat().st_size
-        print(f"tree: {', '.join(a.info.name for a in closure)}: {len(manifest)} entries, {size:,} bytes")
+        print(f"tree: {', '.join(p.name for p in needed)}: {len(manifest)} entries, {size:,} bytes")
         print(f"zstd level {args.level}, best of {args.repeat}")
         print(f"{'':14}{'pkgrepo':>12}{'tar+zstd':>12}{'ratio':>8}")
         print(f"{'pack (s)':14}{t_pack_ours:12.3f}{t_pack_tar:12.3f}{t_pack_ours / t_pack_tar:8.2f}")

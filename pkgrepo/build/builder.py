@@ -38,7 +38,8 @@ from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
 from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
-from pkgrepo.resolve.local import Available, PackageDir
+from pkgrepo.resolve.model import Package
+from pkgrepo.resolve.native import closure
 from pkgrepo.source import SourceCache
 
 RECORDS = ".builds"
@@ -91,13 +92,13 @@ def step_script(step: Step, recipe: Recipe, jobs: int) -> str:
     return VAR_RE.sub(lambda m: late.get(m.group(1), m.group(0)), script)
 
 
-def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Available]) -> str:
+def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> str:
     data = {
         "format": FORMAT,
         "pkgrepo": __version__,
         "recipe": recipe.model_dump(mode="json", by_alias=True),
         "patches": patches,
-        "build-deps": {a.info.name: sha256_file(a.path) for a in deps},
+        "build-deps": {p.name: sha256_file(p.origin) for p in deps},
         "toolchain": toolchain.identity(),
     }
     return hashlib.sha256(canonical_json(data)).hexdigest()
@@ -218,7 +219,7 @@ class Builder:
             shutil.rmtree(work, ignore_errors=True)
         return BuildResult(recipe.name, packages, False, time.monotonic() - start, log)
 
-    def _build_deps(self, recipe: Recipe, where: str) -> list[Available]:
+    def _build_deps(self, recipe: Recipe, where: str) -> list[Package]:
         if not recipe.build_depends:
             return []
         if not self.out.is_dir():
@@ -226,7 +227,7 @@ class Builder:
                 f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages"
             )
         try:
-            return PackageDir(self.out).closure(recipe.build_depends)
+            return closure(self.out, recipe.build_depends)
         except BadInput as e:
             raise BadInput(f"{where}: build-depends: {e}; build that recipe first") from None
 
@@ -240,7 +241,7 @@ class Builder:
         return out
 
     def _build_in(
-        self, work: Path, path: Path, recipe: Recipe, variation: Variation, deps: list[Available],
+        self, work: Path, path: Path, recipe: Recipe, variation: Variation, deps: list[Package],
         sources: list[Path], patches: dict[str, Path], key: str, log: Path, dest_dir: Path,
     ) -> list[Path]:  # fmt: skip
         build_dir, sysroot, tc = work / "build", work / "sysroot", work / "tc"
@@ -249,7 +250,7 @@ class Builder:
             d.mkdir(parents=True, exist_ok=True)
         if deps:
             self.report(f"{recipe.name}: installing {len(deps)} build dependencies")
-            install([check_package(a.path) for a in deps], sysroot)
+            install([check_package(Path(p.origin)) for p in deps], sysroot)
         for spec, file in zip(recipe.sources, sources, strict=True):
             target = src / spec.destination
             target.mkdir(parents=True, exist_ok=True)
@@ -294,7 +295,7 @@ class Builder:
         path: Path,
         recipe: Recipe,
         staged: Path,
-        deps: list[Available],
+        deps: list[Package],
         sde: int,
         key: str,
         dest_dir: Path,
@@ -349,11 +350,11 @@ class Builder:
         runtime = [d for d in runtime if parse_dep(d).name not in own]
         if runtime and self.out.is_dir():
             try:
-                pool += PackageDir(self.out).closure(runtime)
+                pool += closure(self.out, runtime)
             except BadInput as e:
                 raise BuildFailed(f"{path}: dependencies.runtime: {e}") from None
-        for a in pool:
-            provided |= {p.split("=", 1)[0] for p in a.info.provides}
+        for pkg in pool:
+            provided |= {name for name, _v in pkg.provides}
         for part, info in infos:
             for dep in info.depends:
                 if dep.startswith("so:") and dep not in provided:

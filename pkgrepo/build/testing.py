@@ -16,7 +16,7 @@ from pkgrepo.errors import BuildFailed
 from pkgrepo.image.rootfs import install
 from pkgrepo.package.extract import check_package
 from pkgrepo.recipe.model import Recipe
-from pkgrepo.resolve.local import PackageDir
+from pkgrepo.resolve.native import closure
 
 
 def run_test(path: Path, recipe: Recipe, packages: Path, log: Path) -> None:
@@ -24,8 +24,8 @@ def run_test(path: Path, recipe: Recipe, packages: Path, log: Path) -> None:
         return
     root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))
     try:
-        closure = PackageDir(packages).closure([recipe.name, *recipe.test.environment])
-        install([check_package(a.path) for a in closure], root)
+        needed = closure(packages, [recipe.name, *recipe.test.environment])
+        install([check_package(Path(p.origin)) for p in needed], root)
         for i, step in enumerate(recipe.test.pipeline):
             rc = run_in_root(root, step.runs or "", log)
             if rc != 0:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pkgrepo.errors import BadInput
+from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.resolve.deps import parse_dep
-from pkgrepo.resolve.local import PackageDir
+from pkgrepo.resolve.minimize import minimize
 from pkgrepo.resolve.model import Package
+from pkgrepo.resolve.version import sort_key
+
+SUFFIX = ".pkg.tar.zst"
 
 
 def to_package(info: PackageInfo, origin: str) -> Package:
@@ -23,11 +28,25 @@ def to_package(info: PackageInfo, origin: str) -> Package:
 
 
 class NativeIndex:
-    def __init__(self, directory: Path):
+    """Every package file of a directory; with `newest_only`, only the newest version of each name
+    (what a build sees: a rebuilt release replaces the old one rather than competing with it)."""
+
+    def __init__(self, directory: Path, newest_only: bool = False):
+        if not directory.is_dir():
+            raise BadInput(
+                f"{directory}: packages directory does not exist; build first or pass another directory"
+            )
         self.label = f"native:{directory}"
+        packages = [
+            to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()
+        ]
+        if newest_only:
+            newest: dict[str, Package] = {}
+            for p in sorted(packages, key=lambda p: sort_key(p.version)):
+                newest[p.name] = p
+            packages = sorted(newest.values(), key=lambda p: p.key)
         self._by_name: dict[str, list[Package]] = {}
-        for a in PackageDir(directory).packages:
-            pkg = to_package(a.info, str(a.path))
+        for pkg in packages:
             for name in {pkg.name, *(n for n, _v in pkg.provides)}:
                 self._by_name.setdefault(name, []).append(pkg)
 
@@ -36,3 +55,8 @@ class NativeIndex:
 
     def names(self) -> list[str]:
         return sorted({p.name for ps in self._by_name.values() for p in ps})
+
+
+def closure(directory: Path, roots: list[str]) -> list[Package]:
+    """The smallest closure of `roots` among the newest packages of a directory; origin is each file."""
+    return minimize(NativeIndex(directory, newest_only=True), [parse_dep(r) for r in roots]).packages
