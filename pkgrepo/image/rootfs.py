@@ -48,9 +48,12 @@ def _write_db(rootfs: Path, packages: dict[str, dict]) -> None:
 class _Writer:
     """Writes below one root without following any link; remembers what to undo."""
 
-    def __init__(self, rootfs: Path):
+    def __init__(self, rootfs: Path, fresh_root: bool):
         self.root_fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY)
         self.made_dirs: list[str] = []
+        # Directories this install created hold nothing else: files go straight to their names there.
+        self.fresh: set[str] = {""} if fresh_root else set()
+        self.created: list[tuple[int, str]] = []
         self.temps: list[tuple[int, str, str]] = []  # (dir fd, temp name, final name)
         self.fds: list[int] = [self.root_fd]
         self.opened: dict[str, int] = {"": self.root_fd}
@@ -69,6 +72,7 @@ class _Writer:
                 raise
             os.mkdir(name, 0o755, dir_fd=pfd)
             self.made_dirs.append(rel)
+            self.fresh.add(rel)
             fd = os.open(name, flags, dir_fd=pfd)
         except OSError as e:
             raise BadInput(f"/{rel} in the root is a symlink or not a directory ({e.strerror}); "
@@ -83,6 +87,10 @@ class _Writer:
     def stage(self, rel: str, kind: str, mode: int, data: bytes, target: str | None) -> None:
         parent, _, name = rel.rpartition("/")
         dfd = self._dir(parent, create=True)
+        if parent in self.fresh:
+            self._create(dfd, name, kind, mode, data, target)
+            self.created.append((dfd, name))
+            return
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISDIR(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
                 raise BadInput(f"/{rel} is a directory in the root; a package cannot replace it")
@@ -114,6 +122,9 @@ class _Writer:
         self.temps.clear()
 
     def rollback(self, rootfs: Path) -> None:
+        for dfd, name in reversed(self.created):
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dfd)
         for dfd, tmp, _ in self.temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dfd)
@@ -154,6 +165,7 @@ def install(
 
     `requested` names are recorded as asked for (upgrades resolve from them); `source`
     records where the packages came from."""
+    fresh_root = not rootfs.exists()
     rootfs.mkdir(parents=True, exist_ok=True)
     db = read_db(rootfs)
     problems = list(_conflicts(rootfs, pkgs, db))
@@ -161,7 +173,7 @@ def install(
         raise BadInput(
             f"file conflict: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         )
-    writer = _Writer(rootfs)
+    writer = _Writer(rootfs, fresh_root)
     try:
         for p in pkgs:
             for m in p.members:

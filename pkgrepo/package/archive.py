@@ -18,9 +18,11 @@ import json
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import libarchive
 import libarchive.ffi
@@ -35,6 +37,7 @@ from pkgrepo.package.meta import FileEntry, PackageInfo, canonical_json
 
 LEVEL = 19
 SPOOL = 64 << 20  # tar bytes kept in memory before spilling to a temporary file
+READ_BLOCK = 1 << 20  # decompressed bytes per write into the pipe
 PKGINFO = ".PKGINFO"
 MANIFEST = ".MANIFEST"
 
@@ -179,22 +182,27 @@ def _kind(entry: libarchive.ArchiveEntry) -> str:
     return "file"
 
 
-class _Decompressed:
-    """zstd stream for libarchive's read callback: errors are kept, not raised through C."""
+class _Decompressor(threading.Thread):
+    """Decompresses a package into a pipe while libarchive reads the other end.
 
-    def __init__(self, reader: zstandard.ZstdDecompressionReader):
-        self.reader = reader
-        self.error: zstandard.ZstdError | None = None
+    Both sides run in C without the GIL (zstandard's copy_stream, libarchive through
+    ctypes), so decompression and tar parsing use two cores, as `zstd -dc | tar x` does.
+    """
 
-    def seekable(self) -> bool:
-        return False
+    def __init__(self, raw: BinaryIO):
+        super().__init__(daemon=True)
+        self.raw = raw
+        self.read_fd, self.write_fd = os.pipe()
+        self.error: Exception | None = None
 
-    def readinto(self, buf: bytearray) -> int:
+    def run(self) -> None:
         try:
-            return self.reader.readinto(buf)
-        except zstandard.ZstdError as e:
+            with os.fdopen(self.write_fd, "wb") as out:
+                zstandard.ZstdDecompressor().copy_stream(self.raw, out, write_size=READ_BLOCK)
+        except BrokenPipeError:
+            pass  # the reader stopped early (it wanted only the metadata)
+        except (zstandard.ZstdError, OSError) as e:
             self.error = e
-            return 0
 
 
 def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
@@ -203,29 +211,36 @@ def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
     Raises BadInput naming the file when it is not a readable zstd tar.
     """
     try:
-        with open(path, "rb") as raw:
-            dctx = zstandard.ZstdDecompressor()
-            zr = _Decompressed(dctx.stream_reader(raw))
-            with libarchive.stream_reader(zr, "tar", "none") as tar:
-                for i, entry in enumerate(tar):
-                    if limit is not None and i >= limit:
-                        return
-                    data = b"".join(entry.get_blocks()) if entry.isreg else b""
-                    yield Member(
-                        path=entry.pathname,
-                        kind=_kind(entry),
-                        mode=entry.mode & 0o7777,
-                        size=len(data),
-                        linkpath=entry.linkpath,
-                        data=data,
-                        uid=entry.uid,
-                        gid=entry.gid,
-                    )
-    except (zstandard.ZstdError, libarchive.ArchiveError) as e:
-        reason = zr.error or e
-        raise BadInput(f"{path}: not a valid package archive ({reason}); rebuild or re-download it") from None
+        raw = open(path, "rb")  # noqa: SIM115 - closed below, after the thread is done with it
     except OSError as e:
         raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
+    pump = _Decompressor(raw)
+    pump.start()
+    try:
+        with libarchive.fd_reader(pump.read_fd, "tar", "none") as tar:
+            for i, entry in enumerate(tar):
+                if limit is not None and i >= limit:
+                    return
+                data = b"".join(entry.get_blocks()) if entry.isreg else b""
+                yield Member(
+                    path=entry.pathname,
+                    kind=_kind(entry),
+                    mode=entry.mode & 0o7777,
+                    size=len(data),
+                    linkpath=entry.linkpath,
+                    data=data,
+                    uid=entry.uid,
+                    gid=entry.gid,
+                )
+        if pump.error is not None:
+            raise libarchive.ArchiveError(str(pump.error))
+    except libarchive.ArchiveError as e:
+        reason = pump.error or e
+        raise BadInput(f"{path}: not a valid package archive ({reason}); rebuild or re-download it") from None
+    finally:
+        os.close(pump.read_fd)
+        pump.join()
+        raw.close()
 
 
 def _parse_head(path: Path, members: list[Member]) -> tuple[PackageInfo, list[FileEntry]]:
