@@ -37,7 +37,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON docu
 INDEX = click.option(
     "--index", "index_spec", show_default=True,
     default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
-    help="native:DIR (a packages directory) or debian:PATH[,PATH] (Packages files).",
+    help="native:DIR (a packages directory), native:URL (a signed repository) or debian:PATH[,PATH].",
 )  # fmt: skip
 PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
                        help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).")  # fmt: skip
@@ -294,25 +294,9 @@ def upgrade(root, repo_url, trust, time_limit, as_json) -> None:
 @click.option("--force", is_flag=True, help="Remove even when other installed packages need it.")
 def remove(names, root, force) -> None:
     """Remove installed packages from a root."""
-    from pkgrepo.errors import BadInput
-    from pkgrepo.image.rootfs import read_db
     from pkgrepo.image.rootfs import remove as do_remove
-    from pkgrepo.resolve.deps import parse_dep, satisfied_by
 
-    db = read_db(root)
-    if not force:
-        rest = {n: r for n, r in db.items() if n not in names}
-        for name, rec in sorted(rest.items()):
-            for d in rec.get("depends", []):
-                dep = parse_dep(d)
-                providers = [
-                    n for n, r in db.items() if satisfied_by(dep, n, r["version"], r.get("provides", []))
-                ]
-                if providers and all(p in names for p in providers):
-                    raise BadInput(
-                        f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force"
-                    )
-    for name in do_remove(list(names), root):
+    for name in do_remove(list(names), root, force):
         click.echo(f"removed {name}")
 
 
@@ -475,16 +459,17 @@ def fetch(names, add, recipes_dir, cache_dir) -> None:
             click.echo(f"{cache.fetch(src, str(path))}  {name}")
 
 
-def _index(spec: str):
-    """`native:DIR` or `debian:PATH[,PATH...]` -> (kind, index)."""
+def _index(spec: str, trust: Path | None = None):
+    """`native:DIR`, `native:URL` (a signed repository) or `debian:PATH[,PATH...]` -> (kind, index)."""
     from pkgrepo.errors import BadInput
 
     kind, _, where = spec.partition(":")
+    if kind == "native" and where.startswith(("http://", "https://")):
+        from pkgrepo.repo.client import EntriesIndex
+
+        client = _client(where, trust)
+        return kind, EntriesIndex(client.entries(), f"native:{client.url}")
     if kind == "native" and where:
-        if where.startswith(("http://", "https://")):
-            raise BadInput(
-                f"{spec}: repository URLs are read once the signed repository lands; pass a directory"
-            )
         from pkgrepo.resolve.native import NativeIndex
 
         return kind, NativeIndex(Path(where))
@@ -493,7 +478,7 @@ def _index(spec: str):
         from pkgrepo.resolve.debian import DebianIndex
 
         return kind, DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
-    raise BadInput(f"--index {spec!r}: expected native:DIR or debian:PATH[,PATH...]")
+    raise BadInput(f"--index {spec!r}: expected native:DIR, native:URL or debian:PATH[,PATH...]")
 
 
 def _parse_root(text: str):
@@ -503,11 +488,11 @@ def _parse_root(text: str):
     return parse_alternative(text) if "(" in text else parse_dep(text)
 
 
-def _resolve(index_spec, roots, profile, extras, time_limit):
+def _resolve(index_spec, roots, profile, extras, time_limit, trust=None):
     from pkgrepo.resolve.minimize import minimize
     from pkgrepo.resolve.profiles import roots_for
 
-    kind, index = _index(index_spec)
+    kind, index = _index(index_spec, trust)
     wanted = roots_for(profile, list(roots), kind, list(extras))
     return index, minimize(index, [_parse_root(r) for r in wanted], time_limit)
 
@@ -542,6 +527,7 @@ def _result_json(index, result, profile) -> dict:
 @cli.command()
 @click.argument("roots", nargs=-1, required=True)
 @INDEX
+@TRUST
 @PROFILE
 @EXTRA
 @LIMIT
@@ -549,12 +535,12 @@ def _result_json(index, result, profile) -> dict:
               help="Compare two profiles: `--diff prod dev` lists what dev adds.")  # fmt: skip
 @click.option("--explain-size", is_flag=True, help="What dropping each package alone would remove.")
 @JSON
-def resolve(roots, index_spec, profile, extras, time_limit, diff, explain_size, as_json) -> None:
+def resolve(roots, index_spec, trust, profile, extras, time_limit, diff, explain_size, as_json) -> None:
     """The smallest installable closure of ROOTS (exact, with a proof of optimality)."""
     if diff:
         a_prof, b_prof = diff
-        index, a = _resolve(index_spec, roots, a_prof, extras, time_limit)
-        _, b = _resolve(index_spec, roots, b_prof, extras, time_limit)
+        index, a = _resolve(index_spec, roots, a_prof, extras, time_limit, trust)
+        _, b = _resolve(index_spec, roots, b_prof, extras, time_limit, trust)
         a_names = {p.name for p in a.packages}
         added = [p for p in b.packages if p.name not in a_names]
         removed = [p.name for p in a.packages if p.name not in {q.name for q in b.packages}]
@@ -572,7 +558,7 @@ def resolve(roots, index_spec, profile, extras, time_limit, diff, explain_size, 
         for name in removed:
             click.echo(f"  - {name}")
         return
-    index, result = _resolve(index_spec, roots, profile, extras, time_limit)
+    index, result = _resolve(index_spec, roots, profile, extras, time_limit, trust)
     weights = []
     if explain_size:
         from pkgrepo.resolve.explain import dominated_weights
@@ -604,18 +590,19 @@ def resolve(roots, index_spec, profile, extras, time_limit, diff, explain_size, 
 @click.argument("roots", nargs=-1, required=True)
 @click.option("--target", required=True, help="The package to explain.")
 @INDEX
+@TRUST
 @PROFILE
 @EXTRA
 @LIMIT
 @JSON
-def why(roots, target, index_spec, profile, extras, time_limit, as_json) -> None:
+def why(roots, target, index_spec, trust, profile, extras, time_limit, as_json) -> None:
     """The shortest chain of dependencies from ROOTS to a package of their closure."""
     from pkgrepo.errors import BadInput
     from pkgrepo.resolve.explain import describe_step
     from pkgrepo.resolve.explain import why as chain
     from pkgrepo.resolve.model import Candidates, clause_text
 
-    index, result = _resolve(index_spec, roots, profile, extras, time_limit)
+    index, result = _resolve(index_spec, roots, profile, extras, time_limit, trust)
     steps = chain(result, result.root_keys(Candidates(index)), target)
     if not steps:
         raise BadInput(f"{target}: not in the closure of {' '.join(roots)} ({len(result.packages)} packages)")

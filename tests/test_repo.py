@@ -389,3 +389,12 @@ def test_keys_live_outside_the_repository_with_private_modes(setup: Setup):
     assert {r: v["threshold"] for r, v in root["roles"].items()} == dict.fromkeys(
         ("root", "snapshot", "targets", "timestamp"), 1
     )
+
+
+def test_resolve_over_the_signed_repository(setup: Setup):
+    proc = setup.client.run("resolve", "--index", f"native:{setup.server.url}", "--trust", str(setup.trust),
+                            "--json", "app")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [p["name"] for p in data["packages"]] == ["app", "lib"] and data["optimal"] is True
+    assert data["index"] == f"native:{setup.server.url}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.extract import CheckedPackage
 from pkgrepo.package.meta import canonical_json
+from pkgrepo.resolve.deps import parse_dep, satisfied_by
 
 DB = "var/lib/pkgrepo/installed.json"
 TMP_PREFIX = ".pkgrepo-new."
@@ -212,12 +213,24 @@ def install(
     return [p.info.name for p in pkgs]
 
 
-def remove(names: list[str], rootfs: Path) -> list[str]:
-    """Remove installed packages' files (not shared directories) and their records."""
+def remove(names: list[str], rootfs: Path, force: bool = False) -> list[str]:
+    """Remove installed packages' files (not shared directories) and their records.
+
+    Refused, unless `force`, when a package staying behind depends on what only the removed ones provide."""
     db = read_db(rootfs)
     missing = [n for n in names if n not in db]
     if missing:
         raise BadInput(f"{missing[0]}: not installed in {rootfs}")
+    for name, rec in sorted(db.items()):
+        if force or name in names:
+            continue
+        for d in rec.get("depends", []):
+            dep = parse_dep(d)
+            providers = [
+                n for n, r in db.items() if satisfied_by(dep, n, r["version"], r.get("provides", []))
+            ]
+            if providers and all(p in names for p in providers):
+                raise BadInput(f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force")
     owners = _owners({n: r for n, r in db.items() if n not in names})
     for name in names:
         for rel in sorted(db[name]["files"], reverse=True):
