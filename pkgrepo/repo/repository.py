@@ -266,9 +266,7 @@ class Repository:
                     )
                 dest = self.targets_dir / "packages" / f"{digest}.{Path(entry['path']).name}"
                 if not dest.exists():
-                    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-                    shutil.copyfile(f, tmp)
-                    os.replace(tmp, dest)
+                    _write_atomic(dest, f.read_bytes())  # durable before any metadata names it
                 name = succinct.get_role_for_target(entry["path"])
                 if name not in bins:
                     bins[name] = self.role(snap, name)
