@@ -52,8 +52,6 @@ class Member:
     size: int
     linkpath: str | None
     data: bytes
-    uid: int
-    gid: int
 
 
 def normalised_mode(st_mode: int) -> int:
@@ -229,8 +227,6 @@ def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
                     size=len(data),
                     linkpath=entry.linkpath,
                     data=data,
-                    uid=entry.uid,
-                    gid=entry.gid,
                 )
         if pump.error is not None:
             raise libarchive.ArchiveError(str(pump.error))

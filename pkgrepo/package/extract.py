@@ -86,7 +86,7 @@ def check_package(path: Path) -> CheckedPackage:
                 raise BadInput(f"{path}: symlink {name!r} differs from its manifest entry; tampered")
             check_symlink(path, name, m.linkpath or "")
             links.add(name)
-        seen.append(Member(name, m.kind, m.mode, m.size, m.linkpath, m.data, 0, 0))
+        seen.append(Member(name, m.kind, m.mode, m.size, m.linkpath, m.data))
     if len(seen) != len(manifest) or {m.path for m in seen} != set(expected):
         raise BadInput(
             f"{path}: payload does not match the manifest (missing entries); the package is tampered"

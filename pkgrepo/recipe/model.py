@@ -13,9 +13,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pkgrepo.errors import BadInput
+from pkgrepo.resolve.deps import parse_dep
+
 NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
 SHA256_RE = r"^[0-9a-f]{64}$"
-DEP_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9+._:@/-]*)\s*(?:(?P<op>>=|<=|=|<|>)\s*(?P<ver>\S+))?$")
 # Built-in steps and the `with:` keys each accepts.
 STEPS: dict[str, frozenset[str]] = {
     "autoconf/configure": frozenset({"opts"}),
@@ -33,8 +35,10 @@ class Strict(BaseModel):
 
 def _check_deps(values: list[str]) -> list[str]:
     for v in values:
-        if not DEP_RE.match(v):
-            raise ValueError(f"{v!r} is not a dependency (NAME, NAME>=VERSION, so:LIB, cmd:NAME)")
+        try:
+            parse_dep(v)
+        except BadInput as e:
+            raise ValueError(str(e)) from None
     return values
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import satisfies
 
-_DEP = re.compile(r"^(?P<name>[^\s<>=]+)\s*(?:(?P<op>>=|<=|=|<|>)\s*(?P<ver>\S+))?$")
+_DEP = re.compile(r"^(?P<name>[^\s<>=]+)\s*(?:(?P<op>>=|<=|=|<|>)\s*(?P<ver>[^\s<>=]\S*))?$")
 
 
 @dataclass(frozen=True)
