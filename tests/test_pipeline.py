@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def test_patches_subpackages_and_debug_split(tmp_path: Path):
     sha = make_tarball(
         tmp_path / "s.tar.gz", {"main.c": C_SOURCE, "tool.sh": "#!/usr/bin/env lua\nprint(1)\n"}
     )
+    (tmp_path / "notes.txt").write_text("copied as it is\n")
+    notes_sha = hashlib.sha256((tmp_path / "notes.txt").read_bytes()).hexdigest()
     recipes = tmp_path / "recipes"
     (recipes / "probe").mkdir(parents=True)
     (recipes / "probe/fix.patch").write_text(PATCH)
@@ -35,6 +38,10 @@ def test_patches_subpackages_and_debug_split(tmp_path: Path):
 sources:
   - url: file://{tmp_path / "s.tar.gz"}
     sha256: "{sha}"
+  - url: file://{tmp_path / "notes.txt"}
+    sha256: "{notes_sha}"
+    extract: false
+    destination: extra
 patches:
   - file: probe/fix.patch
 vars:
@@ -48,6 +55,7 @@ pipeline:
       mkdir -p ${{{{targets.destdir}}}}/usr/share/man/man1 ${{{{targets.destdir}}}}/usr/include
       echo ${{{{vars.greeting}}}} > ${{{{targets.destdir}}}}/usr/share/man/man1/prog.1
       echo '/* api */' > ${{{{targets.destdir}}}}/usr/include/probe.h
+      install -Dm644 extra/notes.txt ${{{{targets.destdir}}}}/usr/share/doc/probe/notes.txt
   - uses: strip
 subpackages:
   - name: probe-tool
@@ -66,6 +74,7 @@ split:
     run_cli("install", "--packages", str(out), "--root", str(root), "probe", "probe-doc", check=True)
     assert subprocess.run([root / "usr/bin/prog"], capture_output=True, text=True).stdout == "patched\n"
     assert (root / "usr/share/man/man1/prog.1").read_text() == "hi\n"
+    assert (root / "usr/share/doc/probe/notes.txt").read_text() == "copied as it is\n"
     dbg, dbg_files = read_head(next(out.glob("probe-dbg-*.pkg.tar.zst")))
     assert [f.path for f in dbg_files if f.type == "file"] == ["usr/lib/debug/usr/bin/prog.debug"]
     assert "probe=1.0-r1" in dbg.depends

@@ -40,7 +40,7 @@ from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.model import Package
 from pkgrepo.resolve.native import closure
-from pkgrepo.source import SourceCache
+from pkgrepo.source import SourceCache, source_filename
 
 RECORDS = ".builds"
 LOGS = "logs"
@@ -262,9 +262,7 @@ class Builder:
                         f"{path}: source {file.name} is not an archive tar can unpack; set extract: false"
                     )
             else:
-                shutil.copyfile(
-                    file, target / (spec.filename or spec.url.rsplit("/", 1)[-1] if spec.url else file.name)
-                )
+                shutil.copyfile(file, target / source_filename(spec))
         sde = recipe.package.source_date_epoch or source_date_epoch(src)
         for spec, file in zip(recipe.patches, patches.values(), strict=True):
             with open(log, "ab") as out:
