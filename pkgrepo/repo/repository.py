@@ -48,7 +48,6 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import canonical_json
@@ -253,7 +252,8 @@ class Repository:
             bins: dict[str, Metadata[Targets]] = {}
             added, unchanged = [], []
             for f in files:
-                digest, size = sha256_file(f), f.stat().st_size
+                data = f.read_bytes()  # read once: hashed, then copied
+                digest, size = hashlib.sha256(data).hexdigest(), len(data)
                 entry = index_entry(f, digest, size)
                 old = index.get(entry["path"])
                 if old and old["sha256"] == digest:
@@ -266,7 +266,7 @@ class Repository:
                     )
                 dest = self.targets_dir / "packages" / f"{digest}.{Path(entry['path']).name}"
                 if not dest.exists():
-                    _write_atomic(dest, f.read_bytes())  # durable before any metadata names it
+                    _write_atomic(dest, data)  # durable before any metadata names it
                 name = succinct.get_role_for_target(entry["path"])
                 if name not in bins:
                     bins[name] = self.role(snap, name)
