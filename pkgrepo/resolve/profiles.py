@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from pkgrepo.errors import BadInput
 
 PROFILES = ("prod", "dev")
@@ -21,6 +19,8 @@ def extras_file() -> Path:
 def dev_extras(kind: str, override: list[str], path: Path | None = None) -> list[str]:
     if override:
         return list(override)
+    import yaml  # only the dev profile reads YAML
+
     path = path or extras_file()
     try:
         data = yaml.safe_load(path.read_text())
