@@ -11,9 +11,13 @@ PROFILES = ("prod", "dev")
 
 
 def extras_file() -> Path:
+    """`$PKGREPO_DATA/dev-extras.yaml`, else the copy shipped with pkgrepo (repo-data/ in the tree)."""
     env = os.environ.get("PKGREPO_DATA")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "repo-data"
-    return base / "dev-extras.yaml"
+    if env:
+        return Path(env) / "dev-extras.yaml"
+    from importlib.resources import files
+
+    return Path(str(files("pkgrepo") / "data" / "dev-extras.yaml"))
 
 
 def dev_extras(kind: str, override: list[str], path: Path | None = None) -> list[str]:
