@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pkgrepo.errors import PkgrepoError
+from pkgrepo.repo.roles import TOP_ROLES
 
 
 def stderr_console():
@@ -390,7 +391,7 @@ def repo_refresh(path, keys_dir, expiry, targets_too) -> None:
 
 @repo.command("rotate")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--role", required=True, type=click.Choice(["root", "targets", "snapshot", "timestamp"]))
+@click.option("--role", required=True, type=click.Choice(TOP_ROLES))
 @KEYS
 @EXPORT
 def repo_rotate(path, role, keys_dir, export_root) -> None:

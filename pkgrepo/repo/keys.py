@@ -17,8 +17,6 @@ from securesystemslib.signer import CryptoSigner
 
 from pkgrepo.errors import BadInput
 
-ROLES = ("root", "targets", "snapshot", "timestamp", "bins")
-
 
 def default_keys_dir(repo: Path) -> Path:
     base = os.environ.get("PKGREPO_KEYS") or os.path.join(

@@ -52,6 +52,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import canonical_json
 from pkgrepo.repo.keys import KeyStore
+from pkgrepo.repo.roles import ROLES, TOP_ROLES
 
 INDEX = "index.jsonl"
 HEADER = b'{"format":1}'
@@ -214,12 +215,9 @@ class Repository:
         with self.lock():
             self.meta.mkdir(parents=True, exist_ok=True)
             (self.targets_dir / "packages").mkdir(parents=True, exist_ok=True)
-            signers = {
-                role: self.keys.generate(role)
-                for role in ("root", "targets", "snapshot", "timestamp", "bins")
-            }
+            signers = {role: self.keys.generate(role) for role in ROLES}
             root = Root(consistent_snapshot=True)
-            for role in ("root", "targets", "snapshot", "timestamp"):
+            for role in TOP_ROLES:
                 root.add_key(signers[role].public_key, role)
             bins_key = signers["bins"].public_key
             succinct = SuccinctRoles([bins_key.keyid], 1, BIN_BITS, BIN_PREFIX)
@@ -320,7 +318,7 @@ class Repository:
         """Replace `role`'s key. A new root version, signed by the old and the new root keys as
         needed, tells clients; the role's metadata is re-signed with the new key."""
         expiry = {**EXPIRY, **(expiry or {})}
-        if role not in ("root", "targets", "snapshot", "timestamp"):
+        if role not in TOP_ROLES:
             raise BadInput(f"{role}: can rotate root, targets, snapshot or timestamp")
         with self.lock():
             root = self.current_root()
