@@ -201,23 +201,3 @@ def test_native_dev_profile_adds_a_shell(built: Path):
     names = sorted(p["name"] for p in json.loads(proc.stdout)["packages"])
     assert names == ["hello", "musl", "zlib", "zlib-utils"]
 
-
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from("abcdefgh"), st.sets(st.sampled_from("abcdefgh"), max_size=4), min_size=1))
-def test_install_order_matches_networkx(succ):
-    """The hand-written SCC + topological order agrees with networkx's condensation, group for group."""
-    import networkx as nx
-
-    from pkgrepo.resolve.minimize import Result
-
-    keys = sorted(set(succ) | {t for ts in succ.values() for t in ts})
-    packages = [Package(k, k, "1", 1, (), (), ()) for k in keys]
-    edges = {k: [((Dep(t),), [t]) for t in sorted(ts)] for k, ts in succ.items()}
-    result = Result(roots=[], packages=packages, edges=edges, optimal=True, solver="forced", seconds=0.0)
-    g = nx.DiGraph()
-    g.add_nodes_from(keys)
-    g.add_edges_from((k, t) for k, ts in succ.items() for t in ts if t != k)
-    cond = nx.condensation(g)
-    members = {n: sorted(cond.nodes[n]["members"]) for n in cond.nodes}
-    order = nx.lexicographical_topological_sort(cond.reverse(copy=True), key=lambda n: members[n][0])
-    assert install_order(result)[0] == [members[n] for n in order]

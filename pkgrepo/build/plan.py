@@ -1,12 +1,11 @@
-"""Order recipes so that build dependencies are built first (networkx)."""
+"""Order recipes so that build dependencies are built first."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
-
 from pkgrepo.errors import BadInput
+from pkgrepo.graph import dependency_order, find_cycle
 from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.suggest import suggest
@@ -30,24 +29,26 @@ def producers(recipes: Recipes) -> dict[str, str]:
     return out
 
 
+def needs(recipes: Recipes) -> dict[str, set[str]]:
+    """Each recipe to the recipes that make its build dependencies."""
+    made_by = producers(recipes)
+    out: dict[str, set[str]] = {}
+    for name, (_path, recipe) in recipes.items():
+        found = (made_by.get(parse_dep(dep).name) for dep in recipe.build_depends)
+        out[name] = {p for p in found if p is not None and p != name}
+    return out
+
+
 def plan(recipes: Recipes, wanted: list[str], with_tests: bool = True) -> list[str]:
     """Recipe names to build, dependencies first: `wanted`, their build deps and test environments."""
     made_by = producers(recipes)
-    graph = nx.DiGraph()
-    for name, (_path, recipe) in recipes.items():
-        graph.add_node(name)
-        for dep in recipe.build_depends:
-            producer = made_by.get(parse_dep(dep).name)
-            if producer is not None and producer != name:
-                graph.add_edge(producer, name)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
+    graph = needs(recipes)
+    cycle = find_cycle(graph)
     if cycle:
-        chain = " -> ".join([u for u, _v in cycle] + [cycle[0][0]])
-        first = recipes[cycle[0][1]][0]
-        raise BadInput(f"{first}: build-depends form a cycle: {chain}; break it by removing one dependency")
+        first = recipes[cycle[0]][0]
+        raise BadInput(
+            f"{first}: build-depends form a cycle: {' -> '.join(cycle)}; break it by removing one dependency"
+        )
     selected: set[str] = set()
     todo = list(wanted)
     while todo:
@@ -55,12 +56,11 @@ def plan(recipes: Recipes, wanted: list[str], with_tests: bool = True) -> list[s
         if name in selected:
             continue
         selected.add(name)
-        todo += list(graph.predecessors(name))
+        todo += list(graph[name])
         test = recipes[name][1].test
         if with_tests and test:
             todo += [made_by[n] for n in (parse_dep(e).name for e in test.environment) if n in made_by]
-    order = list(nx.lexicographical_topological_sort(graph.subgraph(selected)))
-    return order
+    return [g[0] for g in dependency_order({n: graph[n] & selected for n in selected})]
 
 
 def find_recipe(recipes: Recipes, arg: str) -> str:

@@ -6,11 +6,11 @@ chosen packages that meet one of its dependency clauses.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pkgrepo.graph import dependency_order
 from pkgrepo.resolve.deps import Dep
 from pkgrepo.resolve.minimize import Result
 from pkgrepo.resolve.model import clause_text
@@ -97,75 +97,9 @@ def dominated_weights(result: Result, root_keys: list[str]) -> list[Weight]:
     return out
 
 
-def _components(succ: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components (iterative Tarjan), each sorted.
-
-    Written out rather than taken from networkx, whose import alone would cost
-    every `resolve` more than its solver does."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-    for start in sorted(succ):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(succ[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(succ[child]))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                comp = []
-                while True:
-                    n = stack.pop()
-                    on_stack.discard(n)
-                    comp.append(n)
-                    if n == node:
-                        break
-                out.append(sorted(comp))
-    return out
-
-
 def install_order(result: Result) -> tuple[list[list[str]], list[list[str]]]:
-    """Groups to install in order (dependencies first; a cycle is one group), and the cycles.
-
-    Among groups that are ready at the same time, the one whose first member sorts first goes first."""
-    succ = _edges(result)
-    comps = _components(succ)
-    comp_of = {n: i for i, c in enumerate(comps) for n in c}
-    waiting = [0] * len(comps)  # dependencies not yet installed, per group
-    dependents: list[set[int]] = [set() for _ in comps]
-    for n, targets in succ.items():
-        for t in targets:
-            a, b = comp_of[n], comp_of[t]
-            if a != b and a not in dependents[b]:
-                dependents[b].add(a)
-                waiting[a] += 1
-    ready = [(comps[i][0], i) for i in range(len(comps)) if waiting[i] == 0]
-    heapq.heapify(ready)
-    groups = []
-    while ready:
-        _, i = heapq.heappop(ready)
-        groups.append(comps[i])
-        for d in dependents[i]:
-            waiting[d] -= 1
-            if waiting[d] == 0:
-                heapq.heappush(ready, (comps[d][0], d))
+    """Groups to install in order (dependencies first; a cycle is one group), and the cycles."""
+    groups = dependency_order(_edges(result))
     return groups, [m for m in groups if len(m) > 1]
 
 
