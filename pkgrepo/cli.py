@@ -231,6 +231,14 @@ def _source(packages: Path | None, repo_url: str | None, trust: Path | None):
     return index, lambda p: client.fetch(p.origin), client.url
 
 
+OVERWRITE = click.option("--overwrite", is_flag=True,
+                         help="Replace files in the root that no installed package owns.")  # fmt: skip
+
+
+def _waiting(message: str) -> None:
+    click.echo(message, err=True)
+
+
 def _install_report(checked, root: Path, as_json: bool, verb: str = "installed") -> None:
     if as_json:
         emit({"root": str(root), verb: [
@@ -251,18 +259,21 @@ def _install_report(checked, root: Path, as_json: bool, verb: str = "installed")
 @REPO_URL
 @TRUST
 @LIMIT
+@OVERWRITE
 @JSON
-def install(names, root, packages, repo_url, trust, time_limit, as_json) -> None:
+def install(names, root, packages, repo_url, trust, time_limit, overwrite, as_json) -> None:
     """Install packages and the smallest closure of their dependencies into a root.
 
     From a packages directory (--packages) or a signed repository (--repo): every
     package is verified and checked before anything is written to the root."""
     from pkgrepo.image.apply import apply
+    from pkgrepo.image.rootfs import Rootfs
     from pkgrepo.resolve.minimize import minimize
 
     index, fetch, label = _source(packages, repo_url, trust)
     result = minimize(index, [_parse_root(n) for n in names], time_limit)
-    checked = apply(result, fetch, root, requested=set(names), source=label)
+    with Rootfs.open(root, create=True, on_wait=_waiting) as dest:
+        checked = apply(result, fetch, dest, requested=set(names), source=label, overwrite=overwrite)
     _install_report(checked, root, as_json)
 
 
@@ -271,22 +282,23 @@ def install(names, root, packages, repo_url, trust, time_limit, as_json) -> None
 @REPO_URL
 @TRUST
 @LIMIT
+@OVERWRITE
 @JSON
-def upgrade(root, repo_url, trust, time_limit, as_json) -> None:
+def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
     """Upgrade a root to the newest closure of the packages it asked for."""
     from pkgrepo.errors import BadInput
     from pkgrepo.image.apply import apply
-    from pkgrepo.image.rootfs import read_db
+    from pkgrepo.image.rootfs import Rootfs
     from pkgrepo.resolve.minimize import minimize
 
-    requested = sorted(n for n, rec in read_db(root).items() if rec.get("requested"))
-    if not requested:
-        raise BadInput(f"{root}: nothing installed by request; install something first")
-    index, fetch, label = _source(None, repo_url, trust)
-    result = minimize(index, [_parse_root(n) for n in requested], time_limit)
-    _install_report(
-        apply(result, fetch, root, requested=set(requested), source=label), root, as_json, "upgraded"
-    )
+    with Rootfs.open(root, on_wait=_waiting) as dest:
+        requested = sorted(n for n, rec in dest.installed().items() if rec.requested)
+        if not requested:
+            raise BadInput(f"{root}: nothing installed by request; install something first")
+        index, fetch, label = _source(None, repo_url, trust)
+        result = minimize(index, [_parse_root(n) for n in requested], time_limit)
+        checked = apply(result, fetch, dest, requested=set(requested), source=label, overwrite=overwrite)
+    _install_report(checked, root, as_json, "upgraded")
 
 
 @cli.command()
@@ -295,9 +307,11 @@ def upgrade(root, repo_url, trust, time_limit, as_json) -> None:
 @click.option("--force", is_flag=True, help="Remove even when other installed packages need it.")
 def remove(names, root, force) -> None:
     """Remove installed packages from a root."""
-    from pkgrepo.image.rootfs import remove as do_remove
+    from pkgrepo.image.rootfs import Rootfs
 
-    for name in do_remove(list(names), root, force):
+    with Rootfs.open(root, on_wait=_waiting) as dest:
+        removed = dest.remove(names, force)
+    for name in removed:
         click.echo(f"removed {name}")
 
 

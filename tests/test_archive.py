@@ -111,7 +111,8 @@ def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None)
             if "target" in m:
                 e["target"] = m["target"]
             manifest.append(e)
-    info = INFO.model_copy(update={"name": "evil"}).to_bytes()
+    size = sum(e.get("size", 0) for e in manifest if e["type"] == "file")  # consistent, as a forger makes it
+    info = INFO.model_copy(update={"name": "evil", "installed_size": size}).to_bytes()
     raw = bytearray()
 
     def sink(data: bytes) -> int:

@@ -38,6 +38,9 @@ from pkgrepo.package.meta import FileEntry, PackageInfo, canonical_json
 LEVEL = 19
 SPOOL = 64 << 20  # tar bytes kept in memory before spilling to a temporary file
 READ_BLOCK = 1 << 20  # decompressed bytes per write into the pipe
+DATA_BLOCK = 1 << 16  # bytes per read of a member's data
+MAX_META = 64 << 20  # largest .PKGINFO / .MANIFEST read
+MAX_MEMBER = 1 << 30  # largest member `iter_members` holds in memory
 PKGINFO = ".PKGINFO"
 MANIFEST = ".MANIFEST"
 
@@ -185,6 +188,8 @@ class _Decompressor(threading.Thread):
 
     Both sides run in C without the GIL (zstandard's copy_stream, libarchive through
     ctypes), so decompression and tar parsing use two cores, as `zstd -dc | tar x` does.
+    The pipe bounds the memory in flight: when the reader stops early (a bomb refused,
+    only the metadata wanted), the writer gets EPIPE and stops decompressing.
     """
 
     def __init__(self, raw: BinaryIO):
@@ -198,55 +203,130 @@ class _Decompressor(threading.Thread):
             with os.fdopen(self.write_fd, "wb") as out:
                 zstandard.ZstdDecompressor().copy_stream(self.raw, out, write_size=READ_BLOCK)
         except BrokenPipeError:
-            pass  # the reader stopped early (it wanted only the metadata)
+            pass  # the reader stopped early
         except (zstandard.ZstdError, OSError) as e:
             self.error = e
 
 
+_read_data = libarchive.ffi.read_data
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tar entry's header, read from a `PackageReader`; its data is read with `chunks`."""
+
+    path: str
+    kind: str  # file, dir, symlink, hardlink, device, fifo, socket
+    mode: int  # permission bits including setuid/setgid/sticky
+    size: int  # as the header declares it
+    linkpath: str | None
+    reader: PackageReader
+
+    def chunks(self, limit: int) -> Iterator[bytes]:
+        """The entry's data in blocks; BadInput as soon as more than `limit` bytes arrive."""
+        return self.reader.data(self, limit)
+
+    def read(self, limit: int) -> bytes:
+        return b"".join(self.chunks(limit))
+
+
+class PackageReader:
+    """Streams the entries of a package file in archive order, with bounded memory.
+
+    Use as a context manager; `entries()` yields each header, and an entry's data must be
+    read (or skipped) before the next one. Every failure is BadInput naming the file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._buf = ctypes.create_string_buffer(DATA_BLOCK)
+
+    def __enter__(self) -> PackageReader:
+        with contextlib.ExitStack() as stack:
+            try:
+                raw = stack.enter_context(open(self.path, "rb"))
+            except OSError as e:
+                raise BadInput(f"{self.path}: cannot read package: {e.strerror}") from None
+            self._pump = _Decompressor(raw)
+            self._pump.start()
+            stack.callback(self._pump.join)
+            stack.callback(os.close, self._pump.read_fd)
+            try:
+                self._tar = stack.enter_context(libarchive.fd_reader(self._pump.read_fd, "tar", "none"))
+            except libarchive.ArchiveError as e:
+                raise self._bad(e) from None
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(libarchive.ArchiveError):
+            self._stack.close()
+
+    def _bad(self, e: Exception) -> BadInput:
+        reason = self._pump.error or e
+        return BadInput(f"{self.path}: not a valid package archive ({reason}); rebuild or re-download it")
+
+    def entries(self) -> Iterator[Entry]:
+        it = iter(self._tar)
+        while True:
+            try:
+                entry = next(it)
+            except StopIteration:
+                break
+            except libarchive.ArchiveError as e:
+                raise self._bad(e) from None
+            path = entry.pathname
+            linkpath = entry.linkpath
+            for what, value in (("member name", path), ("link target", linkpath)):
+                if isinstance(value, bytes):
+                    raise BadInput(f"{self.path}: {what} {value!r} is not valid UTF-8; refusing the package")
+            yield Entry(path=path, kind=_kind(entry), mode=entry.mode & 0o7777, size=entry.size or 0,
+                        linkpath=linkpath, reader=self)  # fmt: skip
+        if self._pump.error is not None:
+            raise self._bad(self._pump.error)
+
+    def data(self, entry: Entry, limit: int) -> Iterator[bytes]:
+        total = 0
+        while True:
+            try:
+                n = _read_data(self._tar._pointer, self._buf, DATA_BLOCK)
+            except libarchive.ArchiveError as e:
+                raise self._bad(e) from None
+            if n == 0:
+                return
+            total += n
+            if total > limit:
+                raise BadInput(f"{self.path}: member {entry.path!r} holds more than its declared {limit} "
+                               "bytes; refusing the package")  # fmt: skip
+            yield ctypes.string_at(self._buf, n)
+
+
 def iter_members(path: Path, limit: int | None = None) -> Iterator[Member]:
-    """Every tar entry of a package file, in archive order, with its data.
+    """Every tar entry of a package file, in archive order, with its data held in memory
+    (at most `MAX_MEMBER` bytes each): for looking inside small packages.
 
     Raises BadInput naming the file when it is not a readable zstd tar.
     """
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below, after the thread is done with it
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
-    pump = _Decompressor(raw)
-    pump.start()
-    try:
-        with libarchive.fd_reader(pump.read_fd, "tar", "none") as tar:
-            for i, entry in enumerate(tar):
-                if limit is not None and i >= limit:
-                    return
-                data = b"".join(entry.get_blocks()) if entry.isreg else b""
-                yield Member(
-                    path=entry.pathname,
-                    kind=_kind(entry),
-                    mode=entry.mode & 0o7777,
-                    size=len(data),
-                    linkpath=entry.linkpath,
-                    data=data,
-                )
-        if pump.error is not None:
-            raise libarchive.ArchiveError(str(pump.error))
-    except libarchive.ArchiveError as e:
-        reason = pump.error or e
-        raise BadInput(f"{path}: not a valid package archive ({reason}); rebuild or re-download it") from None
-    finally:
-        os.close(pump.read_fd)
-        pump.join()
-        raw.close()
+    with PackageReader(path) as reader:
+        for i, e in enumerate(reader.entries()):
+            if limit is not None and i >= limit:
+                return
+            data = e.read(MAX_MEMBER) if e.kind == "file" else b""
+            yield Member(e.path, e.kind, e.mode, len(data), e.linkpath, data)
 
 
-def _parse_head(path: Path, members: list[Member]) -> tuple[PackageInfo, list[FileEntry]]:
-    if len(members) < 2 or members[0].path != PKGINFO or members[1].path != MANIFEST:
+def _parse_head(path: Path, entries: Iterator[Entry]) -> tuple[PackageInfo, list[FileEntry]]:
+    head = [
+        (e.path, e.read(MAX_META) if e.kind == "file" else b"")
+        for _, e in zip(range(2), entries, strict=False)
+    ]
+    if [name for name, _ in head] != [PKGINFO, MANIFEST]:
         raise BadInput(
             f"{path}: package must start with {PKGINFO} and {MANIFEST}; it is not a pkgrepo package"
         )
     try:
-        info = PackageInfo.model_validate_json(members[0].data)
-        manifest = [FileEntry.model_validate(e) for e in json.loads(members[1].data)]
+        info = PackageInfo.model_validate_json(head[0][1])
+        manifest = [FileEntry.model_validate(e) for e in json.loads(head[1][1])]
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
@@ -262,19 +342,22 @@ def read_info(path: Path) -> PackageInfo:
 
 
 def read_head(path: Path) -> tuple[PackageInfo, list[FileEntry]]:
-    return _parse_head(path, list(iter_members(path, limit=2)))
+    with PackageReader(path) as reader:
+        return _parse_head(path, reader.entries())
 
 
-def payload(path: Path) -> tuple[PackageInfo, list[FileEntry], Iterator[Member]]:
-    """Metadata, manifest and an iterator over the payload members that follow."""
-    it = iter_members(path)
-    head = [m for _, m in zip(range(2), it, strict=False)]
-    info, manifest = _parse_head(path, head)
-    return info, manifest, it
+@contextlib.contextmanager
+def payload(path: Path) -> Iterator[tuple[PackageInfo, list[FileEntry], Iterator[Entry]]]:
+    """Metadata, manifest and the payload entries that follow, streamed (see `PackageReader`)."""
+    with PackageReader(path) as reader:
+        entries = reader.entries()
+        yield (*_parse_head(path, entries), entries)
 
 
 __all__ = [
+    "Entry",
     "Member",
+    "PackageReader",
     "canonical_json",
     "iter_members",
     "payload",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
@@ -37,9 +38,9 @@ class NativeIndex:
                 f"{directory}: packages directory does not exist; build first or pass another directory"
             )
         self.label = f"native:{directory}"
-        packages = [
-            to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()
-        ]
+        packages = _unambiguous(
+            [to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()]
+        )
         if newest_only:
             newest: dict[str, Package] = {}
             for p in sorted(packages, key=lambda p: sort_key(p.version)):
@@ -55,6 +56,23 @@ class NativeIndex:
 
     def names(self) -> list[str]:
         return sorted({p.name for ps in self._by_name.values() for p in ps})
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _unambiguous(packages: list[Package]) -> list[Package]:
+    """One package per name and version: identical copies collapse to the first file; two files
+    claiming one name-version-release with different bytes are refused, naming both."""
+    first: dict[str, Package] = {}
+    for p in packages:
+        other = first.setdefault(p.key, p)
+        if other is not p and _digest(other.origin) != _digest(p.origin):
+            raise BadInput(f"{other.origin} and {p.origin} both claim {p.name} {p.version} with different "
+                           "bytes; remove the wrong one")  # fmt: skip
+    return list(first.values())
 
 
 def closure(directory: Path, roots: list[str]) -> list[Package]:
