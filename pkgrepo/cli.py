@@ -12,14 +12,6 @@ import click
 from pkgrepo.errors import PkgrepoError
 from pkgrepo.repo.roles import TOP_ROLES
 
-
-def stderr_console():
-    """rich's console on stderr, imported only by the commands that show progress."""
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 RECIPES = click.option(
     "--recipes", "recipes_dir", type=click.Path(path_type=Path), show_default=True,
     default=lambda: os.environ.get("PKGREPO_RECIPES", "recipes"), help="Directory of recipes (*.yaml).",
@@ -91,33 +83,6 @@ def _load(recipes_dir: Path, args: tuple[str, ...]):
     return recipes
 
 
-class _Progress:
-    """rich progress on a terminal; plain lines otherwise."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.status = None
-        self.console = stderr_console()
-
-    def __enter__(self) -> _Progress:
-        if not self.quiet and self.console.is_terminal:
-            self.status = self.console.status("starting")
-            self.status.__enter__()
-        return self
-
-    def __call__(self, message: str) -> None:
-        if self.quiet:
-            return
-        if self.status is not None:
-            self.status.update(message)
-        else:
-            self.console.print(message, markup=False)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.status is not None:
-            self.status.__exit__(*exc)
-
-
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "build_all_", is_flag=True, help="Build every recipe.")
@@ -129,9 +94,14 @@ class _Progress:
 )
 @click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
 @click.option("--force", is_flag=True, help="Rebuild the named recipes even when cached.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Job budget shared by concurrent builds and their make -j (default: the core count).")
+@click.option("--keep-going", "-k", is_flag=True,
+              help="After a failure, build everything that does not need the failed recipe; report all.")
 @JSON
 def build(
-    names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, as_json
+    names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, jobs, keep_going,
+    as_json,
 ) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
@@ -139,13 +109,14 @@ def build(
     from pkgrepo.build.session import build_all
     from pkgrepo.build.session import check_reproducible as check
     from pkgrepo.errors import BadInput, BuildFailed
+    from pkgrepo.progress import Progress
     from pkgrepo.source import SourceCache
 
     if not names and not build_all_:
         raise BadInput("name the recipes to build, or pass --all")
     recipes = _load(recipes_dir, names)
     wanted = sorted(recipes) if build_all_ else [find_recipe(recipes, n) for n in names]
-    with _Progress(as_json) as progress:
+    with Progress(as_json) as progress:
         builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
         if check_reproducible:
             report = check(builder, recipes, wanted)
@@ -163,7 +134,8 @@ def build(
                     f"{first}: not reproducible: {bad[first][0].package}: {bad[first][0].detail}"
                 )
             return
-        results = build_all(builder, recipes, wanted, test=not no_test, force=force)
+        results = build_all(builder, recipes, wanted, test=not no_test, force=force, jobs=jobs,
+                            keep_going=keep_going, events=progress)  # fmt: skip
     if as_json:
         emit([
             {"name": r.name, "cached": r.cached, "seconds": round(r.seconds, 3),

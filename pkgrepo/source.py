@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -43,12 +44,17 @@ class SourceCache:
         self.root = Path(root) if root else default_cache()
         self.log = log
         self._debian: DebianSourceArchive | None = None
+        self._lock = threading.Lock()  # concurrent builds share one cache (and one apt state)
 
     def path(self, digest: str) -> Path:
         return self.root / "sha256" / digest
 
     def fetch(self, src: Source, where: str) -> Path:
         """Return the cached file for `src`, fetching it if needed; never an unverified file."""
+        with self._lock:
+            return self._fetch(src, where)
+
+    def _fetch(self, src: Source, where: str) -> Path:
         target = self.path(src.sha256)
         if target.exists():
             if sha256_file(target) == src.sha256:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.build.builder import LOGS, RECORDS, Builder, BuildResult, Variation
-from pkgrepo.build.plan import Recipes, plan
+from pkgrepo.build.plan import Recipes, needs, plan
+from pkgrepo.build.schedule import Events, default_jobs, run_dag
 from pkgrepo.build.testing import run_test
-from pkgrepo.errors import BuildFailed
+from pkgrepo.errors import BuildFailed, PkgrepoError
 from pkgrepo.package.archive import read_head
 
 # The second build of --check-reproducible differs from the first in all of these.
@@ -21,30 +22,62 @@ SECOND = Variation(hostname="check-b.example", umask=0o002, jobs=1)
 
 
 def build_all(
-    builder: Builder, recipes: Recipes, wanted: list[str], test: bool = True, force: bool = False
+    builder: Builder,
+    recipes: Recipes,
+    wanted: list[str],
+    test: bool = True,
+    force: bool = False,
+    jobs: int | None = None,
+    keep_going: bool = False,
+    events: Events | None = None,
 ) -> list[BuildResult]:
+    """Build `wanted` and what they need, independent recipes at once; then run their tests.
+
+    Raises the failure (or a summary of all of them with `keep_going`) after everything
+    that could be built was built."""
     order = plan(recipes, wanted, with_tests=test)
-    results = []
-    for i, name in enumerate(order):
+    budget = jobs or default_jobs()
+
+    def build_one(name: str, share: int) -> BuildResult:
         path, recipe = recipes[name]
-        builder.report(f"[{i + 1}/{len(order)}] {name}")
-        results.append(builder.build(path, recipe, force=force and name in wanted))
-    if test:
-        failures = []
-        for result in results:
-            path, recipe = recipes[result.name]
-            if recipe.test is None or builder.tested(result.name):
-                continue
-            builder.report(f"testing {result.name}")
+        return builder.build(path, recipe, Variation(jobs=share), force=force and name in wanted)
+
+    built = run_dag(order, needs(recipes), build_one, budget, keep_going, events)
+    results = [built.done[n] for n in order if n in built.done]
+    failures = dict(built.failed)
+    if test and (keep_going or not failures):
+        testable = [r.name for r in results if recipes[r.name][1].test and not builder.tested(r.name)]
+        by_name = {r.name: r for r in results}
+
+        def test_one(name: str, _share: int) -> None:
+            path, recipe = recipes[name]
+            builder.report(f"testing {name}")
             try:
-                run_test(path, recipe, builder.out, result.log)
-                builder.mark_tested(result.name)
-            except BuildFailed as e:
-                _discard(builder, result)
-                failures.append(e)
-        if failures:
-            raise failures[0]
+                run_test(path, recipe, builder.out, by_name[name].log)
+            except BuildFailed:
+                _discard(builder, by_name[name])
+                raise
+            builder.mark_tested(name)
+
+        tested = run_dag(testable, {}, test_one, budget, keep_going=True)
+        failures.update(tested.failed)
+    if failures:
+        raise _summary(failures, built.skipped if keep_going else {})
     return results
+
+
+def _summary(failures: dict[str, PkgrepoError], skipped: dict[str, str]) -> PkgrepoError:
+    """The one failure as it is, or one line naming them all."""
+    first = failures[min(failures)]
+    if len(failures) == 1 and not skipped:
+        return first
+    also = ", ".join(sorted(failures)[1:])
+    parts = [f"{len(failures)} recipe(s) failed, first {min(failures)}: {first}"]
+    if also:
+        parts.append(f"also failed: {also}")
+    if skipped:
+        parts.append("not built: " + ", ".join(f"{n} (needs {b})" for n, b in sorted(skipped.items())))
+    return BuildFailed("; ".join(parts))
 
 
 def _discard(builder: Builder, result: BuildResult) -> None:
