@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,32 @@ def build_all(
     that could be built was built."""
     order = plan(recipes, wanted, with_tests=test)
     budget = jobs or default_jobs()
+    with _exclusive(builder):
+        return _build_all(builder, recipes, wanted, order, test, force, budget, keep_going, events)
+
+
+@contextlib.contextmanager
+def _exclusive(builder: Builder) -> Iterator[None]:
+    """One build run per packages directory at a time; what a killed run left half-written goes."""
+    builder.out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(builder.out / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            builder.report(f"waiting for another build into {builder.out}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        for stale in builder.out.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _build_all(
+    builder: Builder, recipes: Recipes, wanted: list[str], order: list[str], test: bool, force: bool,
+    budget: int, keep_going: bool, events: Events | None,
+) -> list[BuildResult]:  # fmt: skip
 
     def build_one(name: str, share: int) -> BuildResult:
         path, recipe = recipes[name]
