@@ -72,7 +72,6 @@ class Progress(Events):
     def started(self, name: str, jobs: int) -> None:
         with self.lock:
             self.building[name] = (jobs, time.monotonic(), "starting")
-        self._line(f"{name}: started (jobs {jobs})")
 
     def finished(self, name: str, result: object) -> None:
         with self.lock:
