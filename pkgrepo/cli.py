@@ -98,10 +98,12 @@ def _load(recipes_dir: Path, args: tuple[str, ...]):
               help="Job budget shared by concurrent builds and their make -j (default: the core count).")
 @click.option("--keep-going", "-k", is_flag=True,
               help="After a failure, build everything that does not need the failed recipe; report all.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Build on the workers of this dask.distributed scheduler (see docs/build-farm.md).")
 @JSON
 def build(
     names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, jobs, keep_going,
-    as_json,
+    scheduler, as_json,
 ) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
@@ -135,7 +137,7 @@ def build(
                 )
             return
         results = build_all(builder, recipes, wanted, test=not no_test, force=force, jobs=jobs,
-                            keep_going=keep_going, events=progress)  # fmt: skip
+                            keep_going=keep_going, events=progress, scheduler=scheduler)  # fmt: skip
     if as_json:
         emit([
             {"name": r.name, "cached": r.cached, "seconds": round(r.seconds, 3),

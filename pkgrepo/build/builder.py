@@ -189,6 +189,17 @@ class Builder:
         data = json.loads(record.read_text())
         record.write_bytes(canonical_json({**data, "tested": True}))
 
+    def lookup(self, path: Path, recipe: Recipe) -> BuildResult | None:
+        """The packages of an earlier build from the same inputs, if they are all still there."""
+        start = time.monotonic()
+        deps = self._build_deps(recipe, str(path))
+        patches = self._patches(path, recipe)
+        key = cache_key(recipe, {p: sha256_file(f) for p, f in patches.items()}, deps)
+        hit = self.cached(recipe.name, key)
+        if hit is None:
+            return None
+        return BuildResult(recipe.name, hit, True, time.monotonic() - start, self.log_path(recipe.name))
+
     def build(
         self, path: Path, recipe: Recipe, variation: Variation | None = None, out: Path | None = None,
         force: bool = False,

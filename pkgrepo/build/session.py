@@ -33,15 +33,18 @@ def build_all(
     jobs: int | None = None,
     keep_going: bool = False,
     events: Events | None = None,
+    scheduler: str | None = None,
 ) -> list[BuildResult]:
     """Build `wanted` and what they need, independent recipes at once; then run their tests.
+
+    With `scheduler` (a dask.distributed address) the builds run on its workers.
 
     Raises the failure (or a summary of all of them with `keep_going`) after everything
     that could be built was built."""
     order = plan(recipes, wanted, with_tests=test)
     budget = jobs or default_jobs()
     with _exclusive(builder):
-        return _build_all(builder, recipes, wanted, order, test, force, budget, keep_going, events)
+        return _build_all(builder, recipes, wanted, order, test, force, budget, keep_going, events, scheduler)
 
 
 @contextlib.contextmanager
@@ -64,14 +67,24 @@ def _exclusive(builder: Builder) -> Iterator[None]:
 
 def _build_all(
     builder: Builder, recipes: Recipes, wanted: list[str], order: list[str], test: bool, force: bool,
-    budget: int, keep_going: bool, events: Events | None,
+    budget: int, keep_going: bool, events: Events | None, scheduler: str | None,
 ) -> list[BuildResult]:  # fmt: skip
 
     def build_one(name: str, share: int) -> BuildResult:
         path, recipe = recipes[name]
         return builder.build(path, recipe, Variation(jobs=share), force=force and name in wanted)
 
-    built = run_dag(order, needs(recipes), build_one, budget, keep_going, events)
+    graph = needs(recipes)
+    if scheduler is None:
+        built = run_dag(order, graph, build_one, budget, keep_going, events)
+    else:
+        from pkgrepo.build.remote import remote_builder
+
+        task, threads, close = remote_builder(scheduler, builder, recipes, graph)
+        try:
+            built = run_dag(order, graph, task, threads, keep_going, events)
+        finally:
+            close()
     results = [built.done[n] for n in order if n in built.done]
     failures = dict(built.failed)
     if test and (keep_going or not failures):

@@ -1,0 +1,166 @@
+"""Builds on dask.distributed workers: the same builder and sandbox, fed and checked by digest.
+
+The client sends a job — the recipe file and its patches, the packages its
+build needs (each with its sha256), the job share — and the worker builds it
+with its own verified source cache into a scratch directory, exactly as a
+local build would, and returns the packages, the build record and the log.
+The client checks every returned package against its digest and the
+returned build record before moving it into the packages directory. Dask retries a job whose
+worker died on another worker.
+
+Workers are plain `dask worker tcp://HOST:PORT --nthreads 1` processes in an
+environment where pkgrepo is installed (with bubblewrap and the host
+toolchain); `pkgrepo build --scheduler tcp://HOST:PORT` is the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkgrepo.build.builder import Builder, BuildResult, Variation
+from pkgrepo.build.plan import Recipes
+from pkgrepo.errors import BuildFailed, PkgrepoError
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    recipe: str  # the recipe file's name within `files`
+    files: dict[str, bytes]  # the recipe and its patches, by path relative to the recipe's directory
+    deps: dict[str, tuple[str, bytes]]  # package file name -> (sha256, bytes)
+    jobs: int
+
+
+@dataclass(frozen=True)
+class Returned:
+    packages: dict[str, tuple[str, bytes]]  # file name -> (sha256, bytes)
+    record: bytes
+    log: bytes
+    seconds: float
+    error: str | None = None  # a build failure, in pkgrepo's words
+
+
+def run_job(job: Job) -> Returned:
+    """On a worker: build one recipe in a scratch directory; failures are returned, not raised."""
+    from pkgrepo.recipe.load import load_recipe
+    from pkgrepo.source import SourceCache
+
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"pkgrepo-remote-{job.name}-") as tmp:
+        recipes, out = Path(tmp) / "recipes", Path(tmp) / "out"
+        for rel, data in job.files.items():
+            target = recipes / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        out.mkdir()
+        for filename, (digest, data) in job.deps.items():
+            if hashlib.sha256(data).hexdigest() != digest or "/" in filename:
+                return Returned({}, b"", b"", 0.0, f"{filename}: build dependency damaged in transfer")
+            (out / filename).write_bytes(data)
+        path = recipes / job.recipe
+        builder = Builder(out, SourceCache())
+        try:
+            result = builder.build(path, load_recipe(path), Variation(jobs=job.jobs), force=True)
+        except PkgrepoError as e:
+            log = builder.log_path(job.name)
+            return Returned({}, b"", log.read_bytes() if log.exists() else b"", time.monotonic() - start, str(e))
+        datas = {p.name: p.read_bytes() for p in result.packages}
+        return Returned(
+            {n: (hashlib.sha256(d).hexdigest(), d) for n, d in datas.items()},
+            builder.record_path(job.name).read_bytes(),
+            result.log.read_bytes(),
+            time.monotonic() - start,
+        )
+
+
+def _job(builder: Builder, recipes: Recipes, name: str, closure: set[str], share: int) -> Job:
+    path, recipe = recipes[name]
+    files = {path.name: path.read_bytes()}
+    for patch in recipe.patches:
+        files[patch.file] = (path.parent / patch.file).read_bytes()
+    deps: dict[str, tuple[str, bytes]] = {}
+    for dep in sorted(closure):
+        record = json.loads(builder.record_path(dep).read_text())
+        for filename in record["packages"]:
+            data = (builder.out / filename).read_bytes()
+            deps[filename] = (hashlib.sha256(data).hexdigest(), data)
+    return Job(name, path.name, files, deps, share)
+
+
+def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
+    """Move returned packages into place after checking them against the returned record."""
+    record = json.loads(returned.record)
+    if sorted(record["packages"]) != sorted(returned.packages):
+        raise BuildFailed(f"{name}: the worker's record does not list the packages it returned")
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=builder.out))
+    try:
+        for filename, (digest, data) in sorted(returned.packages.items()):
+            if "/" in filename or not filename.endswith(".pkg.tar.zst"):
+                raise BuildFailed(f"{name}: the worker returned an odd file name {filename!r}")
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise BuildFailed(f"{name}: {filename} was damaged on its way back from the worker")
+            (staging / filename).write_bytes(data)
+        finals = []
+        for filename in sorted(returned.packages):
+            os.replace(staging / filename, builder.out / filename)
+            finals.append(builder.out / filename)
+    finally:
+        for leftover in staging.iterdir():
+            leftover.unlink()
+        staging.rmdir()
+    builder.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+    builder.log_path(name).write_bytes(returned.log)
+    builder.record_path(name).parent.mkdir(parents=True, exist_ok=True)
+    builder.record_path(name).write_bytes(returned.record)
+    return finals
+
+
+def remote_builder(
+    address: str, builder: Builder, recipes: Recipes, needs_all: dict[str, set[str]]
+) -> tuple[Callable[[str, int], BuildResult], int, Callable[[], None]]:
+    """(task for the scheduler, the cluster's thread count as job budget, close)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise PkgrepoError("--scheduler needs dask.distributed: pip install distributed") from None
+    try:
+        client = Client(address, timeout=15)
+    except (OSError, TimeoutError) as e:
+        raise PkgrepoError(f"--scheduler {address}: cannot reach the dask scheduler ({e})") from None
+    threads = sum(client.nthreads().values()) or 1
+
+    def closure(name: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(needs_all.get(name, ()))
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo += needs_all.get(n, ())
+        return seen
+
+    def task(name: str, share: int) -> BuildResult:
+        path, recipe = recipes[name]
+        hit = builder.lookup(path, recipe)
+        if hit is not None:
+            return hit
+        builder.report(f"{name}: sent to {address}")
+        job = _job(builder, recipes, name, closure(name), share)
+        key = f"pkgrepo-build-{name}-{os.urandom(4).hex()}"
+        returned: Returned = client.submit(run_job, job, pure=False, key=key).result()
+        if returned.error:
+            builder.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+            builder.log_path(name).write_bytes(returned.log)
+            raise BuildFailed(f"{returned.error} (built on a dask worker; log in {builder.log_path(name)})")
+        packages = _accept(builder, name, returned)
+        return BuildResult(name, packages, False, returned.seconds, builder.log_path(name))
+
+    return task, threads, client.close
+
