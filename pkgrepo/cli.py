@@ -488,15 +488,23 @@ def _index(spec: str, trust: Path | None = None):
         from pkgrepo.paths import default_cache
         from pkgrepo.resolve.debian import DebianIndex
 
-        return kind, DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
+        index = DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
+        if index.skipped:
+            click.echo(f"pkgrepo: warning: {index.skipped} stanzas skipped, first: {index.first_skipped}", err=True)
+        return kind, index
     raise BadInput(f"--index {spec!r}: expected native:DIR, native:URL or debian:PATH[,PATH...]")
 
 
 def _parse_root(text: str):
+    """A typed root: `NAME`, `NAME>=1.2`, `so:libz.so.1` or Debian's `NAME (>= 1.2)`; else BadInput."""
+    from pkgrepo.errors import BadInput
     from pkgrepo.resolve.debian import parse_alternative
     from pkgrepo.resolve.deps import parse_dep
 
-    return parse_alternative(text) if "(" in text else parse_dep(text)
+    try:
+        return parse_alternative(text) if "(" in text else parse_dep(text)
+    except BadInput as e:
+        raise BadInput(f"root {e}") from None
 
 
 def _resolve(index_spec, roots, profile, extras, time_limit, trust=None):
@@ -532,6 +540,8 @@ def _result_json(index, result, profile) -> dict:
         "seconds": round(result.seconds, 4),
         "install_order": groups,
         "cycles": cycles,
+        **({"skipped": {"count": index.skipped, "first": index.first_skipped}}
+           if getattr(index, "skipped", 0) else {}),
     }  # fmt: skip
 
 
