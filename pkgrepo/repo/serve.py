@@ -43,6 +43,9 @@ def make_handler(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> type[BaseHTT
         server_version = "pkgrepo"
         protocol_version = "HTTP/1.1"
         timeout = idle_timeout  # per receive: an idle keep-alive connection is closed after it
+        default_request_version = "HTTP/1.0"  # errors for garbage get a status line (no HTTP/0.9)
+        error_message_format = "%(code)d %(message)s\n"
+        error_content_type = "text/plain"
         responded = False
 
         def log_message(self, format: str, *args: object) -> None:
