@@ -434,7 +434,9 @@ def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
 @click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds before an idle or stalled connection is closed.")  # fmt: skip
 @click.option("--max-connections", default=128, show_default=True, type=click.IntRange(1, 10_000),
@@ -490,7 +492,9 @@ def _index(spec: str, trust: Path | None = None):
 
         index = DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
         if index.skipped:
-            click.echo(f"pkgrepo: warning: {index.skipped} stanzas skipped, first: {index.first_skipped}", err=True)
+            click.echo(
+                f"pkgrepo: warning: {index.skipped} stanzas skipped, first: {index.first_skipped}", err=True
+            )
         return kind, index
     raise BadInput(f"--index {spec!r}: expected native:DIR, native:URL or debian:PATH[,PATH...]")
 

@@ -49,7 +49,9 @@ def raising():
     ("interrupt", 130, "pkgrepo: interrupted"),
     ("oserror", 1, "pkgrepo: error: /some/file: Permission denied"),
 ])  # fmt: skip
-def test_every_error_is_one_line_and_its_exit_code(raising, capsys, monkeypatch, kind: str, code: int, line: str):
+def test_every_error_is_one_line_and_its_exit_code(
+    raising, capsys, monkeypatch, kind: str, code: int, line: str
+):
     monkeypatch.delenv("PKGREPO_DEBUG", raising=False)
     assert run(["raise", kind]) == code
     assert capsys.readouterr().err.splitlines() == [line]
@@ -59,7 +61,9 @@ def test_the_traceback_only_when_asked(raising, capsys, monkeypatch):
     monkeypatch.delenv("PKGREPO_DEBUG", raising=False)
     assert run(["--verbose", "raise", "runtime"]) == 1
     err = capsys.readouterr().err
-    assert TRACEBACK in err and err.splitlines()[-1] == "pkgrepo: internal error: RuntimeError: boom second line"
+    assert (
+        TRACEBACK in err and err.splitlines()[-1] == "pkgrepo: internal error: RuntimeError: boom second line"
+    )
     monkeypatch.setenv("PKGREPO_DEBUG", "1")
     assert run(["raise", "runtime"]) == 1
     assert TRACEBACK in capsys.readouterr().err

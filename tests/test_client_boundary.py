@@ -136,7 +136,9 @@ def test_trickling_server_is_cut_off_by_the_command_deadline(repo: Repo):
     server = Hostile(repo.repo, "index.jsonl", "trickle")
     try:
         start = time.monotonic()
-        proc = repo.search(server.url, env={"PKGREPO_DOWNLOAD_TIMEOUT": "100", "PKGREPO_COMMAND_TIMEOUT": "3"})
+        proc = repo.search(
+            server.url, env={"PKGREPO_DOWNLOAD_TIMEOUT": "100", "PKGREPO_COMMAND_TIMEOUT": "3"}
+        )
         took = time.monotonic() - start
     finally:
         server.stop()
@@ -174,7 +176,9 @@ def test_unreachable_servers(repo: Repo):
     one_line(repo.search("http://nonexistent.invalid/"), 3, "cannot resolve the host name")
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:8080", "localhost", "ftp://127.0.0.1/", "http://", "http://127.0.0.1:99999/"])
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8080", "localhost", "ftp://127.0.0.1/", "http://", "http://127.0.0.1:99999/"]
+)
 def test_urls_that_are_not_repositories(repo: Repo, url: str):
     proc = repo.search(url)
     one_line(proc, 2, "URL" if "99999" not in url else "port")

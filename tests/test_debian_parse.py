@@ -140,7 +140,9 @@ def test_a_failed_compile_leaves_nothing_in_the_cache(tmp_path: Path):
     assert list((cache / "index").iterdir()) == []
 
 
-@pytest.mark.parametrize("root", ["foo (", "bash (>= ", "bash (>> )", "a b", "", "bash [amd64", "((((", "x (= 1) | y"])
+@pytest.mark.parametrize(
+    "root", ["foo (", "bash (>= ", "bash (>> )", "a b", "", "bash [amd64", "((((", "x (= 1) | y"]
+)
 def test_typed_roots_never_crash(tmp_path: Path, root: str):
     index = write_index(tmp_path / "Packages", [STANZA.format(name="bash", size="1", depends="")])
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}

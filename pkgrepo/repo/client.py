@@ -52,7 +52,11 @@ REFUSALS: tuple[tuple[type[Exception], type[PkgrepoError], str], ...] = (
         BadInput,
         "refused {what}: expired metadata ({detail}): the repository is frozen or stale",
     ),
-    (tuf_errors.BadVersionNumberError, BadInput, "refused {what}: wrong version, a rollback or mix-and-match ({detail})"),
+    (
+        tuf_errors.BadVersionNumberError,
+        BadInput,
+        "refused {what}: wrong version, a rollback or mix-and-match ({detail})",
+    ),
     (tuf_errors.UnsignedMetadataError, BadInput, "refused {what}: bad signature ({detail})"),
     (
         tuf_errors.LengthOrHashMismatchError,
@@ -118,6 +122,7 @@ def _why(e: BaseException) -> str:
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+
     def first(*kinds: type) -> BaseException | None:
         return next((x for x in chain if isinstance(x, kinds)), None)
 
@@ -217,7 +222,9 @@ class DeadlineFetcher(Urllib3Fetcher):
             stop.set()
             raise tuf_errors.SlowRetrievalError(late) from None
 
-    def _receive(self, pieces: queue.Queue, deadline: float, late: str, stop: threading.Event) -> Iterator[bytes]:
+    def _receive(
+        self, pieces: queue.Queue, deadline: float, late: str, stop: threading.Event
+    ) -> Iterator[bytes]:
         try:
             while True:
                 kind, value = self._next(pieces, deadline, late, stop)
@@ -245,7 +252,9 @@ def _root(data: bytes, where: object) -> Metadata[Root]:
     try:
         md = Metadata.from_bytes(data)
     except Exception as e:  # python-tuf's deserialisation raises several kinds
-        raise BadInput(f"{where}: not TUF root metadata ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise BadInput(
+            f"{where}: not TUF root metadata ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     if not isinstance(md.signed, Root):
         raise BadInput(f"{where}: TUF {md.signed.type} metadata, not root metadata")
     return md  # type: ignore[return-value]
@@ -267,7 +276,9 @@ class RepoClient:
             self.trust = _root(bootstrap, trust)
         self.first_use = not (self.metadata / "root.json").exists()
         if self.first_use and trust is None:
-            raise BadInput(f"{self.url}: first use of this repository needs --trust ROOT_JSON (its root metadata)")
+            raise BadInput(
+                f"{self.url}: first use of this repository needs --trust ROOT_JSON (its root metadata)"
+            )
         if not self.first_use:
             bootstrap = None  # the cached chain, checked against --trust below
             if self._on_chain() is False:
@@ -281,8 +292,14 @@ class RepoClient:
                 fetcher=self.fetcher, bootstrap=bootstrap,
             )  # fmt: skip
         except Exception as e:  # an invalid root: python-tuf raises several kinds
-            where = trust if self.first_use else f"{self.metadata / 'root.json'} (remove {self.dir} to start over)"
-            raise BadInput(f"{where}: not a valid trusted root ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+            where = (
+                trust
+                if self.first_use
+                else f"{self.metadata / 'root.json'} (remove {self.dir} to start over)"
+            )
+            raise BadInput(
+                f"{where}: not a valid trusted root ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            ) from None
         self._refreshed = False
 
     def _on_chain(self) -> bool | None:

@@ -186,7 +186,9 @@ class Server(ThreadingHTTPServer):
         """A client that hangs up or stalls is normal; anything else is one line, never a traceback."""
         e = sys.exc_info()[1]
         if not isinstance(e, OSError):
-            print(f"pkgrepo serve: {client_address}: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            print(
+                f"pkgrepo serve: {client_address}: internal error: {type(e).__name__}: {e}", file=sys.stderr
+            )
 
 
 def serve(root: Path, host: str, port: int, ready=lambda url: None, idle_timeout: float = IDLE_TIMEOUT,
