@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -45,8 +46,12 @@ def emit(data: object) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pkgrepo")
-def cli() -> None:
-    """Build packages from source, publish them signed, and resolve minimal image closures."""
+@click.option("--verbose", "-v", is_flag=True, help="Print the traceback of an internal error.")
+def cli(verbose: bool) -> None:
+    """Build packages from source, publish them signed, and resolve minimal image closures.
+
+    Exit codes: 0 ok, 1 failed work, 2 bad or hostile input, 3 repository
+    server unreachable or failing, 130 interrupted."""
 
 
 @cli.command()
@@ -177,6 +182,7 @@ def show(package: Path, as_json: bool) -> None:
 
 
 REPO_URL = click.option("--repo", "repo_url", help="URL of a signed repository.")
+REPO_URL_REQUIRED = click.option("--repo", "repo_url", required=True, help="URL of a signed repository.")
 TRUST = click.option("--trust", type=click.Path(path_type=Path), default=None,
                      help="Trusted root metadata (root.json) for the first use of a repository.")  # fmt: skip
 
@@ -291,7 +297,7 @@ def remove(names, root, force) -> None:
 
 @cli.command()
 @click.argument("pattern", default="")
-@REPO_URL
+@REPO_URL_REQUIRED
 @TRUST
 @JSON
 def search(pattern, repo_url, trust, as_json) -> None:
@@ -307,7 +313,7 @@ def search(pattern, repo_url, trust, as_json) -> None:
 
 @cli.command()
 @click.argument("name")
-@REPO_URL
+@REPO_URL_REQUIRED
 @TRUST
 @JSON
 def info(name, repo_url, trust, as_json) -> None:
@@ -417,12 +423,19 @@ def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
 @cli.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int, help="0 picks a free port.")
-def serve(path, host, port) -> None:
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds before an idle or stalled connection is closed.")  # fmt: skip
+@click.option("--max-connections", default=128, show_default=True, type=click.IntRange(1, 10_000),
+              help="Connections served at once; more get 503.")  # fmt: skip
+def serve(path, host, port, idle_timeout, max_connections) -> None:
     """Serve a repository over HTTP until interrupted."""
-    from pkgrepo.repo.serve import serve as run
+    from pkgrepo.repo.serve import serve as serve_forever
 
-    run(path, host, port, ready=lambda url: click.echo(f"serving {path} at {url}", err=True))
+    serve_forever(path, host, port, ready=lambda url: click.echo(f"serving {path} at {url}", err=True),
+                  idle_timeout=idle_timeout, max_connections=max_connections)  # fmt: skip
 
 
 @cli.command()
@@ -466,15 +479,25 @@ def _index(spec: str, trust: Path | None = None):
         from pkgrepo.paths import default_cache
         from pkgrepo.resolve.debian import DebianIndex
 
-        return kind, DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
+        index = DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
+        if index.skipped:
+            click.echo(
+                f"pkgrepo: warning: {index.skipped} stanzas skipped, first: {index.first_skipped}", err=True
+            )
+        return kind, index
     raise BadInput(f"--index {spec!r}: expected native:DIR, native:URL or debian:PATH[,PATH...]")
 
 
 def _parse_root(text: str):
+    """A typed root: `NAME`, `NAME>=1.2`, `so:libz.so.1` or Debian's `NAME (>= 1.2)`; else BadInput."""
+    from pkgrepo.errors import BadInput
     from pkgrepo.resolve.debian import parse_alternative
     from pkgrepo.resolve.deps import parse_dep
 
-    return parse_alternative(text) if "(" in text else parse_dep(text)
+    try:
+        return parse_alternative(text) if "(" in text else parse_dep(text)
+    except BadInput as e:
+        raise BadInput(f"root {e}") from None
 
 
 def _resolve(index_spec, roots, profile, extras, time_limit, trust=None):
@@ -510,6 +533,8 @@ def _result_json(index, result, profile) -> dict:
         "seconds": round(result.seconds, 4),
         "install_order": groups,
         "cycles": cycles,
+        **({"skipped": {"count": index.skipped, "first": index.first_skipped}}
+           if getattr(index, "skipped", 0) else {}),
     }  # fmt: skip
 
 
@@ -603,17 +628,57 @@ def why(roots, target, index_spec, trust, profile, extras, time_limit, as_json) 
         click.echo(describe_step(step))
 
 
-def main() -> None:
+DEBUG_HINT = "run with --verbose or PKGREPO_DEBUG=1 for the traceback"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code; the one place errors become exit codes.
+
+    0 ok, 1 failed work, 2 bad or hostile input (and usage errors), 3 a
+    repository server unreachable or failing, 130 interrupted (docs/cli.md).
+    Every error is one line on stderr; an unexpected exception is an internal
+    error, with its traceback only under --verbose or PKGREPO_DEBUG=1.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    verbose = os.environ.get("PKGREPO_DEBUG", "") not in ("", "0")
     try:
-        cli.main(standalone_mode=False)
+        with cli.make_context("pkgrepo", args) as ctx:
+            verbose = verbose or bool(ctx.params.get("verbose"))
+            cli.invoke(ctx)
+        return 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
     except click.exceptions.Abort:
         click.echo("pkgrepo: aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as e:
         e.show()
-        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)
+        return 2 if isinstance(e, click.UsageError) else e.exit_code
     except PkgrepoError as e:
         click.echo(f"pkgrepo: error: {e}", err=True)
-        sys.exit(e.exit_code)
+        return e.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        click.echo("pkgrepo: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`pkgrepo search | head`): nothing to say, to no one
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as e:
+        if verbose:
+            traceback.print_exc()
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"pkgrepo: error: {where}{e.strerror or e}", err=True)
+        return 1
+    except Exception as e:
+        if verbose:
+            traceback.print_exc()
+        detail = " ".join(str(e).split())[:500] or "no detail"
+        hint = "" if verbose else f" ({DEBUG_HINT})"
+        click.echo(f"pkgrepo: internal error: {type(e).__name__}: {detail}{hint}", err=True)
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())

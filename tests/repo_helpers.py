@@ -52,7 +52,10 @@ class PkgrepoServer:
 
     def stop(self) -> int:
         self.proc.terminate()
-        return self.proc.wait(timeout=10)
+        code = self.proc.wait(timeout=10)
+        rest = self.proc.stderr.read()
+        assert "Traceback" not in rest, rest
+        return code
 
 
 NGINX_CONF = """

@@ -6,12 +6,22 @@ listings, no dotfiles, and no path that leaves the repository (checked after
 resolving links). `timestamp.json` is served `no-cache`, everything else is
 content-addressed or versioned and so `immutable`. Threads serve concurrent
 downloads; SIGINT and SIGTERM shut it down cleanly.
+
+A client is hostile until proven otherwise: header lines and their number are
+bounded by http.server (431 past 64 KiB or 100 headers), a range bound longer
+than 18 digits is unsatisfiable (416), a connection idle for `idle_timeout`
+seconds is closed, at most `max_connections` are served at once (503 past
+that), and no request ever prints a traceback: an unexpected error is one line
+on stderr and a 500 when nothing was sent yet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import socket
+import sys
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -20,25 +30,57 @@ from pathlib import Path
 
 TYPES = {".json": "application/json", ".zst": "application/zstd"}
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_DIGITS = 18  # a range bound past 10**18 bytes is unsatisfiable, and int() of it is not free
+IDLE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 128
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
 
 
-def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
+def make_handler(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     base = root.resolve()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "pkgrepo"
         protocol_version = "HTTP/1.1"
+        timeout = idle_timeout  # per receive: an idle keep-alive connection is closed after it
+        default_request_version = "HTTP/1.0"  # errors for garbage get a status line (no HTTP/0.9)
+        error_message_format = "%(code)d %(message)s\n"
+        error_content_type = "text/plain"
+        responded = False
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: a repository server's access log belongs to a real web server
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self.responded = True
+            super().send_response(code, message)
+
+        def handle_one_request(self) -> None:
+            """http.server's request loop, with every unexpected error one line and a 500."""
+            self.responded = False
+            try:
+                super().handle_one_request()
+            except OSError:
+                self.close_connection = True  # the client went away or stalled: nothing to tell
+            except Exception as e:
+                self.close_connection = True
+                print(f"pkgrepo serve: {self.client_address[0]}: {self.command} {self.path!r}: "
+                      f"internal error: {type(e).__name__}: {e}", file=sys.stderr)  # fmt: skip
+                if not self.responded:
+                    with contextlib.suppress(OSError):
+                        self._error(HTTPStatus.INTERNAL_SERVER_ERROR)
+                        self.wfile.flush()
 
         def _file(self) -> Path | None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             parts = [p for p in path.split("/") if p]
             if "\0" in path or any(p in (".", "..") or p.startswith(".") for p in parts):
                 return None
-            full = (base / "/".join(parts)).resolve()
-            if not full.is_relative_to(base) or not full.is_file():
+            try:
+                full = (base / "/".join(parts)).resolve()
+                if not full.is_relative_to(base) or not full.is_file():
+                    return None
+            except (OSError, RuntimeError):  # a name too long, a link loop: not a file we serve
                 return None
             return full
 
@@ -69,17 +111,15 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
             start, end, status = 0, st.st_size - 1, HTTPStatus.OK
             wanted = self.headers.get("Range")
             if wanted and (m := RANGE.match(wanted.strip())) and (m.group(1) or m.group(2)):
+                if max(len(m.group(1)), len(m.group(2))) > MAX_DIGITS:
+                    return self._unsatisfiable(st.st_size)
                 if m.group(1):
                     start = int(m.group(1))
                     end = min(int(m.group(2)), st.st_size - 1) if m.group(2) else st.st_size - 1
                 else:
                     start = max(st.st_size - int(m.group(2)), 0)
                 if start >= st.st_size or start > end:
-                    self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-                    self.send_header("Content-Range", f"bytes */{st.st_size}")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return None
+                    return self._unsatisfiable(st.st_size)
                 status = HTTPStatus.PARTIAL_CONTENT
             length = end - start + 1 if st.st_size else 0
             self.send_response(status)
@@ -101,6 +141,12 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
                 self.connection.sendfile(f, start, length)  # the kernel copies; no Python loop
             return None
 
+        def _unsatisfiable(self, size: int) -> None:
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def _not_allowed(self) -> None:
             self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
             self.send_header("Allow", "GET, HEAD")
@@ -117,17 +163,38 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 max_connections: int = MAX_CONNECTIONS):  # fmt: skip
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):  # a few bytes into an empty send buffer: never blocks
+                request.send(BUSY, socket.MSG_DONTWAIT)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
     def handle_error(self, request: object, client_address: object) -> None:
-        """A client that hangs up mid-transfer is normal; anything else is reported."""
-        import sys
+        """A client that hangs up or stalls is normal; anything else is one line, never a traceback."""
+        e = sys.exc_info()[1]
+        if not isinstance(e, OSError):
+            print(
+                f"pkgrepo serve: {client_address}: internal error: {type(e).__name__}: {e}", file=sys.stderr
+            )
 
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
-
-def serve(root: Path, host: str, port: int, ready=lambda url: None) -> None:
+def serve(root: Path, host: str, port: int, ready=lambda url: None, idle_timeout: float = IDLE_TIMEOUT,
+          max_connections: int = MAX_CONNECTIONS) -> None:  # fmt: skip
     """Serve until SIGINT or SIGTERM."""
-    server = Server((host, port), make_handler(root))
+    server = Server((host, port), make_handler(root, idle_timeout), max_connections)
     stop = threading.Event()
 
     def shutdown(_sig: int, _frame: object) -> None:

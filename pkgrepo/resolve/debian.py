@@ -7,6 +7,11 @@ both dependencies; Conflicts and Breaks both forbid co-installation (a fresh
 install has no half-configured state for Breaks to allow); `:any` and
 `:native` qualifiers are dropped (one architecture); the obsolete `<` and `>`
 mean `<=` and `>=`.
+
+Index text is hostile input: every field either parses or raises BadInput
+naming the file, package, field and text. A stanza with a malformed field is
+skipped and counted (`DebianIndex.skipped`, the first one named), so one bad
+stanza does not cost the whole index.
 """
 
 from __future__ import annotations
@@ -25,24 +30,35 @@ from pkgrepo.errors import BadInput
 from pkgrepo.resolve.deps import Dep
 from pkgrepo.resolve.model import Package
 
-SCHEMA = 1
+SCHEMA = 2
 FIELDS = re.compile(
     rb"^(Package|Version|Installed-Size|Depends|Pre-Depends|Provides|Conflicts|Breaks|Filename): *(.*)$", re.M
 )
+RELATION_FIELDS = ("Pre-Depends", "Depends", "Conflicts", "Breaks")
+NAME = r"[A-Za-z0-9][A-Za-z0-9+.\-_]*"
+VERSION = r"(?:[0-9]+:)?[A-Za-z0-9][A-Za-z0-9.+~\-:]*"
+MAX_VERSION = 256  # Debian's longest is under 100; a bound keeps comparisons cheap
 _ALT = re.compile(
-    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9+.\-_]*)(?::[a-z0-9-]+)?\s*"
-    r"(?:\(\s*(?P<op><<|<=|=|>=|>>|<|>)\s*(?P<ver>[^)\s]+)\s*\))?\s*(?:\[[^\]]*\])?\s*(?:<[^>]*>\s*)*$"
+    rf"^\s*(?P<name>{NAME})(?::[a-z0-9-]+)?\s*"
+    rf"(?:\(\s*(?P<op><<|<=|=|>=|>>|<|>)\s*(?P<ver>{VERSION})\s*\))?\s*"
+    r"(?:\[[^\[\]]*\]\s*)?(?:<[^<>]*>\s*)*$"
 )
+SHAPE = "expected NAME[:ARCH] [(OP VERSION)] [[ARCH...]] [<PROFILE...>], OP one of << <= = >= >>"
 OLD_OPS = {"<": "<=", ">": ">="}
 
 
 @cache
 def parse_alternative(text: str) -> Dep:
+    """One alternative of a relation field, or BadInput naming the text."""
     m = _ALT.match(text)
     if not m:
-        raise ValueError(f"cannot parse dependency {text!r}")
+        why = "an empty relation (a stray ',' or '|')" if not text.strip() else SHAPE
+        raise BadInput(f"{text.strip()!r}: {why}")
+    ver = m.group("ver")
+    if ver is not None and len(ver) > MAX_VERSION:
+        raise BadInput(f"{text.strip()[:60]!r}...: a version longer than {MAX_VERSION} characters")
     op = m.group("op")
-    return Dep(m.group("name"), OLD_OPS.get(op, op), m.group("ver"))
+    return Dep(m.group("name"), OLD_OPS.get(op, op), ver)
 
 
 def parse_relations(field: str) -> tuple[tuple[Dep, ...], ...]:
@@ -53,12 +69,39 @@ def parse_relations(field: str) -> tuple[tuple[Dep, ...], ...]:
 
 
 def parse_provides(field: str) -> tuple[tuple[str, str | None], ...]:
+    if not field.strip():
+        return ()
     out = []
     for part in field.split(","):
-        if part.strip():
-            dep = parse_alternative(part)
-            out.append((dep.name, dep.version if dep.op == "=" else None))
+        dep = parse_alternative(part)
+        out.append((dep.name, dep.version if dep.op == "=" else None))
     return tuple(out)
+
+
+def parse_size(text: str) -> int:
+    """Installed-Size, in KiB, as bytes."""
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise BadInput(f"{text[:40]!r}: not a size in KiB (a whole number of at most 12 digits)")
+    return int(text) * 1024
+
+
+def _check_stanza(f: dict[str, str]) -> None:
+    """Raise BadInput naming the first malformed field of a stanza."""
+    field = "Package"
+    try:
+        if not re.fullmatch(NAME, f["Package"]):
+            raise BadInput(f"{f['Package'][:60]!r}: not a package name")
+        field = "Version"
+        if len(f["Version"]) > MAX_VERSION or not re.fullmatch(VERSION, f["Version"]):
+            raise BadInput(f"{f['Version'][:60]!r}: not a Debian version")
+        field = "Installed-Size"
+        parse_size(f.get("Installed-Size") or "0")
+        field = "Provides"
+        parse_provides(f.get("Provides", ""))
+        for field in RELATION_FIELDS:
+            parse_relations(f.get(field, ""))
+    except BadInput as e:
+        raise BadInput(f"{f['Package'][:60]}: {field}: {e}") from None
 
 
 def read_index_bytes(path: Path) -> bytes:
@@ -88,22 +131,43 @@ def read_index_bytes(path: Path) -> bytes:
 
 
 def _compile(paths: list[Path], target: Path) -> None:
+    """Parse the index files into an SQLite file; nothing is left behind if this fails."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    db = sqlite3.connect(tmp)
+    try:
+        db = sqlite3.connect(tmp)
+        try:
+            _fill(db, paths)
+        finally:
+            db.close()
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fill(db: sqlite3.Connection, paths: list[Path]) -> None:
     db.executescript(
         """
         CREATE TABLE pkg (id INTEGER PRIMARY KEY, name TEXT, version TEXT, size INTEGER,
                           depends TEXT, conflicts TEXT, provides TEXT, filename TEXT);
         CREATE TABLE prov (name TEXT, pkg INTEGER);
+        CREATE TABLE skipped (count INTEGER, first TEXT);
         """
     )
     seen: set[tuple[str, str]] = set()
     rows, prov = [], []
+    skipped, first = 0, ""
     for path in paths:
         for stanza in read_index_bytes(path).split(b"\n\n"):
             f = {k.decode(): v.decode("utf-8", "replace").strip() for k, v in FIELDS.findall(stanza)}
             if "Package" not in f or "Version" not in f:
+                continue
+            try:
+                _check_stanza(f)
+            except BadInput as e:  # one bad stanza costs that package, not the index
+                skipped += 1
+                first = first or f"{path}: {e}"
                 continue
             ident = (f["Package"], f["Version"])
             if ident in seen:  # the same package in two indexes (e.g. main and updates)
@@ -112,20 +176,20 @@ def _compile(paths: list[Path], target: Path) -> None:
             pid = len(rows) + 1
             depends = ", ".join(x for x in (f.get("Pre-Depends", ""), f.get("Depends", "")) if x)
             conflicts = ", ".join(x for x in (f.get("Conflicts", ""), f.get("Breaks", "")) if x)
-            rows.append((pid, f["Package"], f["Version"], int(f.get("Installed-Size") or 0) * 1024, depends,
+            rows.append((pid, f["Package"], f["Version"], parse_size(f.get("Installed-Size") or "0"), depends,
                          conflicts, f.get("Provides", ""), f.get("Filename", "")))  # fmt: skip
             prov.append((f["Package"], pid))
             for name, _v in parse_provides(f.get("Provides", "")):
                 if name != f["Package"]:
                     prov.append((name, pid))
     if not rows:
-        raise BadInput(f"{paths[0]}: no package stanzas found; is this a Debian Packages file?")
+        why = f" ({skipped} malformed, first: {first})" if skipped else ""
+        raise BadInput(f"{paths[0]}: no valid package stanzas found{why}; is this a Debian Packages file?")
     db.executemany("INSERT INTO pkg VALUES (?,?,?,?,?,?,?,?)", rows)
     db.executemany("INSERT INTO prov VALUES (?,?)", prov)
+    db.execute("INSERT INTO skipped VALUES (?,?)", (skipped, first))
     db.execute("CREATE INDEX prov_name ON prov(name)")
     db.commit()
-    db.close()
-    os.replace(tmp, target)
 
 
 def _digest(paths: list[Path]) -> str:
@@ -149,6 +213,7 @@ class DebianIndex:
         if not compiled.exists():
             _compile(paths, compiled)
         self.db = sqlite3.connect(f"file:{compiled}?mode=ro", uri=True)
+        self.skipped, self.first_skipped = self.db.execute("SELECT count, first FROM skipped").fetchone()
         self._packages: dict[int, Package] = {}
 
     def _package(self, row: tuple) -> Package:

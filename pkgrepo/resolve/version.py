@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 from functools import cmp_to_key
 
-_PART = re.compile(r"(\D*)(\d*)")
+_PART = re.compile(r"(\D*)(\d*)", re.ASCII)
 
 
 def _order(c: str) -> int:
     if c == "~":
         return -1
-    if c.isdigit():
+    if c.isascii() and c.isdigit():
         return 0
-    if c.isalpha():
+    if c.isascii() and c.isalpha():
         return ord(c)
     return ord(c) + 256
 
@@ -40,18 +40,24 @@ def _cmp_part(a: str, b: str) -> int:
         c = _cmp_string(ma.group(1), mb.group(1))
         if c:
             return c
-        na, nb = int(ma.group(2) or 0), int(mb.group(2) or 0)
+        na, nb = _number(ma.group(2)), _number(mb.group(2))
         if na != nb:
             return -1 if na < nb else 1
         a, b = a[ma.end() :], b[mb.end() :]
     return 0
 
 
-def _split(v: str) -> tuple[int, str, str]:
-    epoch = 0
+def _number(digits: str) -> tuple[int, str]:
+    """A digit string as a sort key, without int(): any length, no conversion limit."""
+    digits = digits.lstrip("0")
+    return len(digits), digits
+
+
+def _split(v: str) -> tuple[tuple[int, str], str, str]:
+    epoch = _number("")
     if ":" in v:
         e, v = v.split(":", 1)
-        epoch = int(e) if e.isdigit() else 0
+        epoch = _number(e) if e.isascii() and e.isdigit() else epoch
     upstream, _, revision = v.rpartition("-")
     if not upstream:
         upstream, revision = revision, ""
