@@ -135,7 +135,7 @@ while [ $# -gt 0 ]; do
     debug) strip --strip-debug "$f" ;;
     unneeded) strip --strip-unneeded "$f" ;;
     keep)
-      d=$DBG/$f.debug
+      d=usr/lib/debug/$f.debug
       mkdir -p "${d%/*}"
       objcopy --only-keep-debug "$f" "$d"
       strip --strip-unneeded "$f"

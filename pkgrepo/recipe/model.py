@@ -42,7 +42,7 @@ def plain_relative(v: str, what: str, single: bool = False) -> str:
     parts = v.split("/")
     if not v or v.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in v:
         raise ValueError(
-            f"{what} must be a plain relative path (no leading /, no `..`, no empty part): {v!r}"
+            f"{what} must be a relative path with no leading /, no `..` and no empty part: {v!r}"
         )
     if single and len(parts) > 1:
         raise ValueError(f"{what} must be a single file name without `/`: {v!r}")
