@@ -130,7 +130,7 @@ def _elf_kind(root: Path, rel: str) -> str | None:
 # Runs inside the sandbox with pairs of arguments: how to strip, and the file.
 STRIP_SCRIPT = """
 while [ $# -gt 0 ]; do
-  how=$1 f=$2; shift 2
+  how=$1 f=./$2; shift 2  # ./: no name is read as an option
   case $how in
     debug) strip --strip-debug "$f" ;;
     unneeded) strip --strip-unneeded "$f" ;;
