@@ -275,3 +275,11 @@ def test_xz_scripts_resolve(built: Path, tmp_path: Path):
     assert "cmd:bash" not in info.depends and "cmd:sh" in info.depends
     proc = run_cli("resolve", "--index", f"native:{out}", "xz-scripts", check=True)
     assert "xz-scripts" in proc.stdout
+
+
+def test_install_root_replaced_by_a_link_is_refused(tmp_path: Path):
+    """Finding 4: the host never walks a link the build put in place of its install root."""
+    secret = canary(tmp_path)
+    proc, out = probe(tmp_path, f"rm -rf {D}\nln -s {secret.parent} {D}", check=False)
+    assert "the build replaced this directory with something else" in one_line_error(proc, 1)
+    assert not list(out.glob("*.pkg.tar.zst"))

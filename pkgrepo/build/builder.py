@@ -25,7 +25,7 @@ from pkgrepo.build import toolchain
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
-from pkgrepo.build.staged import check_tree, open_regular, read_head
+from pkgrepo.build.staged import check_tree, open_regular, read_head, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.image.rootfs import install
@@ -271,6 +271,7 @@ class Builder:
             install([check_package(Path(p.origin)) for p in deps], sysroot)
         limit = recipe.package.timeout
         self._unpack(path, recipe, sources, Sandbox(build_dir), log, limit)
+        real_dir(build_dir, build_dir / "src")
         sde = recipe.package.source_date_epoch or source_date_epoch(build_dir / "src")
         plain = [(spec, file) for spec, file in zip(recipe.sources, sources, strict=True) if not spec.extract]
         for spec, file in plain:
@@ -295,7 +296,7 @@ class Builder:
             self.report(f"{recipe.name}: {label}")
             timeout = step.timeout or limit
             if step.uses == "strip":
-                check_tree(staged)
+                check_tree(staged, build_dir)
                 if args := strip_arguments(staged, recipe.split.dbg):
                     script = ["/bin/sh", "-ec", STRIP_SCRIPT, "strip", *args]
                     self._run(path, label, box, timeout, log, script, cwd=destdir(recipe.name))
@@ -303,7 +304,7 @@ class Builder:
             cwd = f"{BUILD}/src/{step.working_directory}" if step.working_directory else f"{BUILD}/src"
             self._run(path, label, box, timeout, log, ["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)],
                       cwd=cwd)  # fmt: skip
-        check_tree(staged)
+        check_tree(staged, build_dir)
         return self._package(path, recipe, staged, deps, sde, key, dest_dir)
 
     def _unpack(

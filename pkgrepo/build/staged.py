@@ -28,13 +28,29 @@ def special(root: Path, rel: str, mode: int) -> BuildFailed:
     return BuildFailed(f"{root}/{rel} is a {kind}; only regular files, directories and links are read")
 
 
-def check_tree(root: Path) -> None:
-    """Refuse a staged tree holding anything but files, directories and symbolic links."""
+def check_tree(root: Path, top: Path) -> None:
+    """Refuse a staged tree holding anything but files, directories and symbolic links.
+
+    `root` is below `top` (a directory pkgrepo made): every component between them must
+    still be a real directory, or the walk would follow a link the build put there.
+    """
+    real_dir(top, root)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             mode = os.lstat(os.path.join(dirpath, name)).st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
                 raise special(root, os.path.relpath(os.path.join(dirpath, name), root), mode)
+
+
+def real_dir(top: Path, path: Path) -> None:
+    """Refuse `path` unless it and each directory between `top` and it is a directory, not a link."""
+    here = top
+    for part in path.relative_to(top).parts:
+        here = here / part
+        if not stat.S_ISDIR(os.lstat(here).st_mode):
+            raise BuildFailed(
+                f"{here}: the build replaced this directory with something else; it must stay one"
+            )
 
 
 def open_regular(root: Path, rel: str) -> BinaryIO | None:
