@@ -10,9 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -54,6 +60,39 @@ def make_tarball(path: Path, files: dict[str, str], top: str = "src-1.0") -> str
             info.mode = 0o755 if name.endswith(".sh") else 0o644
             tar.addfile(info, io.BytesIO(data))
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mirror_url(tmp_path: Path, file: Path) -> tuple[str, str]:
+    """Put `file` into the local mirror `tmp_path/mirror` (named by its sha256); return (url, sha256).
+
+    The URL names no reachable host: with PKGREPO_MIRROR set (`mirror_env`) the mirror serves it.
+    """
+    sha = hashlib.sha256(file.read_bytes()).hexdigest()
+    (tmp_path / "mirror").mkdir(exist_ok=True)
+    shutil.copyfile(file, tmp_path / "mirror" / sha)
+    return f"https://mirror.invalid/{file.name}", sha
+
+
+def mirror_env(tmp_path: Path) -> dict[str, str]:
+    return {"PKGREPO_MIRROR": str(tmp_path / "mirror")}
+
+
+@contextmanager
+def http_files(directory: Path) -> Iterator[str]:
+    """Serve `directory` over HTTP on the loopback; yields the base URL."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from elftools.elf.elffile import ELFFile
 
 from pkgrepo.package.archive import read_head
 
-from conftest import make_tarball, run_cli
+from conftest import make_tarball, mirror_env, mirror_url, run_cli
 
 
 def _pkg(out: Path, name: str) -> Path:
@@ -72,6 +72,7 @@ def test_failing_test_block_leaves_no_package(built: Path, tmp_path: Path):
     out = tmp_path / "out"
     shutil.copytree(built, out)
     sha = make_tarball(tmp_path / "s.tar.gz", {"probe.sh": "#!/bin/sh\nexit 3\n"})
+    url, _ = mirror_url(tmp_path, tmp_path / "s.tar.gz")
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     (recipes / "probe.yaml").write_text(f"""package:
@@ -80,7 +81,7 @@ def test_failing_test_block_leaves_no_package(built: Path, tmp_path: Path):
   description: a program that fails its test
   license: MIT
 sources:
-  - url: file://{tmp_path / "s.tar.gz"}
+  - url: {url}
     sha256: "{sha}"
 pipeline:
   - runs: install -Dm755 probe.sh ${{{{targets.destdir}}}}/usr/bin/probe
@@ -89,7 +90,7 @@ test:
   pipeline:
     - runs: probe
 """)
-    proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(out))
+    proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(out), env=mirror_env(tmp_path))
     assert proc.returncode == 1
     assert "probe.yaml: test step 1 (runs) failed with exit code 3" in proc.stderr
     assert not list(out.glob("probe-*.pkg.tar.zst"))

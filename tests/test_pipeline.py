@@ -9,7 +9,7 @@ from pathlib import Path
 from pkgrepo.build.sca import analyse
 from pkgrepo.package.archive import iter_members, read_head
 
-from conftest import make_tarball, run_cli
+from conftest import make_tarball, mirror_env, mirror_url, run_cli
 
 C_SOURCE = '#include <stdio.h>\nint main(void){puts("unpatched");return 0;}\n'
 PATCH = """--- a/main.c
@@ -36,9 +36,9 @@ def test_patches_subpackages_and_debug_split(tmp_path: Path):
   description: probe
   license: MIT
 sources:
-  - url: file://{tmp_path / "s.tar.gz"}
+  - url: {mirror_url(tmp_path, tmp_path / "s.tar.gz")[0]}
     sha256: "{sha}"
-  - url: file://{tmp_path / "notes.txt"}
+  - url: {mirror_url(tmp_path, tmp_path / "notes.txt")[0]}
     sha256: "{notes_sha}"
     extract: false
     destination: extra
@@ -52,6 +52,7 @@ pipeline:
       cc -g -O1 -static -o prog main.c
       install -Dm755 prog ${{{{targets.destdir}}}}/usr/bin/prog
       install -Dm755 tool.sh ${{{{targets.destdir}}}}/usr/bin/tool
+      ln -s prog ${{{{targets.destdir}}}}/usr/bin/lua  # the tool's interpreter, packaged
       mkdir -p ${{{{targets.destdir}}}}/usr/share/man/man1 ${{{{targets.destdir}}}}/usr/include
       echo ${{{{vars.greeting}}}} > ${{{{targets.destdir}}}}/usr/share/man/man1/prog.1
       echo '/* api */' > ${{{{targets.destdir}}}}/usr/include/probe.h
@@ -65,7 +66,8 @@ split:
 """)
     out = tmp_path / "out"
     proc = run_cli(
-        "build", "probe", "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c")
+        "build", "probe", "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"),
+        env=mirror_env(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name.split("-1.0")[0] for p in out.glob("*.pkg.tar.zst"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, make_tarball, run_cli
+from conftest import ROOT, http_files, make_tarball, run_cli
 
 BAD = ROOT / "tests/fixtures/bad"
 
@@ -63,7 +63,7 @@ HEADER = """package:
   description: test recipe
   license: MIT
 sources:
-  - url: file://{tarball}
+  - url: {url}
     sha256: "{sha}"
 """
 
@@ -71,7 +71,7 @@ sources:
 def test_dependency_cycle_names_the_cycle(tmp_path: Path):
     sha = make_tarball(tmp_path / "s.tar.gz", {"README": "x"})
     for name, dep in (("alpha", "beta-dev"), ("beta", "gamma"), ("gamma", "alpha")):
-        _recipe(tmp_path, name, HEADER.format(name=name, tarball=tmp_path / "s.tar.gz", sha=sha)
+        _recipe(tmp_path, name, HEADER.format(name=name, url="https://mirror.invalid/s.tar.gz", sha=sha)
                 + f"build-depends: [{dep}]\npipeline:\n  - runs: 'true'\n")  # fmt: skip
     out = tmp_path / "out"
     proc = run_cli("build", "--all", "--recipes", str(tmp_path), "--out", str(out))
@@ -86,15 +86,17 @@ def test_wrong_checksum_fails_before_unpacking(tmp_path: Path):
     tarball = tmp_path / "s.tar.gz"
     make_tarball(tarball, {"README": "x"})
     wrong = "1" * 64
-    _recipe(tmp_path, "wrongsum", HEADER.format(name="wrongsum", tarball=tarball, sha=wrong)
-            + "pipeline:\n  - runs: 'touch /build/unpacked-marker'\n")  # fmt: skip
     out, cache = tmp_path / "out", tmp_path / "cache"
-    proc = run_cli("build", "wrongsum", "--recipes", str(tmp_path), "--out", str(out), "--cache", str(cache))
+    with http_files(tmp_path) as base:
+        _recipe(tmp_path, "wrongsum", HEADER.format(name="wrongsum", url=f"{base}/s.tar.gz", sha=wrong)
+                + "pipeline:\n  - runs: 'touch /build/unpacked-marker'\n")  # fmt: skip
+        proc = run_cli("build", "wrongsum", "--recipes", str(tmp_path), "--out", str(out), "--cache", str(cache))
     assert proc.returncode == 2, proc.stderr
     errors = [x for x in proc.stderr.splitlines() if x.startswith("pkgrepo: error:")]
     assert len(errors) == 1 and proc.stderr.strip().endswith(errors[0])
     line = errors[0]
-    assert "wrongsum.yaml" in line and "the recipe pins " + wrong in line
+    assert "wrongsum.yaml" in line and f"the recipe pins ({wrong})" in line
+    assert make_tarball(tmp_path / "again.tar.gz", {"README": "x"}) not in line  # no digest oracle
     assert not any(out.glob("*.pkg.tar.zst"))
     assert not (cache / "sha256" / wrong).exists()
     assert [p.name for p in (cache / "sha256").iterdir()] == []  # the bad download was not kept

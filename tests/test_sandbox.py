@@ -11,7 +11,7 @@ import pytest
 
 from pkgrepo.package.archive import iter_members
 
-from conftest import make_tarball, run_cli
+from conftest import make_tarball, mirror_env, mirror_url, run_cli
 
 RECIPE = """package:
   name: {name}
@@ -19,7 +19,7 @@ RECIPE = """package:
   description: sandbox probe
   license: MIT
 sources:
-  - url: file://{tarball}
+  - url: {url}
     sha256: "{sha}"
 pipeline:
   - runs: |
@@ -29,14 +29,16 @@ pipeline:
 
 def build_probe(tmp_path: Path, name: str, script: str, env: dict[str, str] | None = None):
     tarball = tmp_path / "probe.tar.gz"
-    sha = make_tarball(tarball, {"main.c": "int main(void){return 0;}\n"})
+    make_tarball(tarball, {"main.c": "int main(void){return 0;}\n"})
+    url, sha = mirror_url(tmp_path, tarball)
     recipes = tmp_path / "recipes"
     recipes.mkdir(exist_ok=True)
     body = "\n".join("      " + line for line in script.strip().splitlines())
-    (recipes / f"{name}.yaml").write_text(RECIPE.format(name=name, tarball=tarball, sha=sha, script=body))
+    (recipes / f"{name}.yaml").write_text(RECIPE.format(name=name, url=url, sha=sha, script=body))
     out = tmp_path / "out"
     proc = run_cli(
-        "build", name, "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"), env=env
+        "build", name, "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"),
+        env={**mirror_env(tmp_path), **(env or {})},
     )
     return proc, out
 

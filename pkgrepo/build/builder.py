@@ -14,21 +14,18 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from pkgrepo import __version__
 from pkgrepo.build import toolchain
-from pkgrepo.build.sandbox import BUILD, Sandbox
-from pkgrepo.build.sca import analyse
+from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
+from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
+from pkgrepo.build.staged import check_tree, open_regular, read_head, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.image.rootfs import install
@@ -105,7 +102,11 @@ def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> s
 
 
 def source_date_epoch(src: Path) -> int:
-    """The newest mtime in the unpacked sources: what the source itself says."""
+    """The newest mtime in the unpacked archives: what the sources themselves say.
+
+    Read with lstat only. Unextracted files are copied in after this is taken and get
+    this time as their mtime, so the copy time never reaches a build.
+    """
     newest = 0
     for dirpath, _dirs, files in os.walk(src):
         for name in files:
@@ -114,48 +115,50 @@ def source_date_epoch(src: Path) -> int:
     return newest
 
 
-def _elf_kind(path: Path) -> str | None:
-    with open(path, "rb") as f:
-        magic = f.read(8)
-        if magic == b"!<arch>\n":
-            return "archive"
-        if magic[:4] != b"\x7fELF":
-            return None
-        f.seek(0)
-        try:
-            return ELFFile(f).header.e_type
-        except ELFError:
-            return None
+def _elf_kind(root: Path, rel: str) -> str | None:
+    head = read_head(root, rel, 64)
+    if head is None:
+        return None
+    if head[:8] == b"!<arch>\n":
+        return "archive"
+    if head[:4] != b"\x7fELF" or len(head) < 18:
+        return None
+    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+    return {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN"}.get(e_type)
 
 
-def strip_tree(root: Path, debug: bool, log: Path) -> None:
-    """strip(1) every ELF file; with `debug`, keep the symbols in usr/lib/debug first."""
+# Runs inside the sandbox with pairs of arguments: how to strip, and the file.
+STRIP_SCRIPT = """
+while [ $# -gt 0 ]; do
+  how=$1 f=./$2; shift 2  # ./: no name is read as an option
+  case $how in
+    debug) strip --strip-debug "$f" ;;
+    unneeded) strip --strip-unneeded "$f" ;;
+    keep)
+      d=usr/lib/debug/$f.debug
+      mkdir -p "${d%/*}"
+      objcopy --only-keep-debug "$f" "$d"
+      strip --strip-unneeded "$f"
+      objcopy --add-gnu-debuglink="$d" "$f" ;;
+  esac
+done
+"""
+
+
+def strip_arguments(root: Path, debug: bool) -> list[str]:
+    """`how file` pairs for STRIP_SCRIPT: every ELF file of the staged tree, read without following links."""
+    args = []
     for dirpath, _dirs, files in os.walk(root):
         for name in sorted(files):
-            path = Path(dirpath) / name
-            if path.is_symlink() or "usr/lib/debug" in str(path.relative_to(root)):
+            rel = os.path.relpath(os.path.join(dirpath, name), root)
+            if rel.startswith("usr/lib/debug/"):
                 continue
-            kind = _elf_kind(path)
-            if kind is None:
-                continue
-            argv = (
-                ["strip", "--strip-debug"] if kind in ("archive", "ET_REL") else ["strip", "--strip-unneeded"]
-            )
-            cmds = []
-            if debug and kind in ("ET_EXEC", "ET_DYN"):
-                dbg = root / "usr/lib/debug" / f"{path.relative_to(root)}.debug"
-                dbg.parent.mkdir(parents=True, exist_ok=True)
-                cmds.append(["objcopy", "--only-keep-debug", str(path), str(dbg)])
-                cmds.append([*argv, str(path)])
-                cmds.append(["objcopy", f"--add-gnu-debuglink={dbg}", str(path)])
-            else:
-                cmds.append([*argv, str(path)])
-            for cmd in cmds:
-                with open(log, "ab") as out:
-                    out.write(f"$ {' '.join(cmd)}\n".encode())
-                    out.flush()
-                    if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=path.parent).returncode:
-                        raise BuildFailed(f"strip failed on {path.relative_to(root)}; see {log}")
+            kind = _elf_kind(root, rel)
+            if kind in ("archive", "ET_REL"):
+                args += ["debug", rel]
+            elif kind in ("ET_EXEC", "ET_DYN"):
+                args += ["keep" if debug else "unneeded", rel]
+    return args
 
 
 class Builder:
@@ -214,7 +217,7 @@ class Builder:
         where = str(path)
         deps = self._build_deps(recipe, where)
         patches = self._patches(path, recipe)
-        key = cache_key(recipe, {p: sha256_file(f) for p, f in patches.items()}, deps)
+        key = cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, deps)
         log = (dest_dir / LOGS / f"{recipe.name}.log") if out else self.log_path(recipe.name)
         if out is None and not force and (hit := self.cached(recipe.name, key)):
             return BuildResult(recipe.name, hit, True, time.monotonic() - start, log)
@@ -242,47 +245,59 @@ class Builder:
         except BadInput as e:
             raise BadInput(f"{where}: build-depends: {e}; build that recipe first") from None
 
-    def _patches(self, path: Path, recipe: Recipe) -> dict[str, Path]:
+    def _patches(self, path: Path, recipe: Recipe) -> dict[str, bytes]:
+        """Each patch's bytes, read beside the recipe without following links (a link could name any host file)."""
         out = {}
         for p in recipe.patches:
-            f = (path.parent / p.file).resolve()
-            if not f.is_file():
-                raise BadInput(f"{path}: patches: {p.file} does not exist next to the recipe")
-            out[p.file] = f
+            try:
+                f = open_regular(path.parent, p.file)
+            except (OSError, BuildFailed):
+                f = None
+            if f is None:
+                raise BadInput(
+                    f"{path}: patches: {p.file} is not a regular file beside the recipe (links are not followed)"
+                )
+            with f:
+                out[p.file] = f.read()
         return out
 
     def _build_in(
         self, work: Path, path: Path, recipe: Recipe, variation: Variation, deps: list[Package],
-        sources: list[Path], patches: dict[str, Path], key: str, log: Path, dest_dir: Path,
+        sources: list[Path], patches: dict[str, bytes], key: str, log: Path, dest_dir: Path,
     ) -> list[Path]:  # fmt: skip
         build_dir, sysroot, tc = work / "build", work / "sysroot", work / "tc"
-        src = build_dir / "src"
-        for d in (src, build_dir / "home", build_dir / "dest" / recipe.name, sysroot / "lib"):
-            d.mkdir(parents=True, exist_ok=True)
+        work.chmod(0o711)  # the build user passes through to its own directory
+        for d in (
+            build_dir,
+            build_dir / "src",
+            build_dir / "home",
+            build_dir / "dest",
+            build_dir / "dest" / recipe.name,
+        ):
+            d.mkdir()
+            give_to_build_user(d)
+        (sysroot / "lib").mkdir(parents=True)
         if deps:
             self.report(f"{recipe.name}: installing {len(deps)} build dependencies")
             install([check_package(Path(p.origin)) for p in deps], sysroot)
-        for spec, file in zip(recipe.sources, sources, strict=True):
-            target = src / spec.destination
-            target.mkdir(parents=True, exist_ok=True)
-            if spec.extract:
-                argv = ["tar", "-xf", str(file), "-C", str(target), f"--strip-components={spec.strip_components}",
-                        "--no-same-owner", "--no-same-permissions"]  # fmt: skip
-                if subprocess.run(argv, capture_output=True).returncode:
-                    raise BadInput(
-                        f"{path}: source {file.name} is not an archive tar can unpack; set extract: false"
-                    )
-            else:
-                shutil.copyfile(file, target / source_filename(spec))
-        sde = recipe.package.source_date_epoch or source_date_epoch(src)
-        for spec, file in zip(recipe.patches, patches.values(), strict=True):
-            with open(log, "ab") as out:
-                out.write(f"$ patch -p{spec.strip} < {spec.file}\n".encode())
-                out.flush()
-                with open(file, "rb") as pin:
-                    if subprocess.run(["patch", f"-p{spec.strip}", "--no-backup-if-mismatch"], stdin=pin,
-                                      stdout=out, stderr=subprocess.STDOUT, cwd=src).returncode:  # fmt: skip
-                        raise BuildFailed(f"{path}: patch {spec.file} does not apply; see {log}")
+        limit = recipe.package.timeout
+        self._unpack(path, recipe, sources, Sandbox(build_dir), log, limit)
+        real_dir(build_dir, build_dir / "src")
+        sde = recipe.package.source_date_epoch or source_date_epoch(build_dir / "src")
+        plain = [(spec, file) for spec, file in zip(recipe.sources, sources, strict=True) if not spec.extract]
+        for spec, file in plain:
+            script = 'mkdir -p -- "$1" && cat > "$1/$2" && touch -d "@$3" -- "$1/$2"'
+            with open(file, "rb") as f:
+                self._run(path, f"source {source_filename(spec)}", Sandbox(build_dir), limit, log,
+                          ["/bin/sh", "-ec", script, "copy", f"{BUILD}/src/{spec.destination}",
+                           source_filename(spec), str(sde)], stdin=f.fileno())  # fmt: skip
+        for spec in recipe.patches:
+            with tempfile.TemporaryFile() as f:
+                f.write(patches[spec.file])
+                f.seek(0)
+                self._run(path, f"patch {spec.file}", Sandbox(build_dir), limit, log,
+                          ["patch", f"-p{spec.strip}", "--no-backup-if-mismatch"], cwd=f"{BUILD}/src",
+                          stdin=f.fileno(), failed="does not apply")  # fmt: skip
         env = toolchain.prepare(tc, sysroot)
         env.update({"SOURCE_DATE_EPOCH": str(sde), **recipe.environment})
         box = Sandbox(build_dir, sysroot, tc, env, variation.hostname, variation.umask)
@@ -290,14 +305,53 @@ class Builder:
         for i, step in enumerate(recipe.pipeline):
             label = step_label(i, step)
             self.report(f"{recipe.name}: {label}")
+            timeout = step.timeout or limit
             if step.uses == "strip":
-                strip_tree(staged, recipe.split.dbg, log)
+                check_tree(staged, build_dir)
+                if args := strip_arguments(staged, recipe.split.dbg):
+                    script = ["/bin/sh", "-ec", STRIP_SCRIPT, "strip", *args]
+                    self._run(path, label, box, timeout, log, script, cwd=destdir(recipe.name))
                 continue
             cwd = f"{BUILD}/src/{step.working_directory}" if step.working_directory else f"{BUILD}/src"
-            rc = box.run(["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)], log, cwd)
-            if rc != 0:
-                raise BuildFailed(f"{path}: {label} failed with exit code {rc}; see {log}")
+            self._run(path, label, box, timeout, log, ["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)],
+                      cwd=cwd)  # fmt: skip
+        check_tree(staged, build_dir)
         return self._package(path, recipe, staged, deps, sde, key, dest_dir)
+
+    def _unpack(
+        self, path: Path, recipe: Recipe, sources: list[Path], box: Sandbox, log: Path, limit: int
+    ) -> None:
+        """Unpack each archive with tar inside the sandbox; the cached file is only its standard input.
+
+        The file is copied to the sandbox's own /tmp first: tar detects the compression
+        only of a file it can open by name.
+        """
+        script = (
+            'cat > /tmp/source && mkdir -p -- "$1" && exec tar -xf /tmp/source -C "$1" '
+            '--strip-components="$2" --no-same-owner --no-same-permissions'
+        )
+        for spec, file in zip(recipe.sources, sources, strict=True):
+            if not spec.extract:
+                continue
+            dest = f"{BUILD}/src/{spec.destination}"
+            argv = ["/bin/sh", "-ec", script, "unpack", dest, str(spec.strip_components)]
+            with open(file, "rb") as f:
+                self._run(path, f"source {source_filename(spec)}", box, limit, log, argv, stdin=f.fileno(),
+                          failed="could not be unpacked by tar (not an archive? then set extract: false)")  # fmt: skip
+
+    def _run(
+        self, path: Path, label: str, box: Sandbox, timeout: int, log: Path, argv: list[str],
+        cwd: str = f"{BUILD}/src", stdin: int | None = None, failed: str = "failed",
+    ) -> None:  # fmt: skip
+        try:
+            rc = box.run(argv, log, timeout, cwd, stdin)
+        except StepTimeout:
+            raise BuildFailed(
+                f"{path}: {label} was killed after its time limit of {timeout} s; "
+                f"raise `timeout:` on the step or the package if it needs longer"
+            ) from None
+        if rc != 0:
+            raise BuildFailed(f"{path}: {label} {failed} (exit code {rc}); see {log}")
 
     def _package(
         self,
@@ -348,8 +402,16 @@ class Builder:
         record.write_bytes(canonical_json({"key": key, "packages": [f.name for f in final]}))
         return final
 
-    def _check_libraries(self, path, recipe, infos, findings, deps) -> None:
-        """Every `so:` need is met by this build's packages, its build deps or its declared deps."""
+    def _check_libraries(
+        self, path: Path, recipe: Recipe, infos: list[tuple[Part, PackageInfo]], findings: dict[str, Findings],
+        deps: list[Package],
+    ) -> None:  # fmt: skip
+        """Every `so:` need and every script interpreter is met by this build's packages, its build
+        deps or its declared deps: otherwise the package would only work on the build host.
+
+        `#!/bin/sh` is the one interpreter path taken as given: every image with scripts has a
+        POSIX shell, and `cmd:sh` stays a dependency that the resolver satisfies.
+        """
         provided: set[str] = set()
         for _part, info in infos:
             provided |= {p.split("=", 1)[0] for p in info.provides}
@@ -372,4 +434,12 @@ class Builder:
                         f"{path}: /{files[0]} (package {info.name}) needs {dep[3:]} but no package of "
                         f"this build, its build-depends or its dependencies.runtime provides {dep}; "
                         "add the library's package to build-depends or dependencies.runtime"
+                    )
+            for script, interp in sorted(findings[part.name].interpreters.items()):
+                dep = f"cmd:{os.path.basename(interp)}"
+                if interp != "/bin/sh" and dep not in provided:
+                    raise BuildFailed(
+                        f"{path}: /{script} (package {info.name}) starts with #!{interp}, which no package of "
+                        f"this build, its build-depends or its dependencies.runtime provides ({dep}); "
+                        "make the build use /bin/sh (e.g. CONFIG_SHELL=/bin/sh) or a packaged interpreter"
                     )

@@ -10,6 +10,8 @@ package in turn; adding a kind is adding a function to GENERATORS.
 - commands: executables in bin directories -> provides `cmd:NAME`.
 - shebangs: scripts -> depends `cmd:INTERPRETER` (`/usr/bin/env X` -> `cmd:X`).
 - pkg-config: `.pc` files -> provides `pc:NAME=VERSION`, `Requires` -> depends `pc:NAME`.
+
+Files are read only through `staged.open_regular`: links are never followed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
+from pkgrepo.build.staged import open_regular, read_head
+
 LIB_DIRS = ("lib", "usr/lib", "usr/local/lib")
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 PC_DIRS = ("usr/lib/pkgconfig", "usr/share/pkgconfig")
@@ -36,6 +40,8 @@ class Findings:
     provides: set[str] = field(default_factory=set)
     # so: name -> files that need it, for error messages
     needed_by: dict[str, list[str]] = field(default_factory=dict)
+    # script -> the interpreter path of its `#!` line (`/usr/bin/env X` -> X)
+    interpreters: dict[str, str] = field(default_factory=dict)
 
 
 Generator = Callable[[Path, str, Findings], None]
@@ -46,10 +52,10 @@ def _in(rel: str, dirs: tuple[str, ...]) -> bool:
 
 
 def shared_libraries(root: Path, rel: str, out: Findings) -> None:
-    full = root / rel
-    if full.is_symlink() or not full.is_file():
+    f = open_regular(root, rel)
+    if f is None:
         return
-    with open(full, "rb") as f:
+    with f:
         if f.read(4) != b"\x7fELF":
             return
         f.seek(0)
@@ -80,20 +86,19 @@ def shared_libraries(root: Path, rel: str, out: Findings) -> None:
 def commands(root: Path, rel: str, out: Findings) -> None:
     if not _in(rel, BIN_DIRS):
         return
-    full = root / rel
-    try:
-        st = full.stat()  # follows links: a link to an executable is a command too
-    except OSError:
-        st = None
-    if full.is_symlink() or (st and stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
+    mode = os.lstat(root / rel).st_mode
+    # A link in a bin directory is a command too (its target is not looked at).
+    if stat.S_ISLNK(mode) or (stat.S_ISREG(mode) and mode & 0o111):
         out.provides.add(f"cmd:{os.path.basename(rel)}")
 
 
 def shebangs(root: Path, rel: str, out: Findings) -> None:
-    full = root / rel
-    if full.is_symlink() or not full.is_file() or not os.stat(full).st_mode & 0o111:
+    f = open_regular(root, rel)
+    if f is None:
         return
-    with open(full, "rb") as f:
+    with f:
+        if not os.fstat(f.fileno()).st_mode & 0o111:
+            return
         head = f.read(256)
     if not head.startswith(b"#!"):
         return
@@ -101,8 +106,10 @@ def shebangs(root: Path, rel: str, out: Findings) -> None:
     if not words:
         return
     interp = os.path.basename(words[0])
+    out.interpreters[rel] = words[0]
     if interp == "env" and len(words) > 1:
         interp = next((w for w in words[1:] if not w.startswith("-")), "env")
+        out.interpreters[rel] = interp
     dep = f"cmd:{interp}"
     out.depends.add(dep)
     out.needed_by.setdefault(dep, []).append(rel)
@@ -112,7 +119,11 @@ def pkg_config(root: Path, rel: str, out: Findings) -> None:
     if not (_in(rel, PC_DIRS) and rel.endswith(".pc")):
         return
     name = os.path.basename(rel)[:-3]
-    text = (root / rel).read_text(errors="replace")
+    head = read_head(root, rel, 1 << 20)
+    if head is None:
+        out.provides.add(f"pc:{name}")  # a link: what it points at is never read
+        return
+    text = head.decode(errors="replace")
     version = re.search(r"(?m)^Version:\s*(\S+)", text)
     out.provides.add(f"pc:{name}={version.group(1)}" if version else f"pc:{name}")
     for m in re.finditer(r"(?m)^Requires:(.*)$", text):

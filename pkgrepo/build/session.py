@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ from pkgrepo.package.archive import read_head
 # The second build of --check-reproducible differs from the first in all of these.
 FIRST = Variation(hostname="pkgrepo-a", umask=0o022)
 SECOND = Variation(hostname="check-b.example", umask=0o002, jobs=1)
+# ...and in the wall clock: the second build starts at least this many seconds after the
+# first one ended, so every clock reading of it differs, down to the second.
+CLOCK_GAP = 2.0
 
 
 def build_all(
@@ -174,6 +178,7 @@ def check_reproducible(builder: Builder, recipes: Recipes, wanted: list[str]) ->
             try:
                 builder.report(f"{name}: first build")
                 builder.build(path, recipe, FIRST, out=first)
+                time.sleep(CLOCK_GAP)
                 os.umask(SECOND.umask)
                 builder.report(f"{name}: second build (other host dir, umask, hostname, jobs, time)")
                 builder.build(path, recipe, SECOND, out=second)

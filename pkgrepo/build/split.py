@@ -63,10 +63,8 @@ def _is_dev_symlink(root: Path, rel: str) -> bool:
 
 
 def split(root: Path, recipe: Recipe) -> list[Part]:
-    for rel in staged_files(root):
-        if any(matches(rel, g) for g in DROP_GLOBS):
-            os.unlink(root / rel)
-    remaining = staged_files(root)
+    """Assign the staged files to packages; only reads the tree (dropped files are left out, not deleted)."""
+    remaining = [f for f in staged_files(root) if not any(matches(f, g) for g in DROP_GLOBS)]
     desc = recipe.package.description
     parts: list[Part] = []
     for sub in recipe.subpackages:

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pkgrepo.build.sandbox import run_in_root
+from pkgrepo.build.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
 from pkgrepo.image.rootfs import install
 from pkgrepo.package.extract import check_package
@@ -26,11 +26,18 @@ def run_test(path: Path, recipe: Recipe, packages: Path, log: Path) -> None:
     try:
         needed = closure(packages, [recipe.name, *recipe.test.environment])
         install([check_package(Path(p.origin)) for p in needed], root)
+        give_to_build_user(root)
         for i, step in enumerate(recipe.test.pipeline):
-            rc = run_in_root(root, step.runs or "", log)
-            if rc != 0:
+            label = f"test step {i + 1} ({step.name or 'runs'})"
+            timeout = step.timeout or recipe.package.timeout
+            try:
+                rc = run_in_root(root, step.runs or "", log, timeout)
+            except StepTimeout:
                 raise BuildFailed(
-                    f"{path}: test step {i + 1} ({step.name or 'runs'}) failed with exit code {rc}; see {log}"
-                )
+                    f"{path}: {label} was killed after its time limit of {timeout} s; "
+                    "raise `timeout:` on the step or the package if it needs longer"
+                ) from None
+            if rc != 0:
+                raise BuildFailed(f"{path}: {label} failed with exit code {rc}; see {log}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -27,6 +27,26 @@ STEPS: dict[str, frozenset[str]] = {
     "strip": frozenset(),
 }
 StepName = Literal["autoconf/configure", "autoconf/make", "autoconf/make-install", "make", "strip"]
+# Seconds a step may run when neither the step nor the package sets `timeout`.
+DEFAULT_TIMEOUT = 3600
+Timeout = Annotated[
+    int, Field(ge=1, le=7 * 24 * 3600, description="Seconds a step may run before it is killed.")
+]
+
+
+def plain_relative(v: str, what: str, single: bool = False) -> str:
+    """A path the host joins onto a build directory: relative, no `..`, no empty or `.` parts.
+
+    Checked when the recipe loads, so nothing runs with a path that could leave the tree.
+    """
+    parts = v.split("/")
+    if not v or v.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in v:
+        raise ValueError(
+            f"{what} must be a relative path with no leading /, no `..` and no empty part: {v!r}"
+        )
+    if single and len(parts) > 1:
+        raise ValueError(f"{what} must be a single file name without `/`: {v!r}")
+    return v
 
 
 class Strict(BaseModel):
@@ -59,6 +79,7 @@ class Package(Strict):
     homepage: str | None = None
     dependencies: Dependencies = Field(default_factory=Dependencies)
     source_date_epoch: Annotated[int | None, Field(alias="source-date-epoch", ge=0)] = None
+    timeout: Timeout = Field(DEFAULT_TIMEOUT, description="Default time limit of every step, in seconds.")
 
 
 class DebianSource(Strict):
@@ -85,17 +106,35 @@ class Source(Strict):
             raise ValueError("a source needs `url` or `debian` (or both)")
         return self
 
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(
+                f"only https:// and http:// URLs are fetched, not {v[:40]!r}; "
+                "use `debian:` or a local mirror (PKGREPO_MIRROR) for other files"
+            )
+        return v
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, v: str | None) -> str | None:
+        return None if v is None else plain_relative(v, "filename", single=True)
+
     @field_validator("destination")
     @classmethod
     def _relative(cls, v: str) -> str:
-        if v.startswith("/") or ".." in v.split("/"):
-            raise ValueError("destination must be a relative path inside the build tree")
-        return v
+        return v if v == "." else plain_relative(v, "destination")
 
 
 class Patch(Strict):
     file: str = Field(description="Patch file, relative to the recipe's directory.")
     strip: Annotated[int, Field(ge=0)] = 1
+
+    @field_validator("file")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        return plain_relative(v, "patch file")
 
 
 class Step(Strict):
@@ -104,6 +143,12 @@ class Step(Strict):
     runs: str | None = None
     with_: dict[str, str] = Field(default_factory=dict, alias="with")
     working_directory: str | None = Field(None, alias="working-directory")
+    timeout: Timeout | None = Field(None, description="This step's time limit; default package.timeout.")
+
+    @field_validator("working_directory")
+    @classmethod
+    def _relative(cls, v: str | None) -> str | None:
+        return None if v is None else plain_relative(v, "working-directory")
 
     @model_validator(mode="after")
     def _one_of(self) -> Step:
@@ -168,6 +213,14 @@ class Recipe(Strict):
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise ValueError(f"{key!r} is not an environment variable name")
         return v
+
+    @model_validator(mode="after")
+    def _epoch_source(self) -> Recipe:
+        if self.package.source_date_epoch is None and not any(s.extract for s in self.sources):
+            raise ValueError(
+                "no source is extracted, so nothing dates the build; set package.source-date-epoch"
+            )
+        return self
 
     @property
     def name(self) -> str:
