@@ -57,9 +57,14 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["recipe"]))
+@click.argument("what", type=click.Choice(["recipe", "image"]))
 def schema(what: str) -> None:
     """Print the JSON Schema of a file format."""
+    if what == "image":
+        from pkgrepo.image.spec import schema as image_schema
+
+        emit(image_schema())
+        return
     from pkgrepo.recipe.model import Recipe
 
     emit(Recipe.model_json_schema(by_alias=True))
@@ -628,3 +633,7 @@ def main() -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+
+import pkgrepo.cli_image  # noqa: E402, F401  (registers `image`, `rootfs` and `dockerfile`)

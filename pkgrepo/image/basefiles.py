@@ -70,7 +70,9 @@ def base_files(spec: ImageSpec, has_os_release: bool) -> list[BaseFile]:
     for p in spec.paths:
         uid, gid = resolve_owner(spec, p.owner) or (0, 0)
         kind: Kind = {"directory": "dir", "file": "file", "symlink": "symlink"}[p.type]  # type: ignore[assignment]
-        files.append(BaseFile(p.rel, kind, Attrs(p.file_mode, uid, gid), (p.content or "").encode(), p.target))
+        files.append(
+            BaseFile(p.rel, kind, Attrs(p.file_mode, uid, gid), (p.content or "").encode(), p.target)
+        )
     return files
 
 
@@ -119,13 +121,17 @@ def write_base_files(root: Path, files: list[BaseFile]) -> dict[str, Attrs]:
                 if f.kind == "symlink":
                     os.symlink(f.target or "", name, dir_fd=dfd)
                 else:
-                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
+                    fd = os.open(
+                        name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd
+                    )
                     with os.fdopen(fd, "wb") as out:
                         out.write(f.content)
             attrs[f.path] = f.attrs
     except OSError as e:
         if e.errno == errno.EISDIR:
-            raise BadInput(f"/{e.filename or ''}: a directory in the image stands where a base file goes") from None
+            raise BadInput(
+                f"/{e.filename or ''}: a directory in the image stands where a base file goes"
+            ) from None
         raise
     finally:
         dirs.close()

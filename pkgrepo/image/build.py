@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import INSTALLED_DB, populate
+from pkgrepo.image.assemble import populate
 from pkgrepo.image.basefiles import base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
@@ -76,14 +76,13 @@ def _order(result: Result) -> list[str]:
 def assemble(spec: ImageSpec, result: Result, source: PackageSource, root: Path, minimize: bool,
              requested: set[str]) -> Assembled:  # fmt: skip
     infos, owned = populate(root, fetch_all(result, source), requested, source.label)
-    if minimize:
-        report = minimize_files(root, owned, requested, spec.keep, spec.exclude)
-    else:
-        report = Report([])
+    report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
     has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
     attrs = write_base_files(root, base_files(spec, has_os_release))
     owners = {f: name for name, files in owned.items() for f in files}
-    return Assembled(root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report)
+    return Assembled(
+        root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report
+    )
 
 
 def source_date_epoch(packages: list[PackageInfo]) -> int:
@@ -118,7 +117,10 @@ def _config(spec: ImageSpec, profile: str, tree: dict[str, Node], epoch: int, la
 
 
 def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | None) -> dict[str, str]:
-    labels = {"org.opencontainers.image.created": timestamp(epoch), "org.opencontainers.image.title": spec.name}
+    labels = {
+        "org.opencontainers.image.created": timestamp(epoch),
+        "org.opencontainers.image.title": spec.name,
+    }
     if source.url:
         labels["org.opencontainers.image.source"] = source.url
     if base is not None:

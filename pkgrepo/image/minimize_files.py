@@ -135,7 +135,9 @@ def _resolve(root: Path, rel: str, limit: int = 40) -> str | None:
         if not p.is_symlink():
             return rel if p.exists() else None
         target = os.readlink(p)
-        joined = target.lstrip("/") if target.startswith("/") else posixpath.join(posixpath.dirname(rel), target)
+        joined = (
+            target.lstrip("/") if target.startswith("/") else posixpath.join(posixpath.dirname(rel), target)
+        )
         rel = posixpath.normpath(joined)
         if rel.startswith(".."):
             return None

@@ -183,4 +183,6 @@ def read_layout(path: Path, ref: str | None = None) -> LayoutImage:
     digest = manifests[0]["digest"]
     manifest = load(blob(digest), "manifest")
     config = load(blob(manifest["config"]["digest"]), "config")
-    return LayoutImage(path, digest, manifest, config, [blob(x["digest"]) for x in manifest.get("layers", [])])
+    return LayoutImage(
+        path, digest, manifest, config, [blob(x["digest"]) for x in manifest.get("layers", [])]
+    )

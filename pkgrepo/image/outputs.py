@@ -15,9 +15,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.tree import Node
+
+if TYPE_CHECKING:
+    from pkgrepo.image.build import BuiltImage
 
 
 def is_layout(path: Path) -> bool:
@@ -35,7 +39,9 @@ def check_dir_target(out: Path, ours: Callable[[Path], bool], what: str) -> None
         raise BadInput(f"{out}: is a symlink; refusing to write the {what} through it")
     if out.exists():
         if not out.is_dir():
-            raise BadInput(f"{out}: exists and is not a directory; remove it or choose another path for the {what}")
+            raise BadInput(
+                f"{out}: exists and is not a directory; remove it or choose another path for the {what}"
+            )
         if any(out.iterdir()) and not ours(out):
             raise BadInput(f"{out}: is a non-empty directory that is not an {what}; choose another path")
     elif not out.parent.is_dir():
@@ -113,6 +119,41 @@ def materialize(tree: dict[str, Node], directory: Path) -> None:
             os.lchown(target, node.uid, node.gid)
         if node.kind == "file":
             os.chmod(target, node.mode)
-    for path, node in reversed(tree.items()):  # directories last, children first: 0500 stays writable until done
+    for path, node in reversed(
+        tree.items()
+    ):  # directories last, children first: 0500 stays writable until done
         if node.kind == "dir":
             os.chmod(directory / path, node.mode)
+
+
+def write_outputs(built: BuiltImage, layout: Path | None, rootfs: Path | None, tar: Path | None,
+                  archive: Path | None) -> None:  # fmt: skip
+    """Write what was asked for of a built image; each output appears whole or not at all."""
+    from pkgrepo.image.layers import layer_tar
+    from pkgrepo.image.oci import docker_archive, write_layout
+
+    check_outputs(layout, rootfs, tar, archive)
+    if layout is not None:
+        with replace_dir(layout, is_layout, "OCI image layout") as tmp:
+            write_layout(built.image, tmp)
+    if rootfs is not None:
+        with replace_dir(rootfs, is_rootfs, "root filesystem") as tmp:
+            materialize(built.assembled.tree, tmp)
+    if tar is not None:
+        tree = built.assembled.tree
+        replace_file(tar, layer_tar(tree, list(tree), built.epoch), "rootfs tarball")
+    if archive is not None:
+        replace_file(
+            archive, docker_archive(built.image, f"{built.spec.name}:{built.profile}"), "docker archive"
+        )
+
+
+def check_outputs(layout: Path | None, rootfs: Path | None, tar: Path | None, archive: Path | None) -> None:
+    """Refuse bad targets before any work is done."""
+    if layout is not None:
+        check_dir_target(layout, is_layout, "OCI image layout")
+    if rootfs is not None:
+        check_dir_target(rootfs, is_rootfs, "root filesystem")
+    for path in (tar, archive):
+        if path is not None:
+            check_file_target(path, "output file")

@@ -200,7 +200,9 @@ class ImageSpec(_Model):
     annotations: dict[str, str] = Field(default_factory=dict)
     keep: list[str] = Field(default_factory=list, description="Globs of files prod minimization keeps.")
     exclude: list[str] = Field(default_factory=list, description="Globs prod also drops.")
-    layers: int = Field(8, ge=2, le=100, description="Layer budget of the prod image (dev adds up to as many).")
+    layers: int = Field(
+        8, ge=2, le=100, description="Layer budget of the prod image (dev adds up to as many)."
+    )
     dev: Dev = Field(default_factory=Dev)
 
     @field_validator("name")
@@ -263,7 +265,9 @@ def _check(spec: ImageSpec, lines: Lines, where: str) -> None:
             raise fail(loc, f"unknown user {who!r} (known: {known}); add it under accounts.users")
     for i, entry in enumerate(spec.paths):
         if resolve_owner(spec, entry.owner) is None:
-            raise fail(("paths", i, "owner"), f"unknown owner {entry.owner!r}; name an account or use UID:GID")
+            raise fail(
+                ("paths", i, "owner"), f"unknown owner {entry.owner!r}; name an account or use UID:GID"
+            )
     seen: set[str] = set()
     for i, entry in enumerate(spec.paths):
         if entry.path in seen:
