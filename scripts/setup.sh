@@ -9,10 +9,13 @@ apt-get update -q
 # used read-only inside it (tclsh generates SQLite's amalgamation); libarchive13:
 # used through libarchive-c; tar/xz/bzip2/zstd: unpacking sources and benchmarks;
 # python3-solv: libsolv, the peer the minimizer is tested and benchmarked against;
-# nginx-light: serves a published repository in the tests and the serve benchmark.
+# nginx-light: serves a published repository in the tests and the serve benchmark;
+# skopeo, umoci, buildah, docker-registry: the real container tools the image tests
+# and benchmarks push to, unpack with and build Dockerfiles with.
 apt-get install -y -q --no-install-recommends \
   bubblewrap gcc make binutils patch tcl libc6-dev linux-libc-dev \
   libarchive13 tar xz-utils bzip2 zstd ca-certificates python3-solv nginx-light \
+  skopeo umoci buildah docker-registry \
   python3 python3-venv python3-pip >/dev/null
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -19,7 +19,7 @@ from pkgrepo.image.assemble import populate
 from pkgrepo.image.basefiles import base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
-from pkgrepo.image.oci import PROFILE_KEY, Image, make_image, make_layer, timestamp
+from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
 from pkgrepo.image.packages import PackageSource, dev_closure, fetch_all, prod_closure
 from pkgrepo.image.spec import DEFAULT_PATH, ImageSpec, resolve_user
 from pkgrepo.image.tree import Node, walk
@@ -55,7 +55,7 @@ class BuiltImage:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name, "profile": self.profile, "digest": self.image.digest,
-            "size": self.image.size, "epoch": self.epoch, "base_digest": self.base_digest,
+            "size": self.image.size, "epoch": self.epoch, "base_digest": self.base_digest, "compression": COMPRESSION,
             "layers": [{"digest": x.blob.digest, "size": len(x.blob.data), "packages": x.title}
                        for x in self.image.layers],
             "packages": [{"name": p.name, "version": p.full_version} for p in self.assembled.packages],
