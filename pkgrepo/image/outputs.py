@@ -45,7 +45,7 @@ def check_dir_target(out: Path, ours: Callable[[Path], bool], what: str) -> None
         if any(out.iterdir()) and not ours(out):
             raise BadInput(f"{out}: is a non-empty directory that is not an {what}; choose another path")
     elif not out.parent.is_dir():
-        raise BadInput(f"{out.parent}: directory does not exist; create it first")
+        raise BadInput(f"{out.parent}: is not an existing directory; create it first")
 
 
 def check_file_target(out: Path, what: str) -> None:
@@ -54,7 +54,7 @@ def check_file_target(out: Path, what: str) -> None:
     if out.exists() and not out.is_file():
         raise BadInput(f"{out}: exists and is not a regular file; choose another path for the {what}")
     if not out.parent.is_dir():
-        raise BadInput(f"{out.parent}: directory does not exist; create it first")
+        raise BadInput(f"{out.parent}: is not an existing directory; create it first")
 
 
 @contextlib.contextmanager

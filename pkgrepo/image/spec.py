@@ -27,9 +27,6 @@ NOLOGIN = "/sbin/nologin"
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-
 
 def _abs_path(value: str) -> str:
     if not value.startswith("/") or "\0" in value or any(p in ("..", ".") for p in value.split("/")):

@@ -8,7 +8,6 @@ umask). Reading never follows a link.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -33,9 +32,6 @@ class Node:
         fd = os.open(self.source, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as f:
             return f.read()
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.read()).hexdigest() if self.kind == "file" else ""
 
     def same_as(self, other: Node) -> bool:
         head = (self.kind, self.mode, self.uid, self.gid, self.size, self.target)
