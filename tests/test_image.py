@@ -66,6 +66,7 @@ def test_examples_load() -> None:
 
 
 def build(spec: Path, packages: Path, out: Path, *extra: str, cwd: Path | None = None, env=None):
+    env = {**(env or {}), "PYTHONPATH": str(ROOT)}  # this checkout's pkgrepo, from any directory
     proc = run_cli("image", "build", str(spec), "--packages", str(packages), "--out", str(out), "--json", *extra,
                    cwd=cwd, env=env)  # fmt: skip
     no_traceback(proc)
