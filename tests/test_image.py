@@ -59,10 +59,10 @@ def test_schema_image_lists_every_field() -> None:
     assert schema["additionalProperties"] is False
 
 
-def test_examples_load() -> None:
+def test_examples_load(tmp_path: Path) -> None:
     for spec in sorted(EXAMPLES.glob("*.yaml")):
-        proc = run_cli("image", "build", str(spec), "--packages", "/nonexistent-dir", "--out", "/nonexistent-dir/x")
-        assert proc.returncode == 2 and "directory does not exist" in proc.stderr, proc.stderr
+        proc = run_cli("image", "build", str(spec), "--packages", "/nonexistent-dir", "--out", str(tmp_path / "x"))
+        assert proc.returncode == 2 and "packages directory does not exist" in proc.stderr, proc.stderr
 
 
 def build(spec: Path, packages: Path, out: Path, *extra: str, cwd: Path | None = None, env=None):
@@ -211,7 +211,7 @@ def _write(rel: str, text: str):
 
 
 BAD = {
-    "no-shell": _spec_bad("", "[hello, busybox]"),
+    "no-shell": _spec_bad("paths:\n  - {path: /bin/sh, type: symlink, target: /usr/bin/hello}\n"),
     "no-package-manager": _spec_bad("paths:\n  - {path: /usr/bin/apk, type: file, mode: '0755', content: x}\n"),
     "non-root": _spec_bad("accounts:\n  run-as: root\n"),
     "no-setuid": _dir_bad(_chmod("usr/bin/hello", 0o4755)),
