@@ -55,9 +55,14 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["recipe"]))
+@click.argument("what", type=click.Choice(["recipe", "image"]))
 def schema(what: str) -> None:
     """Print the JSON Schema of a file format."""
+    if what == "image":
+        from pkgrepo.image.spec import schema as image_schema
+
+        emit(image_schema())
+        return
     from pkgrepo.recipe.model import Recipe
 
     emit(Recipe.model_json_schema(by_alias=True))
@@ -682,3 +687,6 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
+
+
+import pkgrepo.cli_image  # noqa: E402, F401  (registers `image`, `rootfs` and `dockerfile`)

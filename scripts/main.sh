@@ -1,7 +1,10 @@
 #!/bin/sh
 # The main job on the embedded default, after scripts/setup.sh: build every recipe,
 # publish the packages into a signed repository, resolve the prod and dev closures
-# of hello, serve the repository, and install hello from it into ./rootfs.
+# of hello, build and audit hello's prod and dev OCI images (./images/hello-prod,
+# ./images/hello-dev: digests and sizes printed) and generate the multistage
+# Dockerfile that builds on them, serve the repository, and install hello from
+# it into ./rootfs.
 set -eu
 cd "$(dirname "$0")/.."
 P=.venv/bin/pkgrepo
@@ -11,6 +14,13 @@ if [ ! -f repo/metadata/timestamp.json ]; then
 fi
 $P publish --repo repo packages/*.pkg.tar.zst
 $P resolve --index native:packages --diff prod dev hello
+mkdir -p images
+for profile in prod dev; do
+  $P image build repo-data/images/hello.yaml --profile $profile --packages packages --out images/hello-$profile
+  $P image audit images/hello-$profile
+done
+$P dockerfile repo-data/images/hello.yaml --packages packages --out images/Dockerfile
+cat images/Dockerfile
 log=$(mktemp)
 $P serve repo --port 0 2>"$log" &
 server=$!

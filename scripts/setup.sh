@@ -10,10 +10,13 @@ apt-get update -q
 # used through libarchive-c; tar/xz/bzip2/zstd: unpacking sources and benchmarks;
 # python3-solv: libsolv, the peer the minimizer is tested and benchmarked against;
 # nginx-light: serves a published repository in the tests and the serve benchmark;
-# python3-apt: apt_pkg, the peer the version comparison is tested against.
+# python3-apt: apt_pkg, the peer the version comparison is tested against;
+# skopeo, umoci, buildah, docker-registry: the real container tools the image tests
+# and benchmarks push to, unpack with and build Dockerfiles with.
 apt-get install -y -q --no-install-recommends \
   bubblewrap gcc make binutils patch tcl libc6-dev linux-libc-dev \
   libarchive13 tar xz-utils bzip2 zstd ca-certificates python3-solv nginx-light \
+  skopeo umoci buildah docker-registry \
   python3 python3-venv python3-pip python3-apt >/dev/null
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -101,3 +101,10 @@ def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("packages")
     run_cli("build", "musl", "zlib", "hello", "busybox", "--out", str(out), check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def image_packages(built) -> Path:
+    """`built` plus lua (the Lua app's runtime and compiler), for the image tests."""
+    run_cli("build", "lua", "--out", str(built), check=True)
+    return built

@@ -95,7 +95,9 @@ def _line_for(loc: tuple[Any, ...], lines: Lines) -> int:
     return 1
 
 
-def parse_recipe(text: str, where: str) -> Recipe:
+def compose(text: str, where: str, what: str) -> tuple[Any, Lines]:
+    """YAML text -> (plain data, the line of every value by its path); `what` describes the
+    expected top-level mapping for the error when the document is not one."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -104,23 +106,32 @@ def parse_recipe(text: str, where: str) -> Recipe:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise BadInput(f"{where}:{line}: YAML syntax error: {problem}") from None
     if node is None or not isinstance(node, yaml.MappingNode):
-        raise BadInput(f"{where}:1: a recipe is a YAML mapping with `package`, `sources`, `pipeline`")
+        raise BadInput(f"{where}:1: {what}")
     lines: Lines = {}
-    data = _to_python(node, (), lines, where)
+    return _to_python(node, (), lines, where), lines
+
+
+def validation_error(e: ValidationError, lines: Lines, where: str, schema: str) -> BadInput:
+    """The first pydantic error as one line at the offending field's line."""
+    err = e.errors()[0]
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown field (see `pkgrepo schema {schema}`)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return BadInput(f"{where}:{_line_for(loc, lines)}: {field}: {msg}{more}")
+
+
+def parse_recipe(text: str, where: str) -> Recipe:
+    data, lines = compose(text, where, "a recipe is a YAML mapping with `package`, `sources`, `pipeline`")
     data = _substitute(data, _variables(data), (), lines, where)
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (see `pkgrepo schema recipe`)"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-        raise BadInput(f"{where}:{_line_for(loc, lines)}: {field}: {msg}{more}") from None
+        raise validation_error(e, lines, where, "recipe") from None
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:

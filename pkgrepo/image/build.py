@@ -1,0 +1,161 @@
+"""Build an image from a spec: resolve, fetch, install, minimize, write base files, layer.
+
+`build_image(spec, source, profile, work)` is the whole job (pypa/installer's
+shape): the closure comes from the minimizer, package bytes from the source
+(a directory or the verifying client), the root is filled through
+`assemble.populate`, and the image is made of layers planned by `layers`.
+A dev build assembles the prod image first: its layers are dev's lower layers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pkgrepo.errors import BadInput
+from pkgrepo.image.assemble import populate
+from pkgrepo.image.basefiles import base_files, write_base_files
+from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
+from pkgrepo.image.minimize_files import Report, minimize_files
+from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
+from pkgrepo.image.packages import PackageSource, dev_closure, fetch_all, prod_closure
+from pkgrepo.image.spec import DEFAULT_PATH, ImageSpec, resolve_user
+from pkgrepo.image.tree import Node, walk
+from pkgrepo.package.meta import PackageInfo
+from pkgrepo.resolve.explain import install_order
+from pkgrepo.resolve.minimize import Result
+
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+PROFILES = ("prod", "dev")
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """One profile's root filesystem, installed and read back."""
+
+    root: Path
+    tree: dict[str, Node]
+    owners: dict[str, str]  # file -> package name
+    packages: list[PackageInfo]
+    order: list[str]  # package names, dependencies first
+    report: Report
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    spec: ImageSpec
+    profile: str
+    image: Image
+    assembled: Assembled
+    epoch: int
+    base_digest: str | None  # dev: the prod image it extends
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name, "profile": self.profile, "digest": self.image.digest,
+            "size": self.image.size, "epoch": self.epoch, "base_digest": self.base_digest, "compression": COMPRESSION,
+            "layers": [{"digest": x.blob.digest, "size": len(x.blob.data), "packages": x.title}
+                       for x in self.image.layers],
+            "packages": [{"name": p.name, "version": p.full_version} for p in self.assembled.packages],
+            "minimized": self.assembled.report.to_dict(),
+        }  # fmt: skip
+
+
+def _requested(result: Result) -> set[str]:
+    return {p.name for p in result.packages if any(p.satisfies(r) for r in result.roots)}
+
+
+def _order(result: Result) -> list[str]:
+    names = {p.key: p.name for p in result.packages}
+    groups, _cycles = install_order(result)
+    return [names[k] for g in groups for k in g]
+
+
+def assemble(spec: ImageSpec, result: Result, source: PackageSource, root: Path, minimize: bool,
+             requested: set[str]) -> Assembled:  # fmt: skip
+    infos, owned = populate(root, fetch_all(result, source), requested, source.label)
+    report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
+    has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
+    attrs = write_base_files(root, base_files(spec, has_os_release))
+    owners = {f: name for name, files in owned.items() for f in files}
+    return Assembled(
+        root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report
+    )
+
+
+def source_date_epoch(packages: list[PackageInfo]) -> int:
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        if not env.isdigit():
+            raise BadInput(f"SOURCE_DATE_EPOCH={env!r}: must be a whole number of seconds")
+        return int(env)
+    return max((p.build_date for p in packages), default=0)
+
+
+def _config(spec: ImageSpec, profile: str, tree: dict[str, Node], epoch: int, labels: dict[str, str],
+            titles: list[str]) -> dict[str, Any]:  # fmt: skip
+    user = resolve_user(spec, spec.accounts.run_as if profile == "prod" else spec.dev.run_as)
+    assert user is not None  # checked when the spec was loaded
+    env = {"PATH": DEFAULT_PATH}
+    if CA_BUNDLE in tree:
+        env["SSL_CERT_FILE"] = "/" + CA_BUNDLE
+    env.update(spec.environment)
+    conf: dict[str, Any] = {"User": f"{user.uid}:{user.group}", "Env": [f"{k}={v}" for k, v in env.items()],
+                            "WorkingDir": spec.work_dir, "Labels": labels}  # fmt: skip
+    if spec.entrypoint:
+        conf["Entrypoint"] = spec.entrypoint
+    if spec.cmd:
+        conf["Cmd"] = spec.cmd
+    created = timestamp(epoch)
+    return {
+        "architecture": "amd64", "os": "linux", "created": created, "config": conf,
+        "history": [{"created": created, "created_by": f"pkgrepo image build --profile {profile}",
+                     "comment": t} for t in titles],
+    }  # fmt: skip
+
+
+def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | None) -> dict[str, str]:
+    labels = {
+        "org.opencontainers.image.created": timestamp(epoch),
+        "org.opencontainers.image.title": spec.name,
+    }
+    if source.url:
+        labels["org.opencontainers.image.source"] = source.url
+    if base is not None:
+        labels["org.opencontainers.image.base.digest"] = base.digest
+    labels.update(spec.annotations)
+    return labels
+
+
+def _image(spec: ImageSpec, profile: str, source: PackageSource, asm: Assembled, layers: list, epoch: int,
+           base: Image | None) -> Image:  # fmt: skip
+    labels = _labels(spec, source, epoch, base)
+    config = _config(spec, profile, asm.tree, epoch, labels, [x.title for x in layers])
+    return make_image(profile, layers, config, {**labels, PROFILE_KEY: profile})
+
+
+def build_image(spec: ImageSpec, source: PackageSource, profile: str, work: Path) -> BuiltImage:
+    """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory)."""
+    prod_result = prod_closure(spec, source)
+    requested = _requested(prod_result)
+    prod = assemble(spec, prod_result, source, work / "prod", minimize=True, requested=requested)
+    epoch = source_date_epoch(prod.packages)
+    versions = {p.name: p.full_version for p in prod.packages}
+    plans = plan_layers(prod.tree, prod.owners, group_packages(prod.order, spec.layers - 1),
+                        "base files and package database", versions)  # fmt: skip
+    prod_layers = [make_layer(p.title, layer_tar(prod.tree, p.paths, epoch)) for p in plans]
+    prod_image = _image(spec, "prod", source, prod, prod_layers, epoch, None)
+    if profile == "prod":
+        return BuiltImage(spec, "prod", prod_image, prod, epoch, None)
+    dev_result = dev_closure(spec, source, prod_result)
+    dev = assemble(spec, dev_result, source, work / "dev", minimize=False,
+                   requested=requested | _requested(dev_result) - set(versions))  # fmt: skip
+    added = [n for n in dev.order if n not in versions]
+    dev_versions = {p.name: p.full_version for p in dev.packages}
+    plans = plan_layers(dev.tree, dev.owners, group_packages(added, spec.layers - 1),
+                        "dev: files prod leaves out and the package database", dev_versions, below=prod.tree)  # fmt: skip
+    dev_layers = [*prod_layers, *(make_layer(p.title, layer_tar(dev.tree, p.paths, epoch)) for p in plans)]
+    return BuiltImage(spec, "dev", _image(spec, "dev", source, dev, dev_layers, epoch, prod_image), dev, epoch,
+                      prod_image.digest)  # fmt: skip

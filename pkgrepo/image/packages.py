@@ -1,0 +1,80 @@
+"""Where an image's packages come from, and the prod and dev closures the minimizer gives.
+
+A packages directory is read by the native index adapter; a signed repository
+through the verifying client (every package checked against TUF metadata
+before it is read). Dev is resolved as the prod closure pinned exactly plus the
+dev extras, so the dev image always holds the prod image.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkgrepo.image.assemble import Fetched
+from pkgrepo.image.spec import ImageSpec
+from pkgrepo.resolve.deps import Dep, parse_dep
+from pkgrepo.resolve.minimize import Result, minimize
+from pkgrepo.resolve.model import Index, Package
+from pkgrepo.resolve.profiles import dev_extras
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    index: Index
+    fetch: Callable[[Package], Path]
+    label: str  # recorded in the installed-package database
+    url: str | None  # the repository's URL, for the image's source annotation
+
+
+class Excluding:
+    """An index without the packages named by `!name` exclusions."""
+
+    def __init__(self, index: Index, excluded: list[str]):
+        self.index = index
+        self.excluded = set(excluded)
+        self.label = index.label
+
+    def providers(self, name: str) -> list[Package]:
+        return [p for p in self.index.providers(name) if p.name not in self.excluded]
+
+    def names(self) -> list[str]:
+        return sorted(set(self.index.names()) - self.excluded)
+
+
+def open_source(spec: ImageSpec, spec_dir: Path, packages: Path | None = None, repository: str | None = None,
+                trust: Path | None = None) -> PackageSource:  # fmt: skip
+    """The command line's --packages/--repo win over the spec's `source`, which wins over the default."""
+    if packages is None and repository is None and spec.source is not None:
+        if spec.source.packages is not None:
+            packages = spec_dir / spec.source.packages
+        else:
+            repository = spec.source.repository
+            trust = spec_dir / spec.source.trust if spec.source.trust else trust
+    if repository is not None:
+        from pkgrepo.paths import default_cache
+        from pkgrepo.repo.client import EntriesIndex, RepoClient
+
+        client = RepoClient(repository, default_cache(), trust)
+        return PackageSource(EntriesIndex(client.entries(), f"repo:{client.url}"),
+                             lambda p: client.fetch(p.origin), client.url, client.url)  # fmt: skip
+    from pkgrepo.resolve.native import NativeIndex
+
+    directory = packages or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
+    return PackageSource(NativeIndex(directory), lambda p: Path(p.origin), f"native:{directory}", None)
+
+
+def prod_closure(spec: ImageSpec, source: PackageSource) -> Result:
+    return minimize(Excluding(source.index, spec.excluded), [parse_dep(r) for r in spec.roots])
+
+
+def dev_closure(spec: ImageSpec, source: PackageSource, prod: Result) -> Result:
+    extras = spec.dev.extras if spec.dev.extras is not None else dev_extras("native", [])
+    pinned = [Dep(p.name, "=", p.version) for p in prod.packages]
+    return minimize(source.index, [*pinned, *(parse_dep(e) for e in extras)])
+
+
+def fetch_all(result: Result, source: PackageSource) -> list[Fetched]:
+    return [Fetched(p.name, p.version, source.fetch(p)) for p in result.packages]
