@@ -628,3 +628,5 @@ def main() -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+
+from pkgrepo import cli_attest  # noqa: E402, F401  (registers sbom, verify, scan, affected, rollout)
