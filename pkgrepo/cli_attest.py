@@ -74,12 +74,12 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
     if repo_url:
         source = RepoEvidence(_client(repo_url, trust))
     else:
-        if key_file is None:
-            key_file = dsse.default_key_dir() / "provenance.pub"
-            key_file.write_bytes(dsse.public_key_bytes(dsse.signer().public_key))
+        if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
+            raise BadInput(f"no provenance key on this machine ({dsse.default_key_dir()}); pass --key PUB or --repo URL")
+        key = dsse.load_public_key(key_file) if key_file else dsse.signer().public_key
         if prov is None and target.is_dir():
             raise BadInput(f"{target}: pass --provenance DIR or --repo URL --trust ROOT to verify a root")
-        source = LocalEvidence(key_file, prov or target.parent)
+        source = LocalEvidence(key, prov or target.parent)
     if target.is_dir():
         problems = verify_rootfs(target, source, recipes_dir)
     elif _is_package(target):

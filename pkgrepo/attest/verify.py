@@ -38,7 +38,7 @@ class EvidenceSource(Protocol):
 class LocalEvidence:
     """Provenance from a file or directory (default: beside the package), a key from a file."""
 
-    key_file: Path
+    trusted: Key
     where: Path  # a provenance file, or a directory of them
 
     def provenance(self, filename: str) -> tuple[Path, bytes]:
@@ -49,7 +49,7 @@ class LocalEvidence:
             raise BadInput(f"{path}: no provenance for {filename} ({e.strerror}); pass --provenance FILE|DIR") from None
 
     def key(self, keyid: str) -> Key:
-        return dsse.load_public_key(self.key_file)
+        return self.trusted
 
 
 def package_filename(name: str, version: str, arch: str = ARCH) -> str:
