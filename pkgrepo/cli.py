@@ -689,4 +689,5 @@ def main() -> None:
     sys.exit(run())
 
 
+import pkgrepo.cli_attest  # noqa: E402  (registers sbom, verify, scan, affected, rollout)
 import pkgrepo.cli_image  # noqa: E402, F401  (registers `image`, `rootfs` and `dockerfile`)

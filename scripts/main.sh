@@ -35,3 +35,7 @@ url=$(sed -n 's/.* at \(http[^ ]*\).*/\1/p' "$log")
 rm -rf rootfs
 $P install --repo "$url" --trust repo-data/root.json --root rootfs hello
 chroot rootfs /usr/bin/hello
+# evidence: the image's SBOMs, and every installed package's provenance checked through the repository
+$P sbom rootfs -o rootfs.spdx.json && $P sbom rootfs --format cyclonedx -o rootfs.cdx.json
+$P verify rootfs --repo "$url" --recipes recipes
+$P scan rootfs

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo import __version__
+from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
@@ -29,7 +30,7 @@ from pkgrepo.build.staged import check_tree, open_regular, read_head, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.image.rootfs import install
-from pkgrepo.package.archive import scan_tree, write_package
+from pkgrepo.package.archive import write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
 from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
@@ -387,7 +388,7 @@ class Builder:
         try:
             written = []
             for part, info in infos:
-                manifest = scan_tree(staged, part.files)
+                manifest = manifest_with_sbom(staged, part.files, recipe, info)  # pkgrepo.attest: SBOM inside
                 size = sum(e.size for e in manifest)
                 info = info.model_copy(update={"installed_size": size})
                 written.append(write_package(staged, manifest, info, staging / info.filename))
@@ -395,6 +396,7 @@ class Builder:
             for w in written:
                 os.replace(w, dest_dir / w.name)
                 final.append(dest_dir / w.name)
+            write_evidence(path, recipe, staged, final, deps)  # pkgrepo.attest: SBOMs + provenance beside
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         record = dest_dir / RECORDS / f"{recipe.name}.json"

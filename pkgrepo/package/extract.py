@@ -33,7 +33,13 @@ from pkgrepo.package.meta import FileEntry, PackageInfo
 
 PATH_MAX = 4096  # bytes of an absolute path, with its terminating NUL
 NAME_MAX = 255  # bytes of one path component
-DB_DIR = "var/lib/pkgrepo"  # where the rootfs destination keeps its database; no package may ship into it
+DB_DIR = "var/lib/pkgrepo"  # where the rootfs destination keeps its database; no package may ship into it...
+SBOM_DIR = f"{DB_DIR}/sbom"  # ...but for its own SBOMs here, where scanners read what is installed
+
+
+def own_sboms(name: str) -> tuple[str, str]:
+    """The SPDX and CycloneDX files package `name` may carry about itself."""
+    return f"{SBOM_DIR}/{name}.spdx.json", f"{SBOM_DIR}/{name}.cdx.json"
 RESERVED_PREFIX = ".pkgrepo-"  # the destination's temporary names
 NORMAL_MODES = {"file": (0o644, 0o755), "dir": (0o755,), "symlink": (0o777,)}
 SPOOL_MEMORY = 8 << 20  # file bytes per package kept in memory before spilling to a temporary file
@@ -69,7 +75,7 @@ class CheckedPackage:
             yield block
 
 
-def check_path(where: Path, name: str) -> str:
+def check_path(where: Path, name: str, allowed: frozenset[str] = frozenset()) -> str:
     if not name or "\0" in name:
         raise BadInput(f"{where}: empty or NUL-containing member name; refusing the package")
     if name.startswith("/"):
@@ -86,7 +92,7 @@ def check_path(where: Path, name: str) -> str:
     if long:
         raise BadInput(f"{where}: member {name[:60]!r}... has a component longer than NAME_MAX "
                        f"({NAME_MAX} bytes); refusing")  # fmt: skip
-    if rel == DB_DIR or rel.startswith(DB_DIR + "/"):
+    if (rel == DB_DIR or rel.startswith(DB_DIR + "/")) and rel not in allowed:
         raise BadInput(f"{where}: member {rel!r} is in /{DB_DIR}, where pkgrepo keeps its database; "
                        "refusing the package")  # fmt: skip
     if parts[-1].startswith(RESERVED_PREFIX):
@@ -137,8 +143,13 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
         expected = _check_head(path, info, manifest)
         seen: dict[str, CheckedMember] = {}
         links: set[str] = set()
+        sboms = own_sboms(info.name)
+        allowed = frozenset({DB_DIR, SBOM_DIR, *sboms})
         for m in entries:
-            name = check_path(path, m.path)
+            name = check_path(path, m.path, allowed)
+            if name in allowed and m.kind != ("file" if name in sboms else "dir"):
+                raise BadInput(f"{path}: member {name!r} is a {m.kind} in /{DB_DIR}, where pkgrepo keeps its "
+                               "database; refusing the package")  # fmt: skip
             if name in seen:
                 raise BadInput(f"{path}: member {name!r} appears twice; refusing the package")
             parts = name.split("/")

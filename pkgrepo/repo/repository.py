@@ -237,6 +237,8 @@ class Repository:
     def publish(
         self, files: list[Path], force: bool = False, expiry: dict[str, timedelta] | None = None
     ) -> PublishReport:
+        from pkgrepo.attest.evidence import publish_evidence
+
         expiry = {**EXPIRY, **(expiry or {})}
         for f in files:
             if not f.is_file():
@@ -271,6 +273,7 @@ class Repository:
                 bins[name].signed.targets[entry["path"]] = TargetFile(size, {"sha256": digest}, entry["path"])
                 index.put(entry["path"], canonical_json(entry).rstrip(b"\n"))
                 added.append(entry["path"])
+            added += publish_evidence(self, files, snap, bins, succinct)  # pkgrepo.attest: SBOMs, provenance, key
             if not added:
                 return PublishReport([], unchanged, ts.signed.version)
             index_bytes = index.to_bytes()

@@ -1,0 +1,136 @@
+"""What the builder and the publisher attach to each package.
+
+At build time (`pkgrepo.build.builder`):
+- `manifest_with_sbom` writes the package's SPDX and CycloneDX SBOMs into the staged tree at
+  `var/lib/pkgrepo/sbom/NAME.{spdx,cdx}.json` and returns the manifest that includes them, so
+  each package carries its SBOM in its payload and an installed root holds one per package;
+- `write_evidence` writes, beside each package file, the same SBOMs (`FILE.spdx.json`,
+  `FILE.cdx.json`) and its signed provenance (`FILE.intoto.json`, a DSSE envelope), plus the
+  provenance public key (`provenance.pub`) in the packages directory.
+
+At publish time (`pkgrepo.repo.repository`), `publish_evidence` adds those files as TUF
+targets beside the package (`packages/FILE.spdx.json`, ...) and the public key as
+`keys/provenance-KEYID.pub`, so clients fetch all of them verified by the signed metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pkgrepo.attest.component import Component, SourceRef, Subject, content_digest, package_purl
+from pkgrepo.digest import sha256_file
+from pkgrepo.package.archive import read_head, scan_tree
+from pkgrepo.package.extract import own_sboms as sbom_paths
+from pkgrepo.package.meta import FileEntry, PackageInfo
+from pkgrepo.recipe.model import Recipe
+from pkgrepo.resolve.model import Package
+
+if TYPE_CHECKING:
+    from tuf.api.metadata import Metadata, Snapshot, Targets
+
+    from pkgrepo.repo.repository import Repository
+
+SUFFIXES = (".spdx.json", ".cdx.json", ".intoto.json")
+PUBLIC_KEY = "provenance.pub"
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def package_subject(recipe: Recipe, info: PackageInfo, manifest: list[FileEntry]) -> Subject:
+    component = Component(
+        name=info.name, version=info.full_version, license=info.license, origin=recipe.name,
+        content_sha256=content_digest(manifest), sources=tuple(SourceRef.from_recipe(s) for s in recipe.sources),
+        homepage=info.homepage, description=info.description, arch=info.arch,
+    )  # fmt: skip
+    return Subject("package", info.name, info.full_version, info.build_date, (component,))
+
+
+def manifest_with_sbom(staged: Path, files: list[str], recipe: Recipe, info: PackageInfo) -> list[FileEntry]:
+    """The manifest of `files`, plus the package's own SBOMs, written into `staged`."""
+    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+
+    manifest = scan_tree(staged, files)
+    subject = package_subject(recipe, info, manifest)
+    spdx, cdx = sbom_paths(info.name)
+    (staged / spdx).parent.mkdir(parents=True, exist_ok=True)
+    (staged / spdx).write_bytes(spdx_document(subject))
+    (staged / cdx).write_bytes(cyclonedx_document(subject))
+    merged = {e.path: e for e in [*manifest, *scan_tree(staged, [spdx, cdx])]}
+    return [merged[p] for p in sorted(merged)]
+
+
+def write_evidence(recipe_path: Path, recipe: Recipe, staged: Path, packages: list[Path], deps: list[Package],
+                   key_dir: Path | None = None) -> None:  # fmt: skip
+    """Beside each package: its SBOMs (from `staged`) and its signed provenance."""
+    from pkgrepo.attest import dsse
+    from pkgrepo.attest.provenance import Provenance, Resource, content_subject, host_toolchain
+
+    signer = dsse.signer(key_dir)
+    dependencies = [Resource("source", SourceRef.from_recipe(s).uri, s.sha256) for s in recipe.sources]
+    dependencies += [Resource(f"patch:{p.file}", sha256=sha256_file((recipe_path.parent / p.file).resolve()))
+                     for p in recipe.patches]  # fmt: skip
+    dependencies += [Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.origin))
+                     for d in sorted(deps, key=lambda d: d.name)]  # fmt: skip
+    dependencies += host_toolchain()
+    for pkg in packages:
+        info, manifest = read_head(pkg)
+        for rel, suffix in zip(sbom_paths(info.name), SUFFIXES, strict=False):
+            _write(pkg.with_name(pkg.name + suffix), (staged / rel).read_bytes())
+        statement = Provenance(
+            subjects=(Resource(pkg.name, sha256=sha256_file(pkg)),
+                      Resource(content_subject(info.name, info.full_version), sha256=content_digest(manifest))),
+            recipe_path=recipe_path.name, recipe_sha256=sha256_file(recipe_path),
+            dependencies=tuple(dependencies), build_key=info.build_key, source_date_epoch=info.build_date,
+        )  # fmt: skip
+        _write(pkg.with_name(pkg.name + ".intoto.json"), dsse.sign(statement.to_bytes(), signer))
+    if packages:
+        _write(packages[0].parent / PUBLIC_KEY, dsse.public_key_bytes(signer.public_key))
+
+
+def evidence_files(files: list[Path]) -> list[tuple[str, Path]]:
+    """(target path, file) for every evidence file beside the packages being published."""
+    from pkgrepo.attest import dsse
+
+    out: list[tuple[str, Path]] = []
+    keys = set()
+    for f in files:
+        out += [(f"packages/{f.name}{s}", f.with_name(f.name + s)) for s in SUFFIXES if f.with_name(f.name + s).is_file()]
+        if (f.parent / PUBLIC_KEY).is_file():
+            keys.add(f.parent / PUBLIC_KEY)
+    for k in sorted(keys):
+        out.append((f"keys/provenance-{dsse.load_public_key(k).keyid}.pub", k))
+    return out
+
+
+def publish_evidence(repo: Repository, files: list[Path], snap: Metadata[Snapshot],
+                     bins: dict[str, Metadata[Targets]], succinct) -> list[str]:  # fmt: skip
+    """Add the evidence beside `files` as targets of their hash bins; return the targets added."""
+    from tuf.api.metadata import TargetFile
+
+    from pkgrepo.repo.repository import _write_atomic
+
+    added = []
+    for target, path in evidence_files(files):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        name = succinct.get_role_for_target(target)
+        md = bins.get(name) or repo.role(snap, name)
+        old = md.signed.targets.get(target)
+        if old is not None and old.hashes.get("sha256") == digest:
+            continue
+        dest = repo.targets_dir / posixpath.dirname(target) / f"{digest}.{posixpath.basename(target)}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            _write_atomic(dest, data)
+        md.signed.targets[target] = TargetFile(len(data), {"sha256": digest}, target)
+        bins[name] = md
+        added.append(target)
+    return added

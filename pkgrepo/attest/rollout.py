@@ -1,0 +1,143 @@
+"""Patch to image: rebuild a patched recipe and its reverse build dependencies, publish, re-assemble.
+
+`rollout` builds the named recipes and every recipe that build-depends on them, through
+`pkgrepo.build.session.build_all`: the builder's cache key covers the recipe, its patches
+and the exact build-dependency packages, so a reverse dependency whose inputs did not change
+is a cache hit. It then publishes what was built and re-assembles every root under the
+images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.json`,
+`ROOT.cdx.json`).
+
+Images are root filesystem trees here. `assemble_image` is the one place that produces
+one; when `pkgrepo.image` gains its image build (OCI layout), that function is what switches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pkgrepo.attest.inventory import rootfs_subject
+from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+from pkgrepo.build.builder import Builder
+from pkgrepo.build.plan import Recipes, plan
+from pkgrepo.build.session import build_all
+from pkgrepo.errors import BadInput
+from pkgrepo.image.apply import apply
+from pkgrepo.image.rootfs import read_db
+from pkgrepo.repo.repository import Repository
+from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.resolve.minimize import Result, minimize
+from pkgrepo.resolve.native import NativeIndex
+
+
+@dataclass
+class ImageUpdate:
+    path: Path
+    changed: bool
+    digest: str
+    packages: dict[str, str]  # name -> version, after
+
+
+@dataclass
+class RolloutReport:
+    rebuilt: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)
+    images: list[ImageUpdate] = field(default_factory=list)
+    build_seconds: float = 0.0
+    publish_seconds: float = 0.0
+    assemble_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"rebuilt": self.rebuilt, "cached": self.cached, "published": self.published,
+                "images": [{"path": str(i.path), "changed": i.changed, "digest": i.digest, "packages": i.packages}
+                           for i in self.images],
+                "seconds": {"build": round(self.build_seconds, 3), "publish": round(self.publish_seconds, 3),
+                            "assemble": round(self.assemble_seconds, 3)}}  # fmt: skip
+
+
+def reverse_build_deps(recipes: Recipes, names: list[str]) -> list[str]:
+    """`names` and every recipe whose build plan includes one of them."""
+    out = set(names)
+    for other in recipes:
+        if set(plan(recipes, [other], with_tests=False)) & set(names):
+            out.add(other)
+    return sorted(out)
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over every path of a root with its type, mode and content (or link target)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            st = p.lstat()
+            if p.is_symlink():
+                h.update(f"{rel}\0l\0{os.readlink(p)}\n".encode())
+            elif p.is_dir():
+                h.update(f"{rel}\0d\0{st.st_mode & 0o7777:o}\n".encode())
+            else:
+                h.update(f"{rel}\0f\0{st.st_mode & 0o7777:o}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def assemble_image(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
+    """Produce an image at `dest` from a resolved closure (today: a root filesystem tree)."""
+    apply(result, lambda p: Path(p.origin), dest, requested=requested, source=f"native:{packages}")
+
+
+def write_image_sboms(root: Path) -> None:
+    subject = rootfs_subject(root)
+    root.with_name(root.name + ".spdx.json").write_bytes(spdx_document(subject))
+    root.with_name(root.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
+
+
+def _update_image(root: Path, packages: Path) -> ImageUpdate:
+    db = read_db(root)
+    requested = sorted(n for n, r in db.items() if r.get("requested"))
+    if not requested:
+        raise BadInput(f"{root}: no package installed by request; cannot tell what the image is for")
+    result = minimize(NativeIndex(packages, newest_only=True), [parse_dep(n) for n in requested])
+    after = {p.name: p.version for p in result.packages}
+    if after == {n: r["version"] for n, r in db.items()}:
+        return ImageUpdate(root, False, tree_digest(root), after)
+    fresh = root.with_name(f".{root.name}.new")
+    old = root.with_name(f".{root.name}.old")
+    shutil.rmtree(fresh, ignore_errors=True)
+    assemble_image(result, packages, fresh, set(requested))
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(root, old)
+    os.replace(fresh, root)
+    shutil.rmtree(old)
+    write_image_sboms(root)
+    return ImageUpdate(root, True, tree_digest(root), after)
+
+
+def rollout(builder: Builder, recipes: Recipes, names: list[str], repo: Repository | None,
+            images: Path | None, test: bool = True) -> RolloutReport:  # fmt: skip
+    report = RolloutReport()
+    start = time.monotonic()
+    results = build_all(builder, recipes, reverse_build_deps(recipes, names), test=test)
+    report.rebuilt = [r.name for r in results if not r.cached]
+    report.cached = [r.name for r in results if r.cached]
+    report.build_seconds = time.monotonic() - start
+    start = time.monotonic()
+    if repo is not None:
+        fresh = [p for r in results if not r.cached for p in r.packages]
+        if fresh:
+            report.published = repo.publish(fresh).added
+    report.publish_seconds = time.monotonic() - start
+    start = time.monotonic()
+    if images is not None:
+        if not images.is_dir():
+            raise BadInput(f"{images}: images directory does not exist; pass --images DIR")
+        for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            report.images.append(_update_image(root, builder.out))
+    report.assemble_seconds = time.monotonic() - start
+    return report

@@ -1,0 +1,260 @@
+"""SBOM documents: SPDX 2.3 JSON (spdx-tools) and CycloneDX 1.6 JSON (cyclonedx-python-lib).
+
+Both are built from `Subject`/`Component` records, validated by their own library's
+validator before a byte is written, and serialised deterministically: timestamps are the
+subject's `created` (SOURCE_DATE_EPOCH), lists are sorted, and the SPDX namespace and the
+CycloneDX serial number derive from a digest of the content. Reading accepts either
+format (validated the same way) and gives the records back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component as CdxComponent
+from cyclonedx.model.component import ComponentType
+from cyclonedx.model.license import LicenseExpression
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from license_expression import ExpressionError
+from packageurl import PackageURL
+from spdx_tools.common.spdx_licensing import spdx_licensing
+from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
+from spdx_tools.spdx.model import (
+    Actor,
+    ActorType,
+    Checksum,
+    ChecksumAlgorithm,
+    CreationInfo,
+    Document,
+    ExternalPackageRef,
+    ExternalPackageRefCategory,
+    Package,
+    PackagePurpose,
+    Relationship,
+    RelationshipType,
+    SpdxNoAssertion,
+)
+from spdx_tools.spdx.parser.error import SPDXParsingError
+from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+from pkgrepo import __version__
+from pkgrepo.attest.component import NAMESPACE, Component, SourceRef, Subject
+from pkgrepo.errors import BadInput, PkgrepoError
+
+TOOL = f"pkgrepo-{__version__}"
+ORIGIN = "pkgrepo:origin"  # CycloneDX property: the recipe that built a package
+
+
+def _stable(data: object) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _digest(subject: Subject) -> str:
+    data = {"kind": subject.kind, "name": subject.name, "version": subject.version, "created": subject.created,
+            "components": sorted((c.to_dict() for c in subject.components), key=lambda d: d["name"])}  # fmt: skip
+    return hashlib.sha256(_stable(data)).hexdigest()
+
+
+def _sources(subject: Subject) -> list[SourceRef]:
+    return sorted({s for c in subject.components for s in c.sources})
+
+
+# --- SPDX 2.3 -----------------------------------------------------------------------------------
+
+
+def _spdx_id(kind: str, text: str) -> str:
+    return f"SPDXRef-{kind}-" + "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in text)
+
+
+def _license(text: str):
+    try:
+        return spdx_licensing.parse(text, validate=True) if text else SpdxNoAssertion()
+    except ExpressionError:
+        return SpdxNoAssertion()
+
+
+def spdx_document(subject: Subject) -> bytes:
+    created = datetime.fromtimestamp(subject.created, UTC)
+    digest = _digest(subject)
+    info = CreationInfo(
+        spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=f"{subject.kind} {subject.name} {subject.version}".strip(),
+        document_namespace=f"https://spdx.org/spdxdocs/pkgrepo/{subject.kind}/{subject.name}-{digest}",
+        creators=[Actor(ActorType.TOOL, TOOL)], created=created,
+    )  # fmt: skip
+    packages: list[Package] = []
+    relationships: list[Relationship] = []
+    if subject.kind == "image":
+        top = _spdx_id("Image", subject.name)
+        packages.append(Package(top, subject.name, SpdxNoAssertion(), version=subject.version,
+                                files_analyzed=False, primary_package_purpose=PackagePurpose.CONTAINER,
+                                license_concluded=SpdxNoAssertion(), license_declared=SpdxNoAssertion(),
+                                copyright_text=SpdxNoAssertion()))  # fmt: skip
+        relationships.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, top))
+    for c in sorted(subject.components, key=lambda c: c.name):
+        pid = _spdx_id("Package", c.name)
+        packages.append(Package(
+            pid, c.name, SpdxNoAssertion(), version=c.version, files_analyzed=False,
+            checksums=[Checksum(ChecksumAlgorithm.SHA256, c.content_sha256)],
+            homepage=c.homepage, summary=c.description or None, source_info=f"built by pkgrepo from recipe {c.origin}",
+            license_concluded=_license(c.license), license_declared=_license(c.license),
+            copyright_text=SpdxNoAssertion(), primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+            external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", c.purl)],
+        ))  # fmt: skip
+        if subject.kind == "image":
+            relationships.append(Relationship(top, RelationshipType.CONTAINS, pid))
+        else:
+            relationships.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, pid))
+        for s in sorted(c.sources):
+            relationships.append(Relationship(pid, RelationshipType.GENERATED_FROM, _spdx_id("Source", s.sha256)))
+    for s in _sources(subject):
+        download = s.uri if s.uri.startswith(("http://", "https://", "ftp://")) else SpdxNoAssertion()
+        packages.append(Package(
+            _spdx_id("Source", s.sha256), s.name, download, files_analyzed=False,
+            checksums=[Checksum(ChecksumAlgorithm.SHA256, s.sha256)], primary_package_purpose=PackagePurpose.SOURCE,
+            license_concluded=SpdxNoAssertion(), license_declared=SpdxNoAssertion(),
+            copyright_text=SpdxNoAssertion(), source_info=f"upstream source {s.uri}",
+            external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", _source_purl(s))],
+        ))  # fmt: skip
+    doc = Document(info, packages=packages, relationships=relationships)
+    problems = validate_full_spdx_document(doc)
+    if problems:
+        raise PkgrepoError(f"SPDX document for {subject.name} is not valid: {problems[0].validation_message}")
+    return _stable(DocumentConverter().convert(doc))
+
+
+def _source_purl(s: SourceRef) -> str:
+    if s.uri.startswith("pkg:"):
+        return s.uri
+    return PackageURL("generic", None, s.name, None,
+                      {"download_url": s.uri, "checksum": f"sha256:{s.sha256}"}).to_string()  # fmt: skip
+
+
+def _read_spdx(path: Path, data: dict) -> Subject:
+    try:
+        doc = JsonLikeDictParser().parse(data)
+    except SPDXParsingError as e:
+        raise BadInput(f"{path}: not a valid SPDX document: {e.get_messages()[0]}") from None
+    problems = validate_full_spdx_document(doc)
+    if problems:
+        raise BadInput(f"{path}: not a valid SPDX document: {problems[0].validation_message}")
+    by_id = {p.spdx_id: p for p in doc.packages}
+    generated: dict[str, list[SourceRef]] = {}
+    for r in doc.relationships:
+        if r.relationship_type == RelationshipType.GENERATED_FROM and r.related_spdx_element_id in by_id:
+            src = by_id[r.related_spdx_element_id]
+            sha = next((c.value for c in src.checksums if c.algorithm == ChecksumAlgorithm.SHA256), "")
+            uri = src.source_info.removeprefix("upstream source ") if src.source_info else src.name
+            generated.setdefault(r.spdx_element_id, []).append(SourceRef(uri, sha))
+    components, top = [], None
+    for p in doc.packages:
+        if p.primary_package_purpose == PackagePurpose.CONTAINER:
+            top = p
+        purl = next((PackageURL.from_string(r.locator) for r in p.external_references if r.reference_type == "purl"),
+                    None)  # fmt: skip
+        if purl is None or purl.namespace != NAMESPACE:
+            continue
+        sha = next((c.value for c in p.checksums if c.algorithm == ChecksumAlgorithm.SHA256), "")
+        lic = p.license_declared
+        origin = (p.source_info or "").removeprefix("built by pkgrepo from recipe ") or purl.name
+        components.append(Component(
+            name=p.name, version=p.version or purl.version or "", origin=origin, content_sha256=sha,
+            license="" if isinstance(lic, SpdxNoAssertion) or lic is None else str(lic),
+            sources=tuple(sorted(generated.get(p.spdx_id, []))), homepage=p.homepage if isinstance(p.homepage, str) else None,
+            description=p.summary or "", arch=(purl.qualifiers or {}).get("arch", ""),
+        ))  # fmt: skip
+    kind = "image" if top else "package"
+    name, version = (top.name, top.version or "") if top else (components[0].name if components else "", "")
+    return Subject(kind, name, version, int(doc.creation_info.created.replace(tzinfo=UTC).timestamp()),
+                   tuple(components))  # fmt: skip
+
+
+# --- CycloneDX 1.6 ------------------------------------------------------------------------------
+
+
+def _cdx_component(c: Component) -> CdxComponent:
+    refs = [ExternalReference(type=ExternalReferenceType.SOURCE_DISTRIBUTION, url=XsUri(s.uri),
+                              hashes=[HashType(alg=HashAlgorithm.SHA_256, content=s.sha256)])
+            for s in sorted(c.sources)]  # fmt: skip
+    if c.homepage:
+        refs.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(c.homepage)))
+    return CdxComponent(
+        type=ComponentType.LIBRARY, name=c.name, version=c.version, bom_ref=c.purl,
+        purl=PackageURL.from_string(c.purl), description=c.description or None,
+        licenses=[LicenseExpression(c.license)] if c.license else [],
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=c.content_sha256)],
+        external_references=refs, group=NAMESPACE, properties=[Property(name=ORIGIN, value=c.origin)],
+    )  # fmt: skip
+
+
+def cyclonedx_document(subject: Subject) -> bytes:
+    digest = _digest(subject)
+    top = CdxComponent(type=ComponentType.CONTAINER if subject.kind == "image" else ComponentType.LIBRARY,
+                       name=subject.name, version=subject.version or None,
+                       bom_ref=f"{subject.kind}:{subject.name}")  # fmt: skip
+    bom = Bom(serial_number=uuid.UUID(digest[:32]),
+              metadata=BomMetaData(component=top, timestamp=datetime.fromtimestamp(subject.created, UTC)))  # fmt: skip
+    bom.metadata.tools.components.add(CdxComponent(type=ComponentType.APPLICATION, name="pkgrepo",
+                                                   version=__version__))  # fmt: skip
+    parts = [_cdx_component(c) for c in sorted(subject.components, key=lambda c: c.name)]
+    for p in parts:
+        bom.components.add(p)
+    bom.register_dependency(top, parts)
+    text = JsonV1Dot6(bom).output_as_string()
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    if error is not None:
+        raise PkgrepoError(f"CycloneDX document for {subject.name} is not valid: {error}")
+    return _stable(json.loads(text))
+
+
+def _read_cdx(path: Path, text: str, data: dict) -> Subject:
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    if error is not None:
+        raise BadInput(f"{path}: not a valid CycloneDX 1.6 document: {str(error).splitlines()[0]}")
+    meta = data.get("metadata", {})
+    top = meta.get("component", {})
+    components = []
+    for c in data.get("components", []):
+        purl = PackageURL.from_string(c["purl"]) if c.get("purl") else None
+        if purl is None or purl.namespace != NAMESPACE:
+            continue
+        sha = next((h["content"] for h in c.get("hashes", []) if h["alg"] == "SHA-256"), "")
+        sources, homepage = [], None
+        for ref in c.get("externalReferences", []):
+            if ref["type"] == "source-distribution":
+                sources.append(SourceRef(ref["url"], next(h["content"] for h in ref.get("hashes", []))))
+            elif ref["type"] == "website":
+                homepage = ref["url"]
+        lic = next((x["expression"] for x in c.get("licenses", []) if "expression" in x), "")
+        origin = next((p["value"] for p in c.get("properties", []) if p.get("name") == ORIGIN), purl.name)
+        components.append(Component(name=c["name"], version=c.get("version", ""), license=lic, origin=origin,
+                                    content_sha256=sha, sources=tuple(sorted(sources)), homepage=homepage,
+                                    description=c.get("description", ""),
+                                    arch=(purl.qualifiers or {}).get("arch", "")))  # fmt: skip
+    created = datetime.fromisoformat(meta["timestamp"]) if meta.get("timestamp") else datetime.fromtimestamp(0, UTC)
+    kind = "image" if top.get("type") == "container" else "package"
+    return Subject(kind, top.get("name", ""), top.get("version", ""), int(created.timestamp()), tuple(components))
+
+
+def read_sbom(path: Path) -> Subject:
+    """An SPDX 2.3 or CycloneDX 1.6 JSON document, validated, as records."""
+    try:
+        text = path.read_text()
+        data = json.loads(text)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read SBOM ({e.strerror})") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: SBOM is not JSON ({e}); pass an SPDX or CycloneDX JSON file") from None
+    if isinstance(data, dict) and "spdxVersion" in data:
+        return _read_spdx(path, data)
+    if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
+        return _read_cdx(path, text, data)
+    raise BadInput(f"{path}: neither SPDX (spdxVersion) nor CycloneDX (bomFormat) JSON; pass an SBOM")

@@ -1,0 +1,153 @@
+"""Check packages and installed roots against their signed provenance.
+
+`verify_package` and `verify_rootfs` return one line per failure (empty: verified). Where
+provenance and keys come from is an `EvidenceSource` at the edge: files beside the package
+or in a directory, or the verifying repository client.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from securesystemslib.signer import Key
+
+from pkgrepo.attest import dsse
+from pkgrepo.attest.component import installed_digest
+from pkgrepo.attest.provenance import Provenance, content_subject
+from pkgrepo.digest import sha256_file
+from pkgrepo.errors import BadInput
+from pkgrepo.image.rootfs import read_db
+from pkgrepo.package.archive import read_info
+from pkgrepo.package.meta import ARCH
+from pkgrepo.recipe.load import load_recipe
+from pkgrepo.repo.client import RepoClient
+
+
+class EvidenceSource(Protocol):
+    def provenance(self, filename: str) -> tuple[Path, bytes]:
+        """(where, bytes) of the provenance of a package file name; BadInput when there is none."""
+
+    def key(self, keyid: str) -> Key:
+        """The trusted provenance public key with this id; BadInput when there is none."""
+
+
+@dataclass
+class LocalEvidence:
+    """Provenance from a file or directory (default: beside the package), a key from a file."""
+
+    trusted: Key
+    where: Path  # a provenance file, or a directory of them
+
+    def provenance(self, filename: str) -> tuple[Path, bytes]:
+        path = self.where if self.where.is_file() else (self.where / f"{filename}.intoto.json")
+        try:
+            return path, path.read_bytes()
+        except OSError as e:
+            raise BadInput(f"{path}: no provenance for {filename} ({e.strerror}); pass --provenance FILE|DIR") from None
+
+    def key(self, keyid: str) -> Key:
+        return self.trusted
+
+
+def package_filename(name: str, version: str, arch: str = ARCH) -> str:
+    return f"{name}-{version.split(':', 1)[-1]}.{arch}.pkg.tar.zst"
+
+
+def _open(where: Path, data: bytes, source: EvidenceSource) -> Provenance:
+    env = dsse.read_envelope(where, data)
+    if not env.signatures:
+        raise BadInput(f"{where}: provenance is not signed")
+    keyid = next(iter(env.signatures))
+    dsse.verify(where, env, source.key(keyid))
+    try:
+        statement = json.loads(env.payload)
+    except ValueError as e:
+        raise BadInput(f"{where}: signed payload is not JSON ({e})") from None
+    return Provenance.from_statement(where, statement)
+
+
+def _check_recipe(where: Path, prov: Provenance, origin: str, recipes: Path) -> list[str]:
+    if Path(prov.recipe_path).stem != origin:
+        return [f"{where}: provenance is for recipe {prov.recipe_path}, the package was built from {origin}"]
+    path = recipes / prov.recipe_path
+    if not path.is_file():
+        return [f"{where}: recipe {prov.recipe_path} is not in {recipes}"]
+    problems = []
+    if sha256_file(path) != prov.recipe_sha256:
+        problems.append(f"{where}: recipe {path} has changed since the build (sha256 differs from the provenance)")
+    recipe = load_recipe(path)
+    from pkgrepo.attest.component import SourceRef
+
+    wanted = {(s.uri, s.sha256) for s in map(SourceRef.from_recipe, recipe.sources)}
+    got = {(d.uri, d.sha256) for d in prov.by_name("source")}
+    for uri, sha in sorted(wanted ^ got):
+        side = "recipe" if (uri, sha) in wanted else "provenance"
+        problems.append(f"{where}: source {uri} sha256 {sha[:12]} is only in the {side}")
+    for p in recipe.patches:
+        patch = (path.parent / p.file).resolve()
+        recorded = [d.sha256 for d in prov.by_name(f"patch:{p.file}")]
+        if not patch.is_file() or recorded != [sha256_file(patch)]:
+            problems.append(f"{where}: patch {p.file} differs from the one the build used")
+    return problems
+
+
+def verify_package(pkg: Path, source: EvidenceSource, recipes: Path | None) -> list[str]:
+    info = read_info(pkg)
+    try:
+        where, data = source.provenance(pkg.name)
+        prov = _open(where, data, source)
+    except BadInput as e:
+        return [str(e)]
+    problems = []
+    digest = sha256_file(pkg)
+    if not any(s.sha256 == digest for s in prov.subjects):
+        problems.append(f"{where}: no subject has {pkg.name}'s sha256 {digest[:12]}; it is the provenance of "
+                        f"{prov.subjects[0].name if prov.subjects else 'nothing'}")  # fmt: skip
+    if recipes is not None:
+        problems += _check_recipe(where, prov, info.origin, recipes)
+    return problems
+
+
+def verify_rootfs(rootfs: Path, source: EvidenceSource, recipes: Path | None) -> list[str]:
+    db = read_db(rootfs)
+    if not db:
+        raise BadInput(f"{rootfs}: no installed packages recorded (var/lib/pkgrepo/installed.json); pass a root")
+    problems = []
+    for name, rec in sorted(db.items()):
+        filename = package_filename(name, rec["version"])
+        try:
+            where, data = source.provenance(filename)
+            prov = _open(where, data, source)
+        except BadInput as e:
+            problems.append(f"{name}: {e}")
+            continue
+        wanted = content_subject(name, rec["version"])
+        recorded = [s.sha256 for s in prov.subjects if s.name == wanted]
+        if recorded != [installed_digest(rootfs, rec.get("files", []))]:
+            problems.append(f"{name}: installed files differ from what {where} attests ({wanted})")
+        if recipes is not None:
+            problems += [f"{name}: {p}" for p in _check_recipe(where, prov, rec.get("origin", name), recipes)]
+    return problems
+
+
+@dataclass
+class RepoEvidence:
+    """Provenance and the provenance key as targets of a signed repository, fetched verified."""
+
+    client: RepoClient
+
+    def provenance(self, filename: str) -> tuple[Path, bytes]:
+        path = self.client.fetch(f"packages/{filename}.intoto.json")
+        return path, path.read_bytes()
+
+    def key(self, keyid: str) -> Key:
+        if not keyid.isalnum():
+            raise BadInput(f"key id {keyid[:40]!r} in the provenance is not a key id")
+        path = self.client.fetch(f"keys/provenance-{keyid}.pub")
+        key = dsse.load_public_key(path)
+        if key.keyid != keyid:
+            raise BadInput(f"{path}: key id differs from its name")
+        return key

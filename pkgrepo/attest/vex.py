@@ -1,0 +1,92 @@
+"""OpenVEX documents: validated against the OpenVEX JSON schema shipped beside this module.
+
+`openvex_json_schema.json` is the OpenVEX project's own schema (v0.2.0, Apache-2.0). On top
+of it this project requires a `justification` for every `not_affected` statement (the schema
+also admits an impact statement alone); a document that lacks one is refused, naming the file.
+A statement applies to a package when a product's `@id` or `identifiers.purl` is a pkgrepo
+purl of the same name with the same version, or with no version (every version).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+from packageurl import PackageURL
+
+from pkgrepo.attest.component import NAMESPACE
+from pkgrepo.errors import BadInput
+
+SCHEMA = Path(__file__).with_name("openvex_json_schema.json")
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@dataclass(frozen=True)
+class Statement:
+    vulnerability: str
+    aliases: tuple[str, ...]
+    products: tuple[str, ...]  # purls
+    status: str
+    justification: str | None
+    impact: str | None
+    action: str | None
+    path: Path
+
+    def names(self) -> set[str]:
+        return {self.vulnerability, *self.aliases}
+
+    def applies(self, name: str, version: str) -> bool:
+        for p in self.products:
+            try:
+                purl = PackageURL.from_string(p)
+            except ValueError:
+                continue
+            if purl.namespace == NAMESPACE and purl.name == name and purl.version in (None, version):
+                return True
+        return False
+
+
+def _require_justification(path: Path, data: object) -> None:
+    statements = data.get("statements") if isinstance(data, dict) else None
+    for i, s in enumerate(statements if isinstance(statements, list) else []):
+        if isinstance(s, dict) and s.get("status") == "not_affected" and "justification" not in s:
+            raise BadInput(f"{path}: statements[{i}] is not_affected without a justification; add one of the "
+                           "OpenVEX justifications (e.g. vulnerable_code_not_in_execute_path)")  # fmt: skip
+
+
+def _parse(path: Path, data: dict) -> list[Statement]:
+    out = []
+    for s in data["statements"]:
+        products = tuple(p.get("identifiers", {}).get("purl") or p.get("@id", "") for p in s.get("products", []))
+        out.append(Statement(s["vulnerability"]["name"], tuple(s["vulnerability"].get("aliases", [])), products,
+                             s["status"], s.get("justification"), s.get("impact_statement"),
+                             s.get("action_statement"), path))  # fmt: skip
+    return out
+
+
+def load_vex(directory: Path) -> list[Statement]:
+    """Every statement of every `*.json` document in `directory` (none when it does not exist)."""
+    out: list[Statement] = []
+    if not directory.is_dir():
+        return out
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadInput(f"{path}: VEX document is not JSON ({e}); fix or remove it") from None
+        _require_justification(path, data)
+        error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "document"
+            raise BadInput(f"{path}: not a valid OpenVEX document at {where}: {error.message}")
+        out += _parse(path, data)
+    return out

@@ -1,0 +1,205 @@
+"""The evidence commands: sbom, verify, scan, affected, rollout (registered into `pkgrepo.cli`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from pkgrepo.cli import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, _client, _load, _Progress, cli, emit
+
+ADVISORIES = click.option("--advisories", "advisories_dir", type=click.Path(path_type=Path), default=None,
+                          help="Directory of OSV advisories (default repo-data/advisories).")  # fmt: skip
+VEX = click.option("--vex", "vex_dir", type=click.Path(path_type=Path), default=None,
+                   help="Directory of OpenVEX documents (default repo-data/vex).")  # fmt: skip
+
+
+def _is_package(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(".pkg.tar.zst")
+
+
+def _subject(target: Path):
+    """An installed root, a package file or an SBOM file, as SBOM records."""
+    from pkgrepo.attest.inventory import rootfs_subject
+    from pkgrepo.attest.sbom import read_sbom
+
+    if target.is_dir():
+        return rootfs_subject(target)
+    if _is_package(target):
+        return read_sbom(target.with_name(target.name + ".spdx.json"))
+    return read_sbom(target)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["spdx", "cyclonedx"]), default="spdx", show_default=True)
+@click.option("--name", default=None, help="Image name (default: the root's directory name).")
+@click.option("--image-version", "version", default="", help="Image version recorded in the SBOM.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write here, not stdout.")
+def sbom(target, fmt, name, version, output) -> None:
+    """The SBOM of an installed root (every installed package) or of a package file (SPDX 2.3 or CycloneDX 1.6)."""
+    from dataclasses import replace
+
+    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+
+    subject = _subject(target)
+    if target.is_dir():
+        subject = replace(subject, name=name or subject.name, version=version)
+    data = (spdx_document if fmt == "spdx" else cyclonedx_document)(subject)
+    if output:
+        output.write_bytes(data)
+    else:
+        click.echo(data.decode(), nl=False)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--recipes", "recipes_dir", type=click.Path(path_type=Path), default=None,
+              help="Check the recipe and source digests against this recipe tree.")  # fmt: skip
+@click.option("--provenance", "prov", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Provenance file, or a directory of them (default: beside the package).")  # fmt: skip
+@click.option("--key", "key_file", type=click.Path(path_type=Path), default=None,
+              help="Provenance public key (default: this machine's provenance key).")  # fmt: skip
+@REPO_URL
+@TRUST
+def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
+    """Check a package's or an installed root's signed provenance; one line per failure, exit 2."""
+    from pkgrepo.attest import dsse
+    from pkgrepo.attest.verify import LocalEvidence, RepoEvidence, verify_package, verify_rootfs
+    from pkgrepo.errors import BadInput
+
+    if repo_url and (key_file or prov):
+        raise BadInput("pass --repo URL (provenance and key from the repository) or --key/--provenance, not both")
+    if repo_url:
+        source = RepoEvidence(_client(repo_url, trust))
+    else:
+        if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
+            raise BadInput(f"no provenance key on this machine ({dsse.default_key_dir()}); pass --key PUB or --repo URL")
+        key = dsse.load_public_key(key_file) if key_file else dsse.signer().public_key
+        if prov is None and target.is_dir():
+            raise BadInput(f"{target}: pass --provenance DIR or --repo URL --trust ROOT to verify a root")
+        source = LocalEvidence(key, prov or target.parent)
+    if target.is_dir():
+        problems = verify_rootfs(target, source, recipes_dir)
+    elif _is_package(target):
+        problems = verify_package(target, source, recipes_dir)
+    else:
+        raise BadInput(f"{target}: neither a package file (*.pkg.tar.zst) nor a root directory")
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        raise SystemExit(2)
+    click.echo(f"{target}: provenance verified")
+
+
+@cli.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@ADVISORIES
+@VEX
+@click.option("--fail-on", default=None, help="Exit 1 when a finding at or above this severity remains "
+              "(low, medium, high, critical).")  # fmt: skip
+@JSON
+def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
+    """Match an installed root, package or SBOM against advisories, honouring VEX."""
+    from pkgrepo.attest.advisories import data_dir, load_advisories
+    from pkgrepo.attest.scan import check_fail_on, failing
+    from pkgrepo.attest.scan import scan as run
+    from pkgrepo.attest.vex import load_vex
+    from pkgrepo.errors import PkgrepoError
+
+    check_fail_on(fail_on)
+    advisories = load_advisories(advisories_dir or data_dir("advisories"))
+    statements = load_vex(vex_dir or data_dir("vex"))
+    subject = _subject(target)
+    findings = run(subject, advisories, statements)
+    if as_json:
+        emit({"target": str(target), "packages": len(subject.components),
+              "findings": [f.to_dict() for f in findings]})  # fmt: skip
+    else:
+        click.echo(f"{target}: {len(subject.components)} packages, {len(advisories)} advisories")
+        for f in findings:
+            fixed = f" (fixed in {f.fixed})" if f.fixed else ""
+            why = f"  [{f.note}]" if f.note else ""
+            click.echo(f"{f.advisory:18} {f.severity:8} {f.package} {f.version}{fixed}  {f.status}{why}")
+        if not findings:
+            click.echo("no known advisories apply")
+    bad = failing(findings, fail_on) if fail_on else []
+    if bad:
+        raise PkgrepoError(f"{len(bad)} finding(s) at or above {fail_on}: {bad[0].advisory} in {bad[0].package}")
+
+
+@cli.command()
+@click.argument("advisory_id")
+@ADVISORIES
+@click.option("--packages", "packages_dir", type=click.Path(path_type=Path), default=None,
+              help="Packages directory to search (default $PKGREPO_PACKAGES or packages).")  # fmt: skip
+@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory of image SBOMs (*.spdx.json, *.cdx.json) to search.")  # fmt: skip
+@JSON
+def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> None:
+    """The packages and images that contain a version an advisory affects."""
+    from pkgrepo.attest.advisories import data_dir, find, load_advisories
+    from pkgrepo.attest.component import Component
+    from pkgrepo.attest.sbom import read_sbom
+    from pkgrepo.attest.scan import affected as holders
+    from pkgrepo.package.archive import read_info
+
+    adv = find(load_advisories(advisories_dir or data_dir("advisories")), advisory_id)
+    packages_dir = packages_dir or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
+    packages = []
+    if packages_dir.is_dir():
+        for p in sorted(packages_dir.glob("*.pkg.tar.zst")):
+            i = read_info(p)
+            packages.append((p, Component(i.name, i.full_version, i.license, i.origin, "")))
+    images = []
+    if images_dir is not None:
+        images = [(p, read_sbom(p)) for p in sorted(images_dir.iterdir())
+                  if p.name.endswith((".spdx.json", ".cdx.json"))]  # fmt: skip
+    found = holders(adv, packages, images)
+    if as_json:
+        emit({"advisory": adv.id, "affected": [h.to_dict() for h in found]})
+        return
+    for h in found:
+        click.echo(f"{h.kind:8} {h.package} {h.version}  {h.where}")
+    if not found:
+        click.echo(f"{adv.id}: nothing affected")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@RECIPES
+@OUT
+@CACHE
+@click.option("--repo", "repo_path", type=click.Path(path_type=Path), default=None,
+              help="Publish what was rebuilt into this repository directory.")  # fmt: skip
+@KEYS
+@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory of image roots to re-assemble when their closure changed.")  # fmt: skip
+@click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
+@JSON
+def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, no_test, as_json) -> None:
+    """Patch to image: rebuild recipes and their reverse build dependencies, publish, re-assemble images."""
+    from pkgrepo.attest.rollout import rollout as run
+    from pkgrepo.build.builder import Builder
+    from pkgrepo.build.plan import find_recipe
+    from pkgrepo.cli import _repository
+    from pkgrepo.source import SourceCache
+
+    recipes = _load(recipes_dir, names)
+    wanted = [find_recipe(recipes, n) for n in names]
+    repo = _repository(repo_path, keys_dir) if repo_path else None
+    with _Progress(as_json) as progress:
+        builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
+        report = run(builder, recipes, wanted, repo, images_dir, test=not no_test)
+    if as_json:
+        emit(report.to_dict())
+        return
+    click.echo(f"rebuilt: {', '.join(report.rebuilt) or 'nothing'}; cached: {', '.join(report.cached) or 'nothing'}")
+    for p in report.published:
+        click.echo(f"published {p}")
+    for i in report.images:
+        state = "re-assembled" if i.changed else "unchanged"
+        click.echo(f"image {i.path}: {state}, digest sha256:{i.digest}")
+    click.echo(f"seconds: build {report.build_seconds:.1f}, publish {report.publish_seconds:.1f}, "
+               f"assemble {report.assemble_seconds:.1f}")  # fmt: skip
