@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, _client, _load, _Progress, cli, emit
+from pkgrepo.cli import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, _client, _load, cli, emit
 
 ADVISORIES = click.option("--advisories", "advisories_dir", type=click.Path(path_type=Path), default=None,
                           help="Directory of OSV advisories (default repo-data/advisories).")  # fmt: skip
@@ -189,7 +189,9 @@ def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir,
     recipes = _load(recipes_dir, names)
     wanted = [find_recipe(recipes, n) for n in names]
     repo = _repository(repo_path, keys_dir) if repo_path else None
-    with _Progress(as_json) as progress:
+    from pkgrepo.progress import Progress
+
+    with Progress(as_json) as progress:
         builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
         report = run(builder, recipes, wanted, repo, images_dir, test=not no_test)
     if as_json:
