@@ -40,7 +40,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Returned:
-    packages: dict[str, tuple[str, bytes]]  # file name -> (sha256, bytes)
+    packages: dict[str, tuple[str, bytes]]  # file name -> (sha256, bytes): packages and their evidence
     record: bytes
     log: bytes
     seconds: float
@@ -71,7 +71,8 @@ def run_job(job: Job) -> Returned:
         except PkgrepoError as e:
             log = builder.log_path(job.name)
             return Returned({}, b"", log.read_bytes() if log.exists() else b"", time.monotonic() - start, str(e))
-        datas = {p.name: p.read_bytes() for p in result.packages}
+        files = [e for p in result.packages for e in (p, *sorted(out.glob(f"{p.name}.*")))]  # with evidence
+        datas = {p.name: p.read_bytes() for p in files}
         return Returned(
             {n: (hashlib.sha256(d).hexdigest(), d) for n, d in datas.items()},
             builder.record_path(job.name).read_bytes(),
@@ -97,20 +98,21 @@ def _job(builder: Builder, recipes: Recipes, name: str, closure: set[str], share
 def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
     """Move returned packages into place after checking them against the returned record."""
     record = json.loads(returned.record)
-    if sorted(record["packages"]) != sorted(returned.packages):
+    if sorted(record["packages"]) != sorted(f for f in returned.packages if f.endswith(".pkg.tar.zst")):
         raise BuildFailed(f"{name}: the worker's record does not list the packages it returned")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=builder.out))
     try:
         for filename, (digest, data) in sorted(returned.packages.items()):
-            if "/" in filename or not filename.endswith(".pkg.tar.zst"):
+            if "/" in filename or not any(filename.startswith(p) for p in record["packages"]):
                 raise BuildFailed(f"{name}: the worker returned an odd file name {filename!r}")
             if hashlib.sha256(data).hexdigest() != digest:
                 raise BuildFailed(f"{name}: {filename} was damaged on its way back from the worker")
             (staging / filename).write_bytes(data)
         finals = []
-        for filename in sorted(returned.packages):
-            os.replace(staging / filename, builder.out / filename)
-            finals.append(builder.out / filename)
+        for filename in sorted(returned.packages, key=lambda f: (f.endswith(".pkg.tar.zst"), f)):
+            os.replace(staging / filename, builder.out / filename)  # evidence first, the package last
+            if filename.endswith(".pkg.tar.zst"):
+                finals.append(builder.out / filename)
     finally:
         for leftover in staging.iterdir():
             leftover.unlink()

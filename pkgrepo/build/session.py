@@ -197,6 +197,8 @@ def _adopt(builder: Builder, scratch: Path, name: str) -> None:
     builder.out.mkdir(parents=True, exist_ok=True)
     record = json.loads((scratch / RECORDS / f"{name}.json").read_text())
     for f in record["packages"]:
+        for evidence in sorted(scratch.glob(f"{f}.*")):  # its SBOMs and provenance
+            shutil.move(evidence, builder.out / evidence.name)
         shutil.move(scratch / f, builder.out / f)
     (builder.out / LOGS).mkdir(exist_ok=True)
     shutil.move(scratch / LOGS / f"{name}.log", builder.log_path(name))
