@@ -45,7 +45,7 @@ def _stage(root: Path, umask: int, mtime: int, reverse: bool) -> None:
 def _pack(root: Path, out: Path) -> Path:
     files = [str(p.relative_to(root)) for p in sorted(root.rglob("*")) if not p.is_dir() or p.is_symlink()]
     manifest = scan_tree(root, files)
-    info = INFO.model_copy(update={"installed_size": sum(e.size for e in manifest)})
+    info = INFO.replace(installed_size=sum(e.size for e in manifest))
     return write_package(root, manifest, info, out / info.filename)
 
 
@@ -112,7 +112,7 @@ def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None)
                 e["target"] = m["target"]
             manifest.append(e)
     size = sum(e.get("size", 0) for e in manifest if e["type"] == "file")  # consistent, as a forger makes it
-    info = INFO.model_copy(update={"name": "evil", "installed_size": size}).to_bytes()
+    info = INFO.replace(name="evil", installed_size=size).to_bytes()
     raw = bytearray()
 
     def sink(data: bytes) -> int:

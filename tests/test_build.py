@@ -63,7 +63,7 @@ def test_automatic_dependencies_and_splits(built: Path):
 
 def test_second_build_is_cached(built: Path):
     proc = run_cli("build", "hello", "--out", str(built), "--json", check=True)
-    results = {r["name"]: r for r in json.loads(proc.stdout)}
+    results = {r["name"]: r for r in json.loads(proc.stdout)["builds"]}
     assert results["hello"]["cached"] and results["musl"]["cached"]
     assert Path(results["hello"]["log"]).exists()
 
@@ -116,7 +116,7 @@ def test_file_conflict_refused(built: Path, tmp_path: Path):
     (stage / "usr/bin").mkdir(parents=True)
     (stage / "usr/bin/hello").write_text("#!/bin/sh\n")
     info, _ = read_head(_pkg(built, "hello"))
-    info = info.model_copy(update={"name": "impostor", "depends": [], "provides": []})
+    info = info.replace(name="impostor", depends=(), provides=())
     write_package(stage, scan_tree(stage, ["usr/bin/hello"]), info, other / info.filename)
     before = (root / "usr/bin/hello").read_bytes()
     proc = run_cli("install", "--packages", str(other), "--root", str(root), "impostor")

@@ -197,7 +197,7 @@ def test_pc_symlink_to_a_root_only_file_does_not_leak(tmp_path: Path):
     secret = canary(tmp_path)
     _, out = probe(tmp_path, f"mkdir -p {D}/usr/lib/pkgconfig\nln -s {secret} {D}/usr/lib/pkgconfig/leak.pc")
     infos = [read_head(p)[0] for p in out.glob("*.pkg.tar.zst")]
-    text = " ".join(str(i.model_dump()) for i in infos)
+    text = " ".join(str(i.to_dict()) for i in infos)
     assert "s3cr3t" not in text and "pc:leak" in text
 
 

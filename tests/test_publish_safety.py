@@ -18,7 +18,7 @@ from conftest import ROOT, run_cli
 def _names(client: Client) -> set[str]:
     proc = client.run("search", "--repo", client.url, "--trust", str(client.trust), "--json")
     assert proc.returncode == 0, proc.stderr
-    return {e["name"] for e in json.loads(proc.stdout)}
+    return {e["name"] for e in json.loads(proc.stdout)["packages"]}
 
 
 def test_kill_9_during_publish_leaves_old_or_new(tmp_path: Path):

@@ -107,7 +107,7 @@ def test_search_and_info_read_the_verified_index(setup: Setup):
     proc = setup.client.run("search", "--repo", setup.server.url, "--trust", str(setup.trust), "ap")
     assert proc.stdout.strip() == "app 1.0-r1  the app package"
     proc = setup.client.run("info", "--repo", setup.server.url, "lib", "--json")
-    (entry,) = json.loads(proc.stdout)
+    (entry,) = json.loads(proc.stdout)["packages"]
     assert entry["name"] == "lib" and len(entry["sha256"]) == 64
     refused(setup.client.run("info", "--repo", setup.server.url, "ap"), "did you mean app")
 

@@ -27,7 +27,8 @@ from pkgrepo.build.plan import Recipes, plan
 from pkgrepo.build.session import build_all
 from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import apply
-from pkgrepo.image.rootfs import read_db
+from pkgrepo.image.rootfs import Rootfs, read_db
+from pkgrepo.image.sources import open_packages
 from pkgrepo.repo.repository import Repository
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
@@ -89,7 +90,8 @@ def tree_digest(root: Path) -> str:
 
 def assemble_image(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
     """Produce an image at `dest` from a resolved closure (today: a root filesystem tree)."""
-    apply(result, lambda p: Path(p.origin), dest, requested=requested, source=f"native:{packages}")
+    with Rootfs.open(dest, create=True) as root:
+        apply(result, open_packages(packages, None), root, requested)
 
 
 def write_image_sboms(root: Path) -> None:

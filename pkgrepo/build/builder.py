@@ -390,7 +390,7 @@ class Builder:
             for part, info in infos:
                 manifest = manifest_with_sbom(staged, part.files, recipe, info)  # pkgrepo.attest: SBOM inside
                 size = sum(e.size for e in manifest)
-                info = info.model_copy(update={"installed_size": size})
+                info = info.replace(installed_size=size)
                 written.append(write_package(staged, manifest, info, staging / info.filename))
             final = []
             for w in written:

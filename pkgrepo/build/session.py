@@ -155,7 +155,8 @@ def compare_outputs(a: Path, b: Path) -> list[Difference]:
             more = f" (+{len(changed) - 5} more)" if len(changed) > 5 else ""
             diffs.append(Difference(name, "files differ: " + ", ".join(changed[:5]) + more))
         elif info_a != info_b:
-            fields = sorted(k for k in info_a.model_fields if getattr(info_a, k) != getattr(info_b, k))
+            a, b = info_a.to_dict(), info_b.to_dict()
+            fields = sorted(k for k in a if a[k] != b[k])
             diffs.append(Difference(name, "metadata differs: " + ", ".join(fields)))
         else:
             diffs.append(Difference(name, "archive bytes differ with equal contents"))

@@ -1,35 +1,67 @@
-"""Bring a root filesystem to a resolved closure: fetch, check, install (pypa/installer's shape).
+"""Install, upgrade and remove on a root filesystem (pypa/installer's shape).
 
-`apply(result, fetch, root)` is the whole job; where the package bytes come
-from — a packages directory or the verifying repository client — is the
-`fetch` callable at the edge, and every write goes through the rootfs
-destination (`pkgrepo.image.rootfs.Rootfs`).
+`apply(result, source, root)` is the whole job: the minimizer's closure, the
+package bytes from a `PackageSource` at the edge (a packages directory or the
+verifying repository client), every package checked before anything is
+written, and every write through the rootfs destination
+(`pkgrepo.image.rootfs.Rootfs`). `install`, `upgrade` and `remove` are the
+commands' policies over it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.rootfs import Rootfs
+from pkgrepo.image.sources import PackageSource
 from pkgrepo.package.extract import CheckedPackage, check_package
-from pkgrepo.resolve.minimize import Result
-from pkgrepo.resolve.model import Package
+from pkgrepo.resolve.indexes import parse_root
+from pkgrepo.resolve.minimize import Result, minimize
+
+Wait = Callable[[str], None]
 
 
-def apply(result: Result, fetch: Callable[[Package], Path], root: Rootfs, requested: set[str], source: str,
+def check_as(path: Path, name: str, version: str) -> CheckedPackage:
+    """Check a package file and that it is the package the index promised."""
+    c = check_package(path)
+    if (c.info.name, c.info.full_version) != (name, version):
+        raise BadInput(f"{c.path}: contains {c.info.name} {c.info.full_version}, the index says "
+                       f"{name} {version}; refusing")  # fmt: skip
+    return c
+
+
+def apply(result: Result, source: PackageSource, root: Rootfs, requested: Iterable[str],
           overwrite: bool = False) -> list[CheckedPackage]:  # fmt: skip
     """Install what the open root lacks of `result`; every package is checked before anything is written."""
     db = root.installed()
-    checked = []
-    for p in result.packages:
-        if p.name in db and db[p.name].version == p.version:
-            continue
-        c = check_package(fetch(p))
-        if (c.info.name, c.info.full_version) != (p.name, p.version):
-            raise BadInput(f"{c.path}: contains {c.info.name} {c.info.full_version}, the index says "
-                           f"{p.name} {p.version}; refusing")  # fmt: skip
-        checked.append(c)
-    root.install(checked, requested, source, overwrite)
+    checked = [check_as(source.fetch(p), p.name, p.version) for p in result.packages
+               if not (p.name in db and db[p.name].version == p.version)]  # fmt: skip
+    root.install(checked, requested, source.label, overwrite)
     return checked
+
+
+def install(source: PackageSource, names: list[str], path: Path, time_limit: float, overwrite: bool = False,
+            on_wait: Wait | None = None) -> list[CheckedPackage]:  # fmt: skip
+    """The smallest closure of `names` into the root at `path` (created if absent)."""
+    result = minimize(source.index, [parse_root(n) for n in names], time_limit)
+    with Rootfs.open(path, create=True, on_wait=on_wait) as root:
+        return apply(result, source, root, names, overwrite)
+
+
+def upgrade(open_source: Callable[[], PackageSource], path: Path, time_limit: float, overwrite: bool = False,
+            on_wait: Wait | None = None) -> list[CheckedPackage]:  # fmt: skip
+    """The newest closure of what was asked for; the source is opened only once the root is locked."""
+    with Rootfs.open(path, on_wait=on_wait) as root:
+        requested = sorted(n for n, rec in root.installed().items() if rec.requested)
+        if not requested:
+            raise BadInput(f"{path}: nothing installed by request; install something first")
+        source = open_source()
+        result = minimize(source.index, [parse_root(n) for n in requested], time_limit)
+        return apply(result, source, root, requested, overwrite)
+
+
+def remove(names: list[str], path: Path, force: bool = False, on_wait: Wait | None = None) -> list[str]:
+    with Rootfs.open(path, on_wait=on_wait) as root:
+        return root.remove(names, force)

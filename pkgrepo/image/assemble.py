@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.errors import BadInput
+from pkgrepo.image.apply import check_as
 from pkgrepo.image.rootfs import DB, Rootfs
-from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import PackageInfo
 
 INSTALLED_DB = DB  # the installed-package record, where scanners and the dev package manager read it
@@ -30,13 +29,7 @@ def populate(root: Path, packages: list[Fetched], requested: set[str], source: s
     """Install `packages` (all checked before the first write) into `root`.
 
     Returns the packages' metadata and, for each installed name, the files it owns."""
-    checked = []
-    for f in packages:
-        c = check_package(f.path)
-        if (c.info.name, c.info.full_version) != (f.name, f.version):
-            raise BadInput(f"{f.path}: contains {c.info.name} {c.info.full_version}, the index says "
-                           f"{f.name} {f.version}; refusing")  # fmt: skip
-        checked.append(c)
+    checked = [check_as(f.path, f.name, f.version) for f in packages]
     with Rootfs.open(root, create=True) as dest:
         dest.install(checked, requested=requested, source=source)
         files = {name: list(rec.files) for name, rec in dest.installed().items()}

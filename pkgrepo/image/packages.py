@@ -9,24 +9,15 @@ dev extras, so the dev image always holds the prod image.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.image.assemble import Fetched
+from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
 from pkgrepo.resolve.deps import Dep, parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
 from pkgrepo.resolve.profiles import dev_extras
-
-
-@dataclass(frozen=True)
-class PackageSource:
-    index: Index
-    fetch: Callable[[Package], Path]
-    label: str  # recorded in the installed-package database
-    url: str | None  # the repository's URL, for the image's source annotation
 
 
 class Excluding:
@@ -53,17 +44,9 @@ def open_source(spec: ImageSpec, spec_dir: Path, packages: Path | None = None, r
         else:
             repository = spec.source.repository
             trust = spec_dir / spec.source.trust if spec.source.trust else trust
-    if repository is not None:
-        from pkgrepo.paths import default_cache
-        from pkgrepo.repo.client import EntriesIndex, RepoClient
-
-        client = RepoClient(repository, default_cache(), trust)
-        return PackageSource(EntriesIndex(client.entries(), f"repo:{client.url}"),
-                             lambda p: client.fetch(p.origin), client.url, client.url)  # fmt: skip
-    from pkgrepo.resolve.native import NativeIndex
-
-    directory = packages or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
-    return PackageSource(NativeIndex(directory), lambda p: Path(p.origin), f"native:{directory}", None)
+    if repository is None:
+        packages = packages or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
+    return open_packages(packages, repository, trust)
 
 
 def prod_closure(spec: ImageSpec, source: PackageSource) -> Result:

@@ -36,7 +36,7 @@ from pathlib import Path
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.extract import DB_DIR, RESERVED_PREFIX, CheckedPackage
 from pkgrepo.package.meta import canonical_json
-from pkgrepo.resolve.deps import parse_dep, satisfied_by
+from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 
 DB_NAME = "installed.json"
 DB = f"{DB_DIR}/{DB_NAME}"
@@ -486,7 +486,7 @@ class Rootfs:
                 continue
             for d in rec.depends:
                 dep = parse_dep(d)
-                providers = [n for n, r in db.items() if satisfied_by(dep, n, r.version, list(r.provides))]
+                providers = [n for n, r in db.items() if meets(dep, n, r.version, map(parse_provide, r.provides))]
                 if providers and all(p in names for p in providers):
                     raise BadInput(
                         f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force"

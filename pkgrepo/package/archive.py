@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
-import json
 import os
 import stat
 import tempfile
@@ -29,11 +28,17 @@ import libarchive.ffi
 import libarchive.write
 import zstandard
 from libarchive.entry import FileType
-from pydantic import ValidationError
 
 from pkgrepo.digest import CHUNK
 from pkgrepo.errors import BadInput
-from pkgrepo.package.meta import FileEntry, PackageInfo, canonical_json
+from pkgrepo.package.meta import (
+    FileEntry,
+    MetadataError,
+    PackageInfo,
+    canonical_json,
+    manifest_from_bytes,
+    manifest_to_bytes,
+)
 
 LEVEL = 19
 SPOOL = 64 << 20  # tar bytes kept in memory before spilling to a temporary file
@@ -164,7 +169,7 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def manifest_bytes(manifest: list[FileEntry]) -> bytes:
-    return canonical_json([e.model_dump(mode="json", exclude_none=True) for e in manifest])
+    return manifest_to_bytes(manifest)
 
 
 def _kind(entry: libarchive.ArchiveEntry) -> str:
@@ -325,13 +330,9 @@ def _parse_head(path: Path, entries: Iterator[Entry]) -> tuple[PackageInfo, list
             f"{path}: package must start with {PKGINFO} and {MANIFEST}; it is not a pkgrepo package"
         )
     try:
-        info = PackageInfo.model_validate_json(head[0][1])
-        manifest = [FileEntry.model_validate(e) for e in json.loads(head[1][1])]
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise BadInput(f"{path}: malformed package metadata: {where}: {err['msg']}") from None
-    except (ValueError, TypeError) as e:
+        info = PackageInfo.from_bytes(head[0][1])
+        manifest = manifest_from_bytes(head[1][1])
+    except MetadataError as e:
         raise BadInput(f"{path}: malformed package metadata: {e}") from None
     return info, manifest
 

@@ -1,34 +1,107 @@
-"""Package metadata (`.PKGINFO`) and the per-file manifest (`.MANIFEST`)."""
+"""Package metadata (`.PKGINFO`) and the per-file manifest (`.MANIFEST`).
+
+Typed records with symmetric serialisation (`from_dict`/`to_dict`), in
+python-tuf's style: plain dataclasses, checked field by field on the way in,
+so the client path (which runs inside dev images on our own Python) needs no
+pydantic. A record that does not check raises `MetadataError` naming the
+field; readers turn it into their bad-input error with the file's name.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 FORMAT = 1
 ARCH = "x86_64"
+FILE_TYPES = ("file", "dir", "symlink")
 
 
-class PackageInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class MetadataError(ValueError):
+    """A metadata record that does not have the documented shape."""
 
-    format: int = FORMAT
+
+def _check(cls: type, data: object) -> dict[str, Any]:
+    """`data` as keyword arguments for dataclass `cls`: known fields only, each of its declared type."""
+    if not isinstance(data, dict):
+        raise MetadataError(f"expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise MetadataError(f"{unknown[0]}: unknown field")
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        kinds = cls.TYPES[name]
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and isinstance(value, list):
+            ok = all(isinstance(v, str) for v in value)
+            value = tuple(value)
+        if not ok:
+            raise MetadataError(f"{name}: {value!r} is not a valid {cls.TYPES_SHOWN[name]}")
+        out[name] = value
+    missing = [n for n, f in fields.items() if n not in out and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    if missing:
+        raise MetadataError(f"{missing[0]}: field required")
+    return out
+
+
+@dataclass(frozen=True)
+class PackageInfo:
     name: str
     version: str
+    origin: str  # the recipe that built this package
+    format: int = FORMAT
     epoch: int = 0
     release: int = 1
     arch: str = ARCH
     description: str = ""
     license: str = ""
     homepage: str | None = None
-    origin: str = Field(description="Name of the recipe that built this package.")
-    depends: list[str] = Field(default_factory=list)
-    provides: list[str] = Field(default_factory=list)
+    depends: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
     installed_size: int = 0
-    build_date: int = Field(0, description="SOURCE_DATE_EPOCH of the build.")
-    build_key: str = Field("", description="Digest of every input of the build.")
+    build_date: int = 0  # SOURCE_DATE_EPOCH of the build
+    build_key: str = ""  # digest of every input of the build
+
+    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+        "name": (str,), "version": (str,), "origin": (str,), "format": (int,), "epoch": (int,),
+        "release": (int,), "arch": (str,), "description": (str,), "license": (str,),
+        "homepage": (str, type(None)), "depends": (list, tuple), "provides": (list, tuple),
+        "installed_size": (int,), "build_date": (int,), "build_key": (str,),
+    }  # fmt: skip
+    TYPES_SHOWN: ClassVar[dict[str, str]] = {
+        k: "list of strings" if k in ("depends", "provides") else "string or null" if k == "homepage"
+        else "integer" if v == (int,) else "string" for k, v in TYPES.items()
+    }  # fmt: skip
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depends", tuple(self.depends))
+        object.__setattr__(self, "provides", tuple(self.provides))
+
+    @classmethod
+    def from_dict(cls, data: object) -> PackageInfo:
+        return cls(**_check(cls, data))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["depends"], data["provides"] = list(self.depends), list(self.provides)
+        return data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PackageInfo:
+        try:
+            return cls.from_dict(json.loads(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MetadataError(f"not JSON ({e})") from None
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    def replace(self, **changes: Any) -> PackageInfo:
+        return dataclasses.replace(self, **changes)
 
     @property
     def full_version(self) -> str:
@@ -39,21 +112,57 @@ class PackageInfo(BaseModel):
     def filename(self) -> str:
         return f"{self.name}-{self.version}-r{self.release}.{self.arch}.pkg.tar.zst"
 
-    def to_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
 
-
-class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+@dataclass(frozen=True)
+class FileEntry:
     path: str
-    type: Literal["file", "dir", "symlink"]
+    type: str  # one of FILE_TYPES
     mode: int
     size: int = 0
     sha256: str | None = None
     target: str | None = None
 
+    TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
+        "path": (str,), "type": (str,), "mode": (int,), "size": (int,),
+        "sha256": (str, type(None)), "target": (str, type(None)),
+    }  # fmt: skip
+    TYPES_SHOWN: ClassVar[dict[str, str]] = {
+        "path": "string", "type": "string", "mode": "integer", "size": "integer",
+        "sha256": "string or null", "target": "string or null",
+    }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: object) -> FileEntry:
+        entry = cls(**_check(cls, data))
+        if entry.type not in FILE_TYPES:
+            raise MetadataError(f"type: {entry.type!r} is not one of {', '.join(FILE_TYPES)}")
+        return entry
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def manifest_from_bytes(data: bytes) -> list[FileEntry]:
+    try:
+        items = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MetadataError(f"not JSON ({e})") from None
+    if not isinstance(items, list):
+        raise MetadataError("expected a list of file entries")
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(FileEntry.from_dict(item))
+        except MetadataError as e:
+            raise MetadataError(f"{i}.{e}") from None
+    return out
+
+
+def manifest_to_bytes(manifest: list[FileEntry]) -> bytes:
+    return canonical_json([e.to_dict() for e in manifest])
+
 
 def canonical_json(data: object) -> bytes:
     """Sorted keys, no spaces, UTF-8, final newline: the same data gives the same bytes."""
     return (json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+

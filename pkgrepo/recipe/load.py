@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,15 @@ def load_recipes(directory: str | os.PathLike[str]) -> dict[str, tuple[Path, Rec
     for path in sorted(Path(directory).glob("*.yaml")):
         out[path.stem] = (path, load_recipe(path))
     return out
+
+
+def load_requested(recipes_dir: Path, args: Iterable[str]) -> dict[str, tuple[Path, Recipe]]:
+    """Every recipe of `recipes_dir`, plus recipe files named by path among `args`."""
+    if not recipes_dir.is_dir():
+        raise BadInput(f"{recipes_dir}: recipes directory does not exist; pass --recipes DIR")
+    recipes = load_recipes(recipes_dir)
+    for a in args:
+        p = Path(a)
+        if a.endswith((".yaml", ".yml")) and p.is_file() and p.stem not in recipes:
+            recipes[p.stem] = (p, load_recipe(p))
+    return recipes

@@ -37,13 +37,8 @@ from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from pkgrepo.errors import BadInput, PkgrepoError, Unreachable
-from pkgrepo.package.meta import PackageInfo
-from pkgrepo.repo.repository import INDEX, parse_index
-from pkgrepo.resolve.model import Package
-from pkgrepo.resolve.native import to_package
-
-INFO_FIELDS = set(PackageInfo.model_fields)
-
+from pkgrepo.package.meta import MetadataError
+from pkgrepo.repo.index import INDEX, IndexEntry, parse_index
 
 # Most specific first: python-tuf's errors form a hierarchy.
 REFUSALS: tuple[tuple[type[Exception], type[PkgrepoError], str], ...] = (
@@ -353,30 +348,16 @@ class RepoClient:
         except Exception as e:
             raise _refusal(e, f"{target} from {self.url}") from None
 
-    def entries(self) -> list[dict]:
+    def entries(self) -> list[IndexEntry]:
         path = self.fetch(INDEX)
         try:
             return parse_index(path.read_bytes())
-        except ValueError as e:
+        except MetadataError as e:
             raise BadInput(f"{self.url}: signed index is not valid ({e})") from None
 
 
-class EntriesIndex:
-    """Adapter: the verified repository index as a minimizer index."""
+def open_client(url: str, trust: Path | None = None) -> RepoClient:
+    """The verifying client of `url` with its trusted state in the user's cache."""
+    from pkgrepo.paths import default_cache
 
-    def __init__(self, entries: list[dict], label: str):
-        self.label = label
-        self.entries = {e["path"]: e for e in entries}
-        self._by_name: dict[str, list[Package]] = {}
-        for e in entries:
-            pkg = to_package(
-                PackageInfo.model_validate({k: v for k, v in e.items() if k in INFO_FIELDS}), e["path"]
-            )
-            for name in {pkg.name, *(n for n, _v in pkg.provides)}:
-                self._by_name.setdefault(name, []).append(pkg)
-
-    def providers(self, name: str) -> list[Package]:
-        return list(self._by_name.get(name, []))
-
-    def names(self) -> list[str]:
-        return sorted({e["name"] for e in self.entries.values()})
+    return RepoClient(url, default_cache(), trust)

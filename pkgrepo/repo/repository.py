@@ -21,13 +21,10 @@ other package file is read.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,13 +46,10 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from pkgrepo.errors import BadInput
-from pkgrepo.package.archive import read_info
-from pkgrepo.package.meta import canonical_json
+from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, IndexLines
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.roles import ROLES, TOP_ROLES
 
-INDEX = "index.jsonl"
-HEADER = b'{"format":1}'
 BIN_BITS = 8
 BIN_PREFIX = "bins"
 EXPIRY = {
@@ -81,61 +75,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def index_entry(path: Path, digest: str, size: int) -> dict:
-    info = read_info(path)
-    return {
-        **info.model_dump(mode="json"),
-        "path": f"packages/{info.filename}",
-        "sha256": digest,
-        "size": size,
-    }
-
-
-class IndexLines:
-    """The index as lines sorted by path; a lookup parses only the lines a binary search probes."""
-
-    PATH = re.compile(rb'"path":"((?:[^"\\]|\\.)*)"')
-
-    def __init__(self, data: bytes):
-        lines = data.rstrip(b"\n").split(b"\n")
-        if lines[0] != HEADER:
-            raise BadInput(f"index: unknown format {lines[0][:40]!r}")
-        self.lines = lines[1:]
-
-    @classmethod
-    def _path(cls, line: bytes) -> str:
-        m = cls.PATH.search(line)
-        if m is None:
-            raise BadInput("index: an entry has no path; the repository index is corrupt")
-        return m.group(1).decode()
-
-    def _find(self, path: str) -> tuple[int, bool]:
-        i = bisect.bisect_left(self.lines, path, key=self._path)
-        return i, i < len(self.lines) and self._path(self.lines[i]) == path
-
-    def get(self, path: str) -> dict | None:
-        i, found = self._find(path)
-        return json.loads(self.lines[i]) if found else None
-
-    def put(self, path: str, line: bytes) -> None:
-        i, found = self._find(path)
-        if found:
-            self.lines[i] = line
-        else:
-            self.lines.insert(i, line)
-
-    def to_bytes(self) -> bytes:
-        return b"\n".join([HEADER, *self.lines]) + b"\n"
-
-
-def parse_index(data: bytes) -> list[dict]:
-    """Every entry of an index file."""
-    lines = data.rstrip(b"\n").split(b"\n")
-    if lines[0] != HEADER:
-        raise ValueError(f"unknown index format {lines[0][:40]!r}")
-    return [json.loads(line) for line in lines[1:]]
-
-
 @dataclass
 class PublishReport:
     added: list[str]
@@ -144,6 +83,13 @@ class PublishReport:
 
 
 class Repository:
+    @classmethod
+    def at(cls, root: Path, keys_dir: Path | None = None) -> Repository:
+        """The repository at `root` with its keys in `keys_dir` or their default place."""
+        from pkgrepo.repo.keys import default_keys_dir
+
+        return cls(root, KeyStore(keys_dir or default_keys_dir(root)))
+
     def __init__(self, root: Path, keys: KeyStore):
         self.root = Path(root)
         self.keys = keys
@@ -254,25 +200,25 @@ class Repository:
             for f in files:
                 data = f.read_bytes()  # read once: hashed, then copied
                 digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                entry = index_entry(f, digest, size)
-                old = index.get(entry["path"])
-                if old and old["sha256"] == digest:
-                    unchanged.append(entry["path"])
+                entry = IndexEntry.for_file(f, digest, size)
+                old = index.get(entry.path)
+                if old and old.sha256 == digest:
+                    unchanged.append(entry.path)
                     continue
                 if old and not force:
                     raise BadInput(
-                        f"{f}: {entry['name']} {entry['version']}-r{entry['release']} is already published with "
+                        f"{f}: {entry.name} {entry.info.full_version} is already published with "
                         "different bytes; bump the recipe's release, or pass --force to replace it"
                     )
-                dest = self.targets_dir / "packages" / f"{digest}.{Path(entry['path']).name}"
+                dest = self.targets_dir / "packages" / f"{digest}.{Path(entry.path).name}"
                 if not dest.exists():
                     _write_atomic(dest, data)  # durable before any metadata names it
-                name = succinct.get_role_for_target(entry["path"])
+                name = succinct.get_role_for_target(entry.path)
                 if name not in bins:
                     bins[name] = self.role(snap, name)
-                bins[name].signed.targets[entry["path"]] = TargetFile(size, {"sha256": digest}, entry["path"])
-                index.put(entry["path"], canonical_json(entry).rstrip(b"\n"))
-                added.append(entry["path"])
+                bins[name].signed.targets[entry.path] = TargetFile(size, {"sha256": digest}, entry.path)
+                index.put(entry)
+                added.append(entry.path)
             added += publish_evidence(self, files, snap, bins, succinct)  # pkgrepo.attest: SBOMs, provenance, key
             if not added:
                 return PublishReport([], unchanged, ts.signed.version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pkgrepo.errors import BadInput
@@ -28,17 +29,23 @@ def parse_dep(text: str) -> Dep:
     return Dep(m.group("name"), m.group("op"), m.group("ver"))
 
 
-def provides_match(provide: str, dep: Dep) -> bool:
-    """Does one `provides` entry (`so:x`, `pc:zlib=1.3`) satisfy `dep`?"""
-    name, _, version = provide.partition("=")
-    if name != dep.name:
-        return False
-    if dep.op is None:
-        return True
-    return bool(version) and satisfies(version, dep.op, dep.version or "")
+def parse_provide(text: str) -> tuple[str, str | None]:
+    """One `provides` entry: `so:libz.so.1` -> (name, None), `pc:zlib=1.3` -> (name, "1.3")."""
+    name, _, version = text.partition("=")
+    return name, version or None
 
 
-def satisfied_by(dep: Dep, name: str, full_version: str, provides: list[str]) -> bool:
-    if name == dep.name and (dep.op is None or satisfies(full_version, dep.op, dep.version or "")):
+def meets(dep: Dep, name: str, version: str, provides: Iterable[tuple[str, str | None]]) -> bool:
+    """Does a package (`name` at `version`, with `provides`) meet `dep`?
+
+    By its own name and version, or by a provide; a versioned dependency is met
+    only by a versioned provide (Debian policy 7.5, and pkgrepo's own packages
+    follow the same rule)."""
+    if name == dep.name and (dep.op is None or satisfies(version, dep.op, dep.version or "")):
         return True
-    return any(provides_match(p, dep) for p in provides)
+    for pname, pversion in provides:
+        if pname != dep.name:
+            continue
+        if dep.op is None or (pversion is not None and satisfies(pversion, dep.op, dep.version or "")):
+            return True
+    return False

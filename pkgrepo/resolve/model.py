@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pkgrepo.resolve.deps import Dep
-from pkgrepo.resolve.version import satisfies
+from pkgrepo.resolve.deps import Dep, meets
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,17 +28,7 @@ class Package:
 
     def satisfies(self, dep: Dep) -> bool:
         """Does this package meet `dep`, by its own name or by one of its provides?"""
-        if self.name == dep.name and (dep.op is None or satisfies(self.version, dep.op, dep.version or "")):
-            return True
-        for name, version in self.provides:
-            if name != dep.name:
-                continue
-            if dep.op is None:
-                return True
-            # A versioned dependency is met only by a versioned provide (Debian policy 7.5).
-            if version is not None and satisfies(version, dep.op, dep.version or ""):
-                return True
-        return False
+        return meets(dep, self.name, self.version, self.provides)
 
 
 def clause_text(clause: Iterable[Dep]) -> str:
@@ -58,6 +47,23 @@ class Index(Protocol):
     def names(self) -> Iterable[str]:
         """All package names, for suggestions."""
         ...
+
+
+class PackageList:
+    """An index over a fixed list of packages: each one found by its name and by every provide."""
+
+    def __init__(self, packages: Iterable[Package], label: str):
+        self.label = label
+        self._by_name: dict[str, list[Package]] = {}
+        for pkg in packages:
+            for name in {pkg.name, *(n for n, _v in pkg.provides)}:
+                self._by_name.setdefault(name, []).append(pkg)
+
+    def providers(self, name: str) -> list[Package]:
+        return list(self._by_name.get(name, []))
+
+    def names(self) -> list[str]:
+        return sorted({p.name for ps in self._by_name.values() for p in ps})
 
 
 @dataclass

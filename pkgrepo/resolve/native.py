@@ -8,27 +8,24 @@ from pathlib import Path
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.resolve.deps import parse_dep, parse_provide
 from pkgrepo.resolve.minimize import minimize
-from pkgrepo.resolve.model import Package
+from pkgrepo.resolve.model import Package, PackageList
 from pkgrepo.resolve.version import sort_key
 
 SUFFIX = ".pkg.tar.zst"
 
 
 def to_package(info: PackageInfo, origin: str) -> Package:
-    provides = []
-    for p in info.provides:
-        name, _, version = p.partition("=")
-        provides.append((name, version or None))
+    """A package's metadata as the minimizer sees it; `origin` is where its bytes are."""
     return Package(
         key=f"{info.name}={info.full_version}", name=info.name, version=info.full_version,
         installed_size=info.installed_size, depends=tuple((parse_dep(d),) for d in info.depends),
-        provides=tuple(provides), origin=origin,
+        provides=tuple(parse_provide(p) for p in info.provides), origin=origin,
     )  # fmt: skip
 
 
-class NativeIndex:
+class NativeIndex(PackageList):
     """Every package file of a directory; with `newest_only`, only the newest version of each name
     (what a build sees: a rebuilt release replaces the old one rather than competing with it)."""
 
@@ -37,7 +34,6 @@ class NativeIndex:
             raise BadInput(
                 f"{directory}: packages directory does not exist; build first or pass another directory"
             )
-        self.label = f"native:{directory}"
         packages = _unambiguous(
             [to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()]
         )
@@ -46,16 +42,7 @@ class NativeIndex:
             for p in sorted(packages, key=lambda p: sort_key(p.version)):
                 newest[p.name] = p
             packages = sorted(newest.values(), key=lambda p: p.key)
-        self._by_name: dict[str, list[Package]] = {}
-        for pkg in packages:
-            for name in {pkg.name, *(n for n, _v in pkg.provides)}:
-                self._by_name.setdefault(name, []).append(pkg)
-
-    def providers(self, name: str) -> list[Package]:
-        return list(self._by_name.get(name, []))
-
-    def names(self) -> list[str]:
-        return sorted({p.name for ps in self._by_name.values() for p in ps})
+        super().__init__(packages, f"native:{directory}")
 
 
 def _digest(path: str) -> str:

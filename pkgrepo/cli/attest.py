@@ -1,4 +1,4 @@
-"""The evidence commands: sbom, verify, scan, affected, rollout (registered into `pkgrepo.cli`)."""
+"""`pkgrepo sbom`, `verify`, `scan`, `affected` and `rollout`: the supply-chain evidence."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, _client, _load, cli, emit
+from pkgrepo.cli.options import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, emit
 
 ADVISORIES = click.option("--advisories", "advisories_dir", type=click.Path(path_type=Path), default=None,
                           help="Directory of OSV advisories (default repo-data/advisories).")  # fmt: skip
@@ -31,7 +31,7 @@ def _subject(target: Path):
     return read_sbom(target)
 
 
-@cli.command()
+@click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["spdx", "cyclonedx"]), default="spdx", show_default=True)
 @click.option("--name", default=None, help="Image name (default: the root's directory name).")
@@ -53,7 +53,7 @@ def sbom(target, fmt, name, version, output) -> None:
         click.echo(data.decode(), nl=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--recipes", "recipes_dir", type=click.Path(path_type=Path), default=None,
               help="Check the recipe and source digests against this recipe tree.")  # fmt: skip
@@ -68,11 +68,12 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
     from pkgrepo.attest import dsse
     from pkgrepo.attest.verify import LocalEvidence, RepoEvidence, verify_package, verify_rootfs
     from pkgrepo.errors import BadInput
+    from pkgrepo.repo.client import open_client
 
     if repo_url and (key_file or prov):
         raise BadInput("pass --repo URL (provenance and key from the repository) or --key/--provenance, not both")
     if repo_url:
-        source = RepoEvidence(_client(repo_url, trust))
+        source = RepoEvidence(open_client(repo_url, trust))
     else:
         if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
             raise BadInput(f"no provenance key on this machine ({dsse.default_key_dir()}); pass --key PUB or --repo URL")
@@ -93,7 +94,7 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
     click.echo(f"{target}: provenance verified")
 
 
-@cli.command()
+@click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @ADVISORIES
 @VEX
@@ -129,7 +130,7 @@ def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
         raise PkgrepoError(f"{len(bad)} finding(s) at or above {fail_on}: {bad[0].advisory} in {bad[0].package}")
 
 
-@cli.command()
+@click.command()
 @click.argument("advisory_id")
 @ADVISORIES
 @click.option("--packages", "packages_dir", type=click.Path(path_type=Path), default=None,
@@ -166,7 +167,7 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
         click.echo(f"{adv.id}: nothing affected")
 
 
-@cli.command()
+@click.command()
 @click.argument("names", nargs=-1, required=True)
 @RECIPES
 @OUT
@@ -183,13 +184,14 @@ def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir,
     from pkgrepo.attest.rollout import rollout as run
     from pkgrepo.build.builder import Builder
     from pkgrepo.build.plan import find_recipe
-    from pkgrepo.cli import _repository
+    from pkgrepo.progress import Progress
+    from pkgrepo.recipe.load import load_requested
+    from pkgrepo.repo.repository import Repository
     from pkgrepo.source import SourceCache
 
-    recipes = _load(recipes_dir, names)
+    recipes = load_requested(recipes_dir, names)
     wanted = [find_recipe(recipes, n) for n in names]
-    repo = _repository(repo_path, keys_dir) if repo_path else None
-    from pkgrepo.progress import Progress
+    repo = Repository.at(repo_path, keys_dir) if repo_path else None
 
     with Progress(as_json) as progress:
         builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
@@ -205,3 +207,6 @@ def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir,
         click.echo(f"image {i.path}: {state}, digest sha256:{i.digest}")
     click.echo(f"seconds: build {report.build_seconds:.1f}, publish {report.publish_seconds:.1f}, "
                f"assemble {report.assemble_seconds:.1f}")  # fmt: skip
+
+
+COMMANDS = [sbom, verify, scan, affected, rollout]

@@ -1,4 +1,4 @@
-"""`pkgrepo image build|audit|push`, `pkgrepo rootfs` and `pkgrepo dockerfile`: parse, call, print."""
+"""`pkgrepo image build|audit|push`, `rootfs` and `dockerfile`: images from an image spec."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli import JSON, cli, emit
+from pkgrepo.cli.options import JSON, TRUST, emit
 
 PATH = click.Path(path_type=Path)
 SPEC = click.argument("spec_path", metavar="SPEC", type=PATH)
@@ -17,7 +17,6 @@ PACKAGES = click.option(
 REPO = click.option(
     "--repo", "repo_url", default=None, help="URL of a signed repository (wins over the spec's source)."
 )
-TRUST = click.option("--trust", type=PATH, default=None, help="Trusted root metadata for --repo.")
 PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
                        help="prod: no shell, no package manager, non-root, minimized; dev: prod plus the dev extras.")  # fmt: skip
 
@@ -165,5 +164,4 @@ def dockerfile(spec_path, app, build_cmd, out, registry, packages, repo_url, tru
         click.echo(f"wrote {out}: build FROM {stages.dev_digest[:19]}, run FROM {stages.prod_digest[:19]}")
 
 
-for _command in (image, rootfs, dockerfile):
-    cli.add_command(_command)
+COMMANDS = [image, rootfs, dockerfile]

@@ -1,0 +1,149 @@
+"""`pkgrepo repo init|refresh|rotate`, `publish`, `serve`, `search` and `info`: the signed repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pkgrepo.cli.options import JSON, KEYS, REPO_URL_REQUIRED, TRUST, emit
+from pkgrepo.repo.roles import TOP_ROLES
+
+EXPIRY = click.option("--expiry", multiple=True, help="ROLE=N[s|m|h|d], e.g. timestamp=1d (repeatable).")
+EXPORT = click.option("--export-root", type=click.Path(path_type=Path), default=None,
+                      help="Also write the trusted root metadata clients start from here.")  # fmt: skip
+INFO_FIELDS = ("name", "version", "release", "description", "license", "homepage", "depends", "provides",
+               "installed_size", "size", "sha256", "path")  # fmt: skip
+
+
+@click.group()
+def repo() -> None:
+    """Create and maintain a signed repository."""
+
+
+@repo.command("init")
+@click.argument("path", type=click.Path(path_type=Path))
+@KEYS
+@EXPIRY
+@EXPORT
+def repo_init(path, keys_dir, expiry, export_root) -> None:
+    """Create an empty repository with new Ed25519 keys for every role."""
+    from pkgrepo.repo.repository import Repository, parse_expiry
+
+    r = Repository.at(path, keys_dir)
+    r.init(parse_expiry(expiry))
+    if export_root:
+        r.export_root(export_root)
+    click.echo(f"created {path}; keys in {r.keys.directory}; clients trust {path / 'metadata/1.root.json'}")
+
+
+@repo.command("refresh")
+@click.argument("path", type=click.Path(path_type=Path))
+@KEYS
+@EXPIRY
+@click.option("--targets", "targets_too", is_flag=True, help="Re-sign targets as well.")
+def repo_refresh(path, keys_dir, expiry, targets_too) -> None:
+    """Re-sign snapshot and timestamp (and targets) before they expire."""
+    from pkgrepo.repo.repository import Repository, parse_expiry
+
+    version = Repository.at(path, keys_dir).refresh(parse_expiry(expiry), targets_too)
+    click.echo(f"refreshed {path}: timestamp version {version}")
+
+
+@repo.command("rotate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--role", required=True, type=click.Choice(TOP_ROLES))
+@KEYS
+@EXPORT
+def repo_rotate(path, role, keys_dir, export_root) -> None:
+    """Replace a role's key; existing clients follow through the new root version."""
+    from pkgrepo.repo.repository import Repository
+
+    r = Repository.at(path, keys_dir)
+    version = r.rotate(role)
+    if export_root:
+        r.export_root(export_root)
+    click.echo(f"rotated the {role} key of {path}: root version {version}")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--repo", "repo_path", type=click.Path(path_type=Path), required=True, help="Repository directory."
+)
+@KEYS
+@EXPIRY
+@click.option("--force", is_flag=True, help="Replace a published name-version-release with different bytes.")
+@JSON
+def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
+    """Publish package files into a repository (atomic; concurrent publishes are serialised)."""
+    from pkgrepo.repo.repository import Repository, parse_expiry
+
+    report = Repository.at(repo_path, keys_dir).publish(list(files), force, parse_expiry(expiry))
+    if as_json:
+        emit({"added": report.added, "unchanged": report.unchanged, "timestamp_version": report.version})
+        return
+    for a in report.added:
+        click.echo(f"published {a}")
+    for u in report.unchanged:
+        click.echo(f"unchanged {u}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
+)
+@click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds before an idle or stalled connection is closed.")  # fmt: skip
+@click.option("--max-connections", default=128, show_default=True, type=click.IntRange(1, 10_000),
+              help="Connections served at once; more get 503.")  # fmt: skip
+def serve(path, host, port, idle_timeout, max_connections) -> None:
+    """Serve a repository over HTTP until interrupted."""
+    from pkgrepo.repo.serve import serve as serve_forever
+
+    serve_forever(path, host, port, ready=lambda url: click.echo(f"serving {path} at {url}", err=True),
+                  idle_timeout=idle_timeout, max_connections=max_connections)  # fmt: skip
+
+
+@click.command()
+@click.argument("pattern", default="")
+@REPO_URL_REQUIRED
+@TRUST
+@JSON
+def search(pattern, repo_url, trust, as_json) -> None:
+    """List packages of a signed repository whose name or description contains PATTERN."""
+    from pkgrepo.repo.client import open_client
+    from pkgrepo.repo.index import matching
+
+    found = matching(open_client(repo_url, trust).entries(), pattern)
+    if as_json:
+        emit({"packages": [e.to_dict() for e in found]})
+        return
+    for e in found:
+        click.echo(f"{e.name} {e.info.version}-r{e.info.release}  {e.info.description}")
+
+
+@click.command()
+@click.argument("name")
+@REPO_URL_REQUIRED
+@TRUST
+@JSON
+def info(name, repo_url, trust, as_json) -> None:
+    """Show a package of a signed repository, from its verified index."""
+    from pkgrepo.repo.client import open_client
+    from pkgrepo.repo.index import named
+
+    found = named(open_client(repo_url, trust).entries(), name)
+    if as_json:
+        emit({"packages": [e.to_dict() for e in found]})
+        return
+    for e in found:
+        data = e.to_dict()
+        for key in INFO_FIELDS:
+            value = data.get(key)
+            click.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
+
+
+COMMANDS = [repo, publish, serve, search, info]

@@ -1,0 +1,40 @@
+"""Where packages come from: a packages directory, or a signed repository through the verifying client.
+
+A `PackageSource` is an index for the minimizer plus a way to get a chosen
+package's bytes (a local path; from a repository, only after TUF verified
+them) and a label recorded in the installed-package database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkgrepo.errors import BadInput
+from pkgrepo.resolve.model import Index, Package
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    index: Index
+    fetch: Callable[[Package], Path]
+    label: str  # recorded in the installed-package database
+    url: str | None = None  # a repository's URL
+
+
+def open_packages(packages: Path | None, repository: str | None, trust: Path | None = None) -> PackageSource:
+    """Exactly one of a packages directory or a repository URL (with its trusted root)."""
+    if (packages is None) == (repository is None):
+        raise BadInput("pass exactly one of --packages DIR or --repo URL")
+    if packages is not None:
+        from pkgrepo.resolve.native import NativeIndex
+
+        return PackageSource(NativeIndex(packages), lambda p: Path(p.origin), f"native:{packages}")
+    from pkgrepo.paths import default_cache
+    from pkgrepo.repo.client import RepoClient
+    from pkgrepo.resolve.indexes import RepositoryIndex
+
+    client = RepoClient(repository, default_cache(), trust)
+    index = RepositoryIndex(client.entries(), f"repo:{client.url}")
+    return PackageSource(index, lambda p: client.fetch(p.origin), client.url, client.url)
