@@ -15,28 +15,28 @@ from pathlib import Path
 from pkgrepo.attest.component import Component, Subject, installed_digest
 from pkgrepo.attest.sbom import read_sbom
 from pkgrepo.errors import BadInput
-from pkgrepo.image.rootfs import read_db
+from pkgrepo.image.rootfs import installed_in
 from pkgrepo.package.extract import own_sboms as sbom_paths
 
 
 def rootfs_subject(rootfs: Path, name: str | None = None, version: str = "") -> Subject:
     if not rootfs.is_dir():
         raise BadInput(f"{rootfs}: not a directory; pass a root filesystem or an SBOM file")
-    db = read_db(rootfs)
+    db = installed_in(rootfs)
     if not db:
         raise BadInput(f"{rootfs}: no installed packages recorded (var/lib/pkgrepo/installed.json)")
     components, created = [], 0
     for pkg, rec in sorted(db.items()):
         own = rootfs / sbom_paths(pkg)[0]
-        digest = installed_digest(rootfs, rec.get("files", []))
-        base = Component(pkg, rec["version"], "", rec.get("origin", pkg), digest)
+        digest = installed_digest(rootfs, rec.files)
+        base = Component(pkg, rec.version, "", rec.origin or pkg, digest)
         if own.is_file() and not own.is_symlink():
             sub = read_sbom(own)
             found = [c for c in sub.components if c.name == pkg]
-            if not found or found[0].version != rec["version"]:
-                raise BadInput(f"{own}: does not describe {pkg} {rec['version']}; the root is inconsistent")
+            if not found or found[0].version != rec.version:
+                raise BadInput(f"{own}: does not describe {pkg} {rec.version}; the root is inconsistent")
             c = found[0]
-            base = Component(pkg, rec["version"], c.license, c.origin, digest, c.sources, c.homepage,
+            base = Component(pkg, rec.version, c.license, c.origin, digest, c.sources, c.homepage,
                              c.description, c.arch)  # fmt: skip
             created = max(created, sub.created)
         components.append(base)

@@ -27,7 +27,7 @@ from pkgrepo.build.plan import Recipes, plan
 from pkgrepo.build.session import build_all
 from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import apply
-from pkgrepo.image.rootfs import Rootfs, read_db
+from pkgrepo.image.rootfs import Rootfs, installed_in
 from pkgrepo.image.sources import open_packages
 from pkgrepo.repo.repository import Repository
 from pkgrepo.resolve.deps import parse_dep
@@ -101,13 +101,13 @@ def write_image_sboms(root: Path) -> None:
 
 
 def _update_image(root: Path, packages: Path) -> ImageUpdate:
-    db = read_db(root)
-    requested = sorted(n for n, r in db.items() if r.get("requested"))
+    db = installed_in(root)
+    requested = sorted(n for n, r in db.items() if r.requested)
     if not requested:
         raise BadInput(f"{root}: no package installed by request; cannot tell what the image is for")
     result = minimize(NativeIndex(packages, newest_only=True), [parse_dep(n) for n in requested])
     after = {p.name: p.version for p in result.packages}
-    if after == {n: r["version"] for n, r in db.items()}:
+    if after == {n: r.version for n, r in db.items()}:
         return ImageUpdate(root, False, tree_digest(root), after)
     fresh = root.with_name(f".{root.name}.new")
     old = root.with_name(f".{root.name}.old")

@@ -19,7 +19,7 @@ from pkgrepo.attest.component import installed_digest
 from pkgrepo.attest.provenance import Provenance, content_subject
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
-from pkgrepo.image.rootfs import read_db
+from pkgrepo.image.rootfs import installed_in
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import ARCH
 from pkgrepo.recipe.load import load_recipe
@@ -112,24 +112,24 @@ def verify_package(pkg: Path, source: EvidenceSource, recipes: Path | None) -> l
 
 
 def verify_rootfs(rootfs: Path, source: EvidenceSource, recipes: Path | None) -> list[str]:
-    db = read_db(rootfs)
+    db = installed_in(rootfs)
     if not db:
         raise BadInput(f"{rootfs}: no installed packages recorded (var/lib/pkgrepo/installed.json); pass a root")
     problems = []
     for name, rec in sorted(db.items()):
-        filename = package_filename(name, rec["version"])
+        filename = package_filename(name, rec.version)
         try:
             where, data = source.provenance(filename)
             prov = _open(where, data, source)
         except BadInput as e:
             problems.append(f"{name}: {e}")
             continue
-        wanted = content_subject(name, rec["version"])
+        wanted = content_subject(name, rec.version)
         recorded = [s.sha256 for s in prov.subjects if s.name == wanted]
-        if recorded != [installed_digest(rootfs, rec.get("files", []))]:
+        if recorded != [installed_digest(rootfs, rec.files)]:
             problems.append(f"{name}: installed files differ from what {where} attests ({wanted})")
         if recipes is not None:
-            problems += [f"{name}: {p}" for p in _check_recipe(where, prov, rec.get("origin", name), recipes)]
+            problems += [f"{name}: {p}" for p in _check_recipe(where, prov, rec.origin or name, recipes)]
     return problems
 
 

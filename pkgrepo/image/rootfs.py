@@ -525,3 +525,9 @@ def remove(names: list[str], rootfs: Path, force: bool = False) -> list[str]:
     """`Rootfs.remove` on `rootfs`."""
     with Rootfs.open(rootfs) as root:
         return root.remove(names, force)
+
+
+def installed_in(path: Path) -> dict[str, InstalledPackage]:
+    """The database of the root at `path` (read under its lock, like any other command)."""
+    with Rootfs.open(path) as root:
+        return root.installed()
