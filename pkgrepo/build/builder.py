@@ -23,17 +23,17 @@ from pathlib import Path
 from pkgrepo import __version__
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
+from pkgrepo.build.commands import step_command
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
-from pkgrepo.build.staged import check_tree, open_regular, read_head, real_dir
+from pkgrepo.build.staged import check_tree, open_regular, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.image.rootfs import install
 from pkgrepo.package.archive import write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
-from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.model import Package
@@ -42,10 +42,6 @@ from pkgrepo.source import SourceCache, source_filename
 
 RECORDS = ".builds"
 LOGS = "logs"
-CONFIGURE = (
-    "./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var "
-    "--mandir=/usr/share/man --infodir=/usr/share/info"
-)
 
 
 @dataclass(frozen=True)
@@ -73,23 +69,6 @@ def step_label(i: int, step: Step) -> str:
     return f"step {i + 1} ({step.name or step.uses or 'runs'})"
 
 
-def step_script(step: Step, recipe: Recipe, jobs: int) -> str:
-    opts = step.with_.get("opts", "")
-    if step.runs is not None:
-        script = step.runs
-    elif step.uses == "autoconf/configure":
-        script = f"{CONFIGURE} {opts}"
-    elif step.uses in ("autoconf/make", "make"):
-        script = f"make -j{jobs} {step.with_.get('target', '')} {opts}"
-    elif step.uses == "autoconf/make-install":
-        script = f"make install DESTDIR={destdir(recipe.name)} {opts}"
-    else:  # pragma: no cover - the model admits no other step
-        raise AssertionError(step.uses)
-    late = {"build.jobs": str(jobs)}
-    assert set(late) == LATE_VARS
-    return VAR_RE.sub(lambda m: late.get(m.group(1), m.group(0)), script)
-
-
 def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> str:
     data = {
         "format": FORMAT,
@@ -114,52 +93,6 @@ def source_date_epoch(src: Path) -> int:
             with contextlib.suppress(OSError):
                 newest = max(newest, int(os.lstat(os.path.join(dirpath, name)).st_mtime))
     return newest
-
-
-def _elf_kind(root: Path, rel: str) -> str | None:
-    head = read_head(root, rel, 64)
-    if head is None:
-        return None
-    if head[:8] == b"!<arch>\n":
-        return "archive"
-    if head[:4] != b"\x7fELF" or len(head) < 18:
-        return None
-    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
-    return {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN"}.get(e_type)
-
-
-# Runs inside the sandbox with pairs of arguments: how to strip, and the file.
-STRIP_SCRIPT = """
-while [ $# -gt 0 ]; do
-  how=$1 f=./$2; shift 2  # ./: no name is read as an option
-  case $how in
-    debug) strip --strip-debug "$f" ;;
-    unneeded) strip --strip-unneeded "$f" ;;
-    keep)
-      d=usr/lib/debug/$f.debug
-      mkdir -p "${d%/*}"
-      objcopy --only-keep-debug "$f" "$d"
-      strip --strip-unneeded "$f"
-      objcopy --add-gnu-debuglink="$d" "$f" ;;
-  esac
-done
-"""
-
-
-def strip_arguments(root: Path, debug: bool) -> list[str]:
-    """`how file` pairs for STRIP_SCRIPT: every ELF file of the staged tree, read without following links."""
-    args = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in sorted(files):
-            rel = os.path.relpath(os.path.join(dirpath, name), root)
-            if rel.startswith("usr/lib/debug/"):
-                continue
-            kind = _elf_kind(root, rel)
-            if kind in ("archive", "ET_REL"):
-                args += ["debug", rel]
-            elif kind in ("ET_EXEC", "ET_DYN"):
-                args += ["keep" if debug else "unneeded", rel]
-    return args
 
 
 class Builder:
@@ -306,16 +239,9 @@ class Builder:
         for i, step in enumerate(recipe.pipeline):
             label = step_label(i, step)
             self.report(f"{recipe.name}: {label}")
-            timeout = step.timeout or limit
-            if step.uses == "strip":
-                check_tree(staged, build_dir)
-                if args := strip_arguments(staged, recipe.split.dbg):
-                    script = ["/bin/sh", "-ec", STRIP_SCRIPT, "strip", *args]
-                    self._run(path, label, box, timeout, log, script, cwd=destdir(recipe.name))
-                continue
-            cwd = f"{BUILD}/src/{step.working_directory}" if step.working_directory else f"{BUILD}/src"
-            self._run(path, label, box, timeout, log, ["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)],
-                      cwd=cwd)  # fmt: skip
+            command = step_command(step, recipe, variation.jobs, build_dir)
+            if command is not None:
+                self._run(path, label, box, step.timeout or limit, log, command.argv, cwd=command.cwd)
         check_tree(staged, build_dir)
         return self._package(path, recipe, staged, deps, sde, key, dest_dir)
 
