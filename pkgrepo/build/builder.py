@@ -24,6 +24,7 @@ from pkgrepo import __version__
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
 from pkgrepo.build.commands import step_command
+from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
@@ -37,7 +38,6 @@ from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.model import Package
-from pkgrepo.resolve.native import closure
 from pkgrepo.source import SourceCache, source_filename
 
 RECORDS = ".builds"
@@ -100,6 +100,7 @@ class Builder:
         self.out = Path(out)
         self.cache = cache
         self.report = report
+        self.index = PackagesDir(self.out)  # read once, kept current as packages are written
 
     def log_path(self, name: str) -> Path:
         return self.out / LOGS / f"{name}.log"
@@ -175,7 +176,7 @@ class Builder:
                 f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages"
             )
         try:
-            return closure(self.out, recipe.build_depends)
+            return self.index.closure(recipe.build_depends)
         except BadInput as e:
             raise BadInput(f"{where}: build-depends: {e}; build that recipe first") from None
 
@@ -317,11 +318,14 @@ class Builder:
                 manifest = manifest_with_sbom(staged, part.files, recipe, info)  # pkgrepo.attest: SBOM inside
                 size = sum(e.size for e in manifest)
                 info = info.model_copy(update={"installed_size": size})
-                written.append(write_package(staged, manifest, info, staging / info.filename))
+                written.append((write_package(staged, manifest, info, staging / info.filename), info))
             final = []
-            for w in written:
-                os.replace(w, dest_dir / w.name)
-                final.append(dest_dir / w.name)
+            for w, info in written:
+                if dest_dir == self.out:
+                    final.append(self.index.move_in(w, info))
+                else:  # a scratch directory of the reproducibility check
+                    os.replace(w, dest_dir / w.name)
+                    final.append(dest_dir / w.name)
             write_evidence(path, recipe, staged, final, deps)  # pkgrepo.attest: SBOMs + provenance beside
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -349,7 +353,7 @@ class Builder:
         runtime = [d for d in runtime if parse_dep(d).name not in own]
         if runtime and self.out.is_dir():
             try:
-                pool += closure(self.out, runtime)
+                pool += self.index.closure(runtime)
             except BadInput as e:
                 raise BuildFailed(f"{path}: dependencies.runtime: {e}") from None
         for pkg in pool:
