@@ -23,29 +23,25 @@ from pathlib import Path
 from pkgrepo import __version__
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
+from pkgrepo.build.commands import step_command
+from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
-from pkgrepo.build.staged import check_tree, open_regular, read_head, real_dir
+from pkgrepo.build.staged import check_tree, open_regular, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.image.rootfs import install
 from pkgrepo.package.archive import write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
-from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.model import Package
-from pkgrepo.resolve.native import closure
 from pkgrepo.source import SourceCache, source_filename
 
 RECORDS = ".builds"
 LOGS = "logs"
-CONFIGURE = (
-    "./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var "
-    "--mandir=/usr/share/man --infodir=/usr/share/info"
-)
 
 
 @dataclass(frozen=True)
@@ -71,23 +67,6 @@ Report = Callable[[str], None]
 
 def step_label(i: int, step: Step) -> str:
     return f"step {i + 1} ({step.name or step.uses or 'runs'})"
-
-
-def step_script(step: Step, recipe: Recipe, jobs: int) -> str:
-    opts = step.with_.get("opts", "")
-    if step.runs is not None:
-        script = step.runs
-    elif step.uses == "autoconf/configure":
-        script = f"{CONFIGURE} {opts}"
-    elif step.uses in ("autoconf/make", "make"):
-        script = f"make -j{jobs} {step.with_.get('target', '')} {opts}"
-    elif step.uses == "autoconf/make-install":
-        script = f"make install DESTDIR={destdir(recipe.name)} {opts}"
-    else:  # pragma: no cover - the model admits no other step
-        raise AssertionError(step.uses)
-    late = {"build.jobs": str(jobs)}
-    assert set(late) == LATE_VARS
-    return VAR_RE.sub(lambda m: late.get(m.group(1), m.group(0)), script)
 
 
 def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> str:
@@ -116,57 +95,12 @@ def source_date_epoch(src: Path) -> int:
     return newest
 
 
-def _elf_kind(root: Path, rel: str) -> str | None:
-    head = read_head(root, rel, 64)
-    if head is None:
-        return None
-    if head[:8] == b"!<arch>\n":
-        return "archive"
-    if head[:4] != b"\x7fELF" or len(head) < 18:
-        return None
-    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
-    return {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN"}.get(e_type)
-
-
-# Runs inside the sandbox with pairs of arguments: how to strip, and the file.
-STRIP_SCRIPT = """
-while [ $# -gt 0 ]; do
-  how=$1 f=./$2; shift 2  # ./: no name is read as an option
-  case $how in
-    debug) strip --strip-debug "$f" ;;
-    unneeded) strip --strip-unneeded "$f" ;;
-    keep)
-      d=usr/lib/debug/$f.debug
-      mkdir -p "${d%/*}"
-      objcopy --only-keep-debug "$f" "$d"
-      strip --strip-unneeded "$f"
-      objcopy --add-gnu-debuglink="$d" "$f" ;;
-  esac
-done
-"""
-
-
-def strip_arguments(root: Path, debug: bool) -> list[str]:
-    """`how file` pairs for STRIP_SCRIPT: every ELF file of the staged tree, read without following links."""
-    args = []
-    for dirpath, _dirs, files in os.walk(root):
-        for name in sorted(files):
-            rel = os.path.relpath(os.path.join(dirpath, name), root)
-            if rel.startswith("usr/lib/debug/"):
-                continue
-            kind = _elf_kind(root, rel)
-            if kind in ("archive", "ET_REL"):
-                args += ["debug", rel]
-            elif kind in ("ET_EXEC", "ET_DYN"):
-                args += ["keep" if debug else "unneeded", rel]
-    return args
-
-
 class Builder:
     def __init__(self, out: Path, cache: SourceCache, report: Report = lambda _m: None):
         self.out = Path(out)
         self.cache = cache
         self.report = report
+        self.index = PackagesDir(self.out)  # read once, kept current as packages are written
 
     def log_path(self, name: str) -> Path:
         return self.out / LOGS / f"{name}.log"
@@ -242,7 +176,7 @@ class Builder:
                 f"{where}: build-depends {', '.join(recipe.build_depends)} but {self.out} has no packages"
             )
         try:
-            return closure(self.out, recipe.build_depends)
+            return self.index.closure(recipe.build_depends)
         except BadInput as e:
             raise BadInput(f"{where}: build-depends: {e}; build that recipe first") from None
 
@@ -306,16 +240,9 @@ class Builder:
         for i, step in enumerate(recipe.pipeline):
             label = step_label(i, step)
             self.report(f"{recipe.name}: {label}")
-            timeout = step.timeout or limit
-            if step.uses == "strip":
-                check_tree(staged, build_dir)
-                if args := strip_arguments(staged, recipe.split.dbg):
-                    script = ["/bin/sh", "-ec", STRIP_SCRIPT, "strip", *args]
-                    self._run(path, label, box, timeout, log, script, cwd=destdir(recipe.name))
-                continue
-            cwd = f"{BUILD}/src/{step.working_directory}" if step.working_directory else f"{BUILD}/src"
-            self._run(path, label, box, timeout, log, ["/bin/sh", "-exc", step_script(step, recipe, variation.jobs)],
-                      cwd=cwd)  # fmt: skip
+            command = step_command(step, recipe, variation.jobs, build_dir)
+            if command is not None:
+                self._run(path, label, box, step.timeout or limit, log, command.argv, cwd=command.cwd)
         check_tree(staged, build_dir)
         return self._package(path, recipe, staged, deps, sde, key, dest_dir)
 
@@ -391,11 +318,14 @@ class Builder:
                 manifest = manifest_with_sbom(staged, part.files, recipe, info)  # pkgrepo.attest: SBOM inside
                 size = sum(e.size for e in manifest)
                 info = info.replace(installed_size=size)
-                written.append(write_package(staged, manifest, info, staging / info.filename))
+                written.append((write_package(staged, manifest, info, staging / info.filename), info))
             final = []
-            for w in written:
-                os.replace(w, dest_dir / w.name)
-                final.append(dest_dir / w.name)
+            for w, info in written:
+                if dest_dir == self.out:
+                    final.append(self.index.move_in(w, info))
+                else:  # a scratch directory of the reproducibility check
+                    os.replace(w, dest_dir / w.name)
+                    final.append(dest_dir / w.name)
             write_evidence(path, recipe, staged, final, deps)  # pkgrepo.attest: SBOMs + provenance beside
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -423,7 +353,7 @@ class Builder:
         runtime = [d for d in runtime if parse_dep(d).name not in own]
         if runtime and self.out.is_dir():
             try:
-                pool += closure(self.out, runtime)
+                pool += self.index.closure(runtime)
             except BadInput as e:
                 raise BuildFailed(f"{path}: dependencies.runtime: {e}") from None
         for pkg in pool:

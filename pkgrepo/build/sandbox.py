@@ -127,11 +127,24 @@ def run_confined(argv: list[str], log: Path, timeout: int, stdin: int | None = N
             raise StepTimeout(f"killed after the time limit of {timeout} s") from None
 
 
-def _namespace_args() -> list[str]:
-    return [
+def bwrap_argv(
+    mounts: list[str], command: list[str], *, hostname: str, cwd: str, env: dict[str, str]
+) -> list[str]:
+    """The one bubblewrap command line: every namespace new (no network), no capabilities, uid 0
+    inside, a fresh /proc, /dev and /tmp over `mounts`, only `env` in the environment.
+
+    Build steps and test roots differ only in `mounts`, hostname, directory and environment.
+    """
+    args = [
         bwrap(), "--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL",
-        "--die-with-parent", "--new-session",
+        "--die-with-parent", "--new-session", "--hostname", hostname,
+        *mounts,
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        "--chdir", cwd, "--clearenv",
     ]  # fmt: skip
+    for key in sorted(env):
+        args += ["--setenv", key, env[key]]
+    return [*args, *command]
 
 
 @dataclass
@@ -144,30 +157,27 @@ class Sandbox:
     umask: int = 0o022
 
     def argv(self, command: list[str], cwd: str = BUILD) -> list[str]:
-        args = [
-            *_namespace_args(),
-            "--hostname", self.hostname,
+        mounts = [
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/sbin", "/sbin",
             "--symlink", "usr/lib64", "/lib64",
             "--dir", "/lib",
             "--symlink", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--bind", str(self.build_dir), BUILD,
         ]  # fmt: skip
         for path in HOST_ETC:
             if os.path.exists(path):
-                args += ["--ro-bind", path, path]
+                mounts += ["--ro-bind", path, path]
         if self.toolchain is not None:
-            args += ["--ro-bind", str(self.toolchain), TOOLCHAIN]
+            mounts += ["--ro-bind", str(self.toolchain), TOOLCHAIN]
             for name in sorted(os.listdir(self.toolchain / "etc")):
-                args += ["--ro-bind", str(self.toolchain / "etc" / name), f"/etc/{name}"]
+                mounts += ["--ro-bind", str(self.toolchain / "etc" / name), f"/etc/{name}"]
         if self.sysroot is not None:
-            args += ["--ro-bind", str(self.sysroot), SYSROOT]
+            mounts += ["--ro-bind", str(self.sysroot), SYSROOT]
             for loader in sorted((self.sysroot / "lib").glob("ld-*.so*")):
                 # Programs linked against the sysroot's libc (configure tests) must run.
-                args += ["--ro-bind", str(loader), f"/lib/{loader.name}"]
+                mounts += ["--ro-bind", str(loader), f"/lib/{loader.name}"]
         env = {
             "PATH": PATH,
             "HOME": f"{BUILD}/home",
@@ -178,10 +188,8 @@ class Sandbox:
             "TERM": "dumb",
             **self.env,
         }
-        args += ["--chdir", cwd, "--clearenv"]
-        for key in sorted(env):
-            args += ["--setenv", key, env[key]]
-        return [*args, "/bin/sh", "-c", f'umask {self.umask:03o}; exec "$@"', "sh", *command]
+        umask = ["/bin/sh", "-c", f'umask {self.umask:03o}; exec "$@"', "sh", *command]
+        return bwrap_argv(mounts, umask, hostname=self.hostname, cwd=cwd, env=env)
 
     def run(
         self, command: list[str], log: Path, timeout: int, cwd: str = BUILD, stdin: int | None = None
@@ -194,16 +202,8 @@ class Sandbox:
 
 def run_in_root(rootfs: Path, script: str, log: Path, timeout: int, hostname: str = "pkgrepo-test") -> int:
     """Run `script` with /bin/sh of an installed rootfs, that rootfs as `/`, no network."""
-    argv = [
-        *_namespace_args(),
-        "--hostname", hostname,
-        "--bind", str(rootfs), "/",
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--chdir", "/", "--clearenv",
-        "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
-        "--setenv", "HOME", "/root", "--setenv", "TZ", "UTC", "--setenv", "LC_ALL", "C",
-        "/bin/sh", "-ec", script,
-    ]  # fmt: skip
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TZ": "UTC", "LC_ALL": "C"}
+    argv = bwrap_argv(["--bind", str(rootfs), "/"], ["/bin/sh", "-ec", script], hostname=hostname, cwd="/", env=env)
     with open(log, "ab") as out:
         out.write(f"$ (test) {script}\n".encode())
     return run_confined(argv, log, timeout)

@@ -3,8 +3,8 @@
 One small generator per dependency kind, each run over every file of the
 package in turn; adding a kind is adding a function to GENERATORS.
 
-- shared libraries (pyelftools): DT_NEEDED -> depends `so:NAME`, DT_SONAME of a
-  library in a lib directory -> provides `so:NAME`, PT_INTERP -> depends on the
+- shared libraries (`pkgrepo.elf`): DT_NEEDED -> depends `so:NAME`, DT_SONAME of a
+  library in a lib directory (`pkgrepo.elf.LIB_DIRS`) -> provides `so:NAME`, PT_INTERP -> depends on the
   loader `so:BASENAME`; a loader (`ld-*.so*` in a lib directory) provides
   `so:BASENAME`.
 - commands: executables in bin directories -> provides `cmd:NAME`.
@@ -23,13 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-
 from pkgrepo.build.staged import open_regular, read_head
+from pkgrepo.elf import dynamic, in_lib_dir
 
-LIB_DIRS = ("lib", "usr/lib", "usr/local/lib")
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 PC_DIRS = ("usr/lib/pkgconfig", "usr/share/pkgconfig")
 
@@ -56,30 +52,17 @@ def shared_libraries(root: Path, rel: str, out: Findings) -> None:
     if f is None:
         return
     with f:
-        if f.read(4) != b"\x7fELF":
-            return
-        f.seek(0)
-        try:
-            elf = ELFFile(f)
-            for seg in elf.iter_segments():
-                if seg.header.p_type == "PT_INTERP":
-                    dep = f"so:{os.path.basename(seg.get_interp_name())}"
-                    out.depends.add(dep)
-                    out.needed_by.setdefault(dep, []).append(rel)
-            for sec in elf.iter_sections():
-                if not isinstance(sec, DynamicSection):
-                    continue
-                for tag in sec.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        dep = f"so:{tag.needed}"
-                        out.depends.add(dep)
-                        out.needed_by.setdefault(dep, []).append(rel)
-                    elif tag.entry.d_tag == "DT_SONAME" and _in(rel, LIB_DIRS):
-                        out.provides.add(f"so:{tag.soname}")
-        except ELFError:
-            return
+        elf = dynamic(f)
+    if elf is None:
+        return
+    for lib in [*([os.path.basename(elf.interp)] if elf.interp else []), *elf.needed]:
+        dep = f"so:{lib}"
+        out.depends.add(dep)
+        out.needed_by.setdefault(dep, []).append(rel)
+    if elf.soname and in_lib_dir(rel):
+        out.provides.add(f"so:{elf.soname}")
     name = os.path.basename(rel)
-    if _in(rel, LIB_DIRS) and re.match(r"^ld-.*\.so", name):
+    if in_lib_dir(rel) and re.match(r"^ld-.*\.so", name):
         out.provides.add(f"so:{name}")
 
 

@@ -99,7 +99,7 @@ def _build_all(
             path, recipe = recipes[name]
             builder.report(f"testing {name}")
             try:
-                run_test(path, recipe, builder.out, by_name[name].log)
+                run_test(path, recipe, builder.index, by_name[name].log)
             except BuildFailed:
                 _discard(builder, by_name[name])
                 raise

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pkgrepo.elf import in_lib_dir
 from pkgrepo.recipe.model import Dependencies, Recipe
 
-LIB_DIRS = ("lib", "usr/lib")
 DEV_GLOBS = (
     "usr/include",
     "usr/lib/pkgconfig",
@@ -59,7 +59,7 @@ def staged_files(root: Path) -> list[str]:
 
 def _is_dev_symlink(root: Path, rel: str) -> bool:
     """`libfoo.so -> libfoo.so.1`: only the linker needs it."""
-    return os.path.dirname(rel) in LIB_DIRS and rel.endswith(".so") and os.path.islink(root / rel)
+    return in_lib_dir(rel) and rel.endswith(".so") and os.path.islink(root / rel)
 
 
 def split(root: Path, recipe: Recipe) -> list[Part]:

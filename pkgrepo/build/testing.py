@@ -11,20 +11,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
 from pkgrepo.image.rootfs import install
 from pkgrepo.package.extract import check_package
 from pkgrepo.recipe.model import Recipe
-from pkgrepo.resolve.native import closure
 
 
-def run_test(path: Path, recipe: Recipe, packages: Path, log: Path) -> None:
+def run_test(path: Path, recipe: Recipe, packages: PackagesDir, log: Path) -> None:
     if recipe.test is None:
         return
     root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))
     try:
-        needed = closure(packages, [recipe.name, *recipe.test.environment])
+        needed = packages.closure([recipe.name, *recipe.test.environment])
         install([check_package(Path(p.origin)) for p in needed], root)
         give_to_build_user(root)
         for i, step in enumerate(recipe.test.pipeline):

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
+from pkgrepo.elf import read_dynamic as _read_elf
 
 DEFAULT_EXCLUDE = (
     "usr/share/doc/**", "usr/share/man/**", "usr/share/info/**", "usr/share/locale/**",
@@ -94,38 +92,6 @@ def matches(path: str, patterns: list[str] | tuple[str, ...]) -> str | None:
         if any(rx.match(c) for c in candidates):
             return p
     return None
-
-
-@dataclass(frozen=True)
-class _Elf:
-    soname: str | None
-    needed: tuple[str, ...]
-    interp: str | None
-
-
-def _read_elf(path: Path) -> _Elf | None:
-    try:
-        with open(path, "rb") as f:
-            if f.read(4) != b"\x7fELF":
-                return None
-            f.seek(0)
-            elf = ELFFile(f)
-            soname = None
-            needed: list[str] = []
-            interp = None
-            for seg in elf.iter_segments():
-                if seg.header.p_type == "PT_INTERP":
-                    interp = seg.get_interp_name()
-            for sec in elf.iter_sections():
-                if isinstance(sec, DynamicSection):
-                    for tag in sec.iter_tags():
-                        if tag.entry.d_tag == "DT_NEEDED":
-                            needed.append(tag.needed)
-                        elif tag.entry.d_tag == "DT_SONAME":
-                            soname = tag.soname
-            return _Elf(soname, tuple(needed), interp)
-    except (ELFError, OSError, ValueError):
-        return None
 
 
 def _resolve(root: Path, rel: str, limit: int = 40) -> str | None:

@@ -14,19 +14,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pkgrepo.errors import BadInput
+from pkgrepo.recipe.steps import STEPS
 from pkgrepo.resolve.deps import parse_dep
 
 NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
 SHA256_RE = r"^[0-9a-f]{64}$"
-# Built-in steps and the `with:` keys each accepts.
-STEPS: dict[str, frozenset[str]] = {
-    "autoconf/configure": frozenset({"opts"}),
-    "autoconf/make": frozenset({"opts"}),
-    "autoconf/make-install": frozenset({"opts"}),
-    "make": frozenset({"opts", "target"}),
-    "strip": frozenset(),
-}
-StepName = Literal["autoconf/configure", "autoconf/make", "autoconf/make-install", "make", "strip"]
+# The names of the built-in steps, from the registry: a Literal, so the JSON Schema lists them.
+StepName = Literal[tuple(STEPS)]  # type: ignore[valid-type]
 # Seconds a step may run when neither the step nor the package sets `timeout`.
 DEFAULT_TIMEOUT = 3600
 Timeout = Annotated[
@@ -157,9 +151,10 @@ class Step(Strict):
         if self.runs is not None and self.with_:
             raise ValueError("`with` only applies to `uses` steps")
         if self.uses is not None:
-            unknown = sorted(set(self.with_) - STEPS[self.uses])
+            inputs = STEPS[self.uses].inputs
+            unknown = sorted(set(self.with_) - set(inputs))
             if unknown:
-                allowed = ", ".join(sorted(STEPS[self.uses])) or "nothing"
+                allowed = ", ".join(sorted(inputs)) or "nothing"
                 raise ValueError(f"{self.uses} does not take {', '.join(unknown)} (it takes {allowed})")
         return self
 

@@ -27,16 +27,19 @@ def to_package(info: PackageInfo, origin: str) -> Package:
 
 class NativeIndex(PackageList):
     """Every package file of a directory; with `newest_only`, only the newest version of each name
-    (what a build sees: a rebuilt release replaces the old one rather than competing with it)."""
+    (what a build sees: a rebuilt release replaces the old one rather than competing with it).
 
-    def __init__(self, directory: Path, newest_only: bool = False):
+    `packages`, when given, are the directory's packages as the caller already read them (the
+    builder keeps its own view current instead of reading every header again)."""
+
+    def __init__(self, directory: Path, newest_only: bool = False, packages: list[Package] | None = None):
         if not directory.is_dir():
             raise BadInput(
                 f"{directory}: packages directory does not exist; build first or pass another directory"
             )
-        packages = _unambiguous(
-            [to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()]
-        )
+        if packages is None:
+            packages = [to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()]
+        packages = _unambiguous(packages)
         if newest_only:
             newest: dict[str, Package] = {}
             for p in sorted(packages, key=lambda p: sort_key(p.version)):
@@ -62,6 +65,7 @@ def _unambiguous(packages: list[Package]) -> list[Package]:
     return list(first.values())
 
 
-def closure(directory: Path, roots: list[str]) -> list[Package]:
+def closure(directory: Path, roots: list[str], packages: list[Package] | None = None) -> list[Package]:
     """The smallest closure of `roots` among the newest packages of a directory; origin is each file."""
-    return minimize(NativeIndex(directory, newest_only=True), [parse_dep(r) for r in roots]).packages
+    index = NativeIndex(directory, newest_only=True, packages=packages)
+    return minimize(index, [parse_dep(r) for r in roots]).packages
