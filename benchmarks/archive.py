@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pkgrepo.image.rootfs import DB, install
+from pkgrepo.package.rootfs import DB, install
 from pkgrepo.package.archive import scan_tree, write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import PackageInfo

@@ -33,9 +33,9 @@ from libarchive.entry import FileType
 from repo_helpers import make_package
 
 from pkgrepo.errors import BadInput, PkgrepoError
-from pkgrepo.image.rootfs import DB, Rootfs, install
 from pkgrepo.package.extract import CheckedPackage, check_package
 from pkgrepo.package.meta import PackageInfo, canonical_json
+from pkgrepo.package.rootfs import DB, Rootfs, install
 
 from conftest import ROOT, run_cli
 

@@ -15,9 +15,7 @@ targets beside the package (`packages/FILE.spdx.json`, ...) and the public key a
 
 from __future__ import annotations
 
-import hashlib
 import os
-import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,9 +28,8 @@ from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.model import Package
 
 if TYPE_CHECKING:
-    from tuf.api.metadata import Metadata, Snapshot, Targets
 
-    from pkgrepo.repo.repository import Repository
+    pass
 
 SUFFIXES = (".spdx.json", ".cdx.json", ".intoto.json")
 PUBLIC_KEY = "provenance.pub"
@@ -108,29 +105,3 @@ def evidence_files(files: list[Path]) -> list[tuple[str, Path]]:
     for k in sorted(keys):
         out.append((f"keys/provenance-{dsse.load_public_key(k).keyid}.pub", k))
     return out
-
-
-def publish_evidence(repo: Repository, files: list[Path], snap: Metadata[Snapshot],
-                     bins: dict[str, Metadata[Targets]], succinct) -> list[str]:  # fmt: skip
-    """Add the evidence beside `files` as targets of their hash bins; return the targets added."""
-    from tuf.api.metadata import TargetFile
-
-    from pkgrepo.repo.repository import _write_atomic
-
-    added = []
-    for target, path in evidence_files(files):
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        name = succinct.get_role_for_target(target)
-        md = bins.get(name) or repo.role(snap, name)
-        old = md.signed.targets.get(target)
-        if old is not None and old.hashes.get("sha256") == digest:
-            continue
-        dest = repo.targets_dir / posixpath.dirname(target) / f"{digest}.{posixpath.basename(target)}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.exists():
-            _write_atomic(dest, data)
-        md.signed.targets[target] = TargetFile(len(data), {"sha256": digest}, target)
-        bins[name] = md
-        added.append(target)
-    return added

@@ -15,8 +15,8 @@ from pathlib import Path
 from pkgrepo.attest.component import Component, Subject, installed_digest
 from pkgrepo.attest.sbom import read_sbom
 from pkgrepo.errors import BadInput
-from pkgrepo.image.rootfs import installed_in
 from pkgrepo.package.extract import own_sboms as sbom_paths
+from pkgrepo.package.rootfs import installed_in
 
 
 def rootfs_subject(rootfs: Path, name: str | None = None, version: str = "") -> Subject:

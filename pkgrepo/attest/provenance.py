@@ -19,8 +19,7 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
-from pkgrepo import __version__
-from pkgrepo.build import toolchain
+from pkgrepo import __version__, hosttools
 from pkgrepo.errors import BadInput
 
 STATEMENT = "https://in-toto.io/Statement/v1"
@@ -120,7 +119,7 @@ def content_subject(name: str, version: str) -> str:
 @cache
 def host_toolchain() -> tuple[Resource, ...]:
     """The host tools every build uses, with their Debian package versions (dpkg-query)."""
-    identity = toolchain.identity()
+    identity = hosttools.identity()
     packages = list(DEBIAN_TOOLS)
     try:
         owner = subprocess.run(["dpkg-query", "-S", os.path.realpath("/usr/bin/gcc")], capture_output=True,

@@ -19,9 +19,9 @@ from pkgrepo.attest.component import installed_digest
 from pkgrepo.attest.provenance import Provenance, content_subject
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
-from pkgrepo.image.rootfs import installed_in
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import ARCH
+from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import load_recipe
 from pkgrepo.repo.client import RepoClient
 

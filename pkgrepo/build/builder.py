@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrepo import __version__
+from pkgrepo import __version__, hosttools
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
 from pkgrepo.build.commands import step_command
@@ -31,10 +31,10 @@ from pkgrepo.build.split import Part, split
 from pkgrepo.build.staged import check_tree, open_regular, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
-from pkgrepo.image.rootfs import install
 from pkgrepo.package.archive import write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
+from pkgrepo.package.rootfs import install
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.model import Package
@@ -76,7 +76,7 @@ def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> s
         "recipe": recipe.model_dump(mode="json", by_alias=True),
         "patches": patches,
         "build-deps": {p.name: sha256_file(p.origin) for p in deps},
-        "toolchain": toolchain.identity(),
+        "toolchain": hosttools.identity(),
     }
     return hashlib.sha256(canonical_json(data)).hexdigest()
 

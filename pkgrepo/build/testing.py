@@ -14,8 +14,8 @@ from pathlib import Path
 from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
-from pkgrepo.image.rootfs import install
 from pkgrepo.package.extract import check_package
+from pkgrepo.package.rootfs import install
 from pkgrepo.recipe.model import Recipe
 
 

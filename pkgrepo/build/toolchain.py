@@ -11,8 +11,6 @@ input: they are visible to the compiler but never packaged.
 from __future__ import annotations
 
 import os
-import subprocess
-from functools import cache
 from pathlib import Path
 
 from pkgrepo.build.sandbox import SYSROOT, TOOLCHAIN
@@ -95,24 +93,3 @@ def prepare(tc: Path, sysroot: Path) -> dict[str, str]:
     (tc / "etc/ld-musl-x86_64.path").write_text(f"{SYSROOT}/lib\n{SYSROOT}/usr/lib\n")
     env.update({"CC": "cc", "HOSTCC": "/usr/bin/gcc", "BUILD_CC": "/usr/bin/gcc"})
     return env
-
-
-@cache
-def identity() -> dict[str, str]:
-    """Versions of the host tools a build uses: part of every cache key and of provenance."""
-    out = {}
-    for tool, argv in {
-        "gcc": ["gcc", "--version"],
-        "binutils": ["ld", "--version"],
-        "make": ["make", "--version"],
-    }.items():
-        try:
-            text = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
-            out[tool] = text.splitlines()[0] if text else "absent"
-        except OSError:
-            out[tool] = "absent"
-    try:
-        out["kernel-headers"] = (Path("/usr/include/linux/version.h")).read_text().split("\n")[0]
-    except OSError:
-        out["kernel-headers"] = "absent"
-    return out

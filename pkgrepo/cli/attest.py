@@ -181,12 +181,12 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
 @JSON
 def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, no_test, as_json) -> None:
     """Patch to image: rebuild recipes and their reverse build dependencies, publish, re-assemble images."""
-    from pkgrepo.attest.rollout import rollout as run
     from pkgrepo.build.builder import Builder
     from pkgrepo.build.plan import find_recipe
     from pkgrepo.progress import Progress
     from pkgrepo.recipe.load import load_requested
     from pkgrepo.repo.repository import Repository
+    from pkgrepo.rollout import rollout as run
     from pkgrepo.source import SourceCache
 
     recipes = load_requested(recipes_dir, names)

@@ -77,9 +77,10 @@ def repo_rotate(path, role, keys_dir, export_root) -> None:
 @JSON
 def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
     """Publish package files into a repository (atomic; concurrent publishes are serialised)."""
+    from pkgrepo.attest.evidence import evidence_files
     from pkgrepo.repo.repository import Repository, parse_expiry
 
-    report = Repository.at(repo_path, keys_dir).publish(list(files), force, parse_expiry(expiry))
+    report = Repository.at(repo_path, keys_dir).publish(list(files), force, parse_expiry(expiry), evidence_files)
     if as_json:
         emit({"added": report.added, "unchanged": report.unchanged, "timestamp_version": report.version})
         return

@@ -4,7 +4,7 @@
 package bytes from a `PackageSource` at the edge (a packages directory or the
 verifying repository client), every package checked before anything is
 written, and every write through the rootfs destination
-(`pkgrepo.image.rootfs.Rootfs`). `install`, `upgrade` and `remove` are the
+(`pkgrepo.package.rootfs.Rootfs`). `install`, `upgrade` and `remove` are the
 commands' policies over it.
 """
 
@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.rootfs import Rootfs
 from pkgrepo.image.sources import PackageSource
 from pkgrepo.package.extract import CheckedPackage, check_package
+from pkgrepo.package.rootfs import InstalledPackage, Rootfs
+from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.indexes import parse_root
 from pkgrepo.resolve.minimize import Result, minimize
 
@@ -62,6 +63,23 @@ def upgrade(open_source: Callable[[], PackageSource], path: Path, time_limit: fl
         return apply(result, source, root, requested, overwrite)
 
 
+def needed(db: dict[str, InstalledPackage], names: list[str]) -> str | None:
+    """Why removing `names` would break a package staying behind, if it would."""
+    for name, rec in sorted(db.items()):
+        if name in names:
+            continue
+        for d in rec.depends:
+            dep = parse_dep(d)
+            providers = [n for n, r in db.items() if meets(dep, n, r.version, map(parse_provide, r.provides))]
+            if providers and all(p in names for p in providers):
+                return f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force"
+    return None
+
+
 def remove(names: list[str], path: Path, force: bool = False, on_wait: Wait | None = None) -> list[str]:
+    """Remove `names`; refused, unless `force`, when a package staying behind needs what only they provide."""
     with Rootfs.open(path, on_wait=on_wait) as root:
-        return root.remove(names, force)
+        why = None if force else needed(root.installed(), names)
+        if why:
+            raise BadInput(why)
+        return root.remove(names)

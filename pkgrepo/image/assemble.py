@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.image.apply import check_as
-from pkgrepo.image.rootfs import DB, Rootfs
 from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.rootfs import DB, Rootfs
 
 INSTALLED_DB = DB  # the installed-package record, where scanners and the dev package manager read it
 

@@ -15,7 +15,7 @@ stops after at most its declared size.
 
 File data is spooled (in memory up to `SPOOL_MEMORY` per package, then in an
 anonymous temporary file), never held whole. Writing is done by the rootfs
-destination (`pkgrepo.image.rootfs`).
+destination (`pkgrepo.package.rootfs`).
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import posixpath
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+# Files published beside packages (SBOMs, provenance): (target path, file) for the given packages.
+Sidecars = Callable[[list[Path]], list[tuple[str, Path]]]
 
 
 @dataclass
@@ -181,10 +186,10 @@ class Repository:
                              expiry["timestamp"])  # fmt: skip
 
     def publish(
-        self, files: list[Path], force: bool = False, expiry: dict[str, timedelta] | None = None
+        self, files: list[Path], force: bool = False, expiry: dict[str, timedelta] | None = None,
+        sidecars: Sidecars = lambda _files: [],
     ) -> PublishReport:
-        from pkgrepo.attest.evidence import publish_evidence
-
+        """Add `files` (and the files `sidecars` names beside them) in one atomic, signed step."""
         expiry = {**EXPIRY, **(expiry or {})}
         for f in files:
             if not f.is_file():
@@ -219,7 +224,9 @@ class Repository:
                 bins[name].signed.targets[entry.path] = TargetFile(size, {"sha256": digest}, entry.path)
                 index.put(entry)
                 added.append(entry.path)
-            added += publish_evidence(self, files, snap, bins, succinct)  # pkgrepo.attest: SBOMs, provenance, key
+            for target, path in sidecars(files):
+                if self._add_target(target, path.read_bytes(), snap, bins, succinct):
+                    added.append(target)
             if not added:
                 return PublishReport([], unchanged, ts.signed.version)
             index_bytes = index.to_bytes()
@@ -235,6 +242,23 @@ class Repository:
             snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
             self._commit(ts, snap, expiry)
             return PublishReport(added, unchanged, ts.signed.version)
+
+    def _add_target(self, target: str, data: bytes, snap: Metadata[Snapshot], bins: dict[str, Metadata[Targets]],
+                    succinct: SuccinctRoles) -> bool:  # fmt: skip
+        """`data` as `target` in its hash bin, unless already there with these bytes."""
+        digest = hashlib.sha256(data).hexdigest()
+        name = succinct.get_role_for_target(target)
+        md = bins.get(name) or self.role(snap, name)
+        old = md.signed.targets.get(target)
+        if old is not None and old.hashes.get("sha256") == digest:
+            return False
+        dest = self.targets_dir / posixpath.dirname(target) / f"{digest}.{posixpath.basename(target)}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            _write_atomic(dest, data)
+        md.signed.targets[target] = TargetFile(len(data), {"sha256": digest}, target)
+        bins[name] = md
+        return True
 
     def _commit(
         self, ts: Metadata[Timestamp], snap: Metadata[Snapshot], expiry: dict[str, timedelta]

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pkgrepo.attest.evidence import evidence_files
 from pkgrepo.attest.inventory import rootfs_subject
 from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
 from pkgrepo.build.builder import Builder
@@ -27,8 +28,8 @@ from pkgrepo.build.plan import Recipes, plan
 from pkgrepo.build.session import build_all
 from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import apply
-from pkgrepo.image.rootfs import Rootfs, installed_in
 from pkgrepo.image.sources import open_packages
+from pkgrepo.package.rootfs import Rootfs, installed_in
 from pkgrepo.repo.repository import Repository
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
@@ -133,7 +134,7 @@ def rollout(builder: Builder, recipes: Recipes, names: list[str], repo: Reposito
     if repo is not None:
         fresh = [p for r in results if not r.cached for p in r.packages]
         if fresh:
-            report.published = repo.publish(fresh).added
+            report.published = repo.publish(fresh, sidecars=evidence_files).added
     report.publish_seconds = time.monotonic() - start
     start = time.monotonic()
     if images is not None:

@@ -36,7 +36,6 @@ from pathlib import Path
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.extract import DB_DIR, RESERVED_PREFIX, CheckedPackage
 from pkgrepo.package.meta import canonical_json
-from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 
 DB_NAME = "installed.json"
 DB = f"{DB_DIR}/{DB_NAME}"
@@ -466,31 +465,20 @@ class Rootfs:
 
         self._run(plan, write)
 
-    def remove(self, names: Iterable[str], force: bool = False) -> list[str]:
+    def remove(self, names: Iterable[str]) -> list[str]:
         """Remove installed packages' files (not shared directories) and their records.
 
-        Refused, unless `force`, when a package staying behind depends on what only the removed
-        ones provide."""
+        Whether others still need them is the caller's policy (`pkgrepo.image.apply.remove`)."""
         names = list(names)
         with self._failures("removing"):
-            self._remove(names, force)
+            self._remove(names)
         return names
 
-    def _remove(self, names: list[str], force: bool) -> None:
+    def _remove(self, names: list[str]) -> None:
         db = self.installed()
         missing = [n for n in names if n not in db]
         if missing:
             raise BadInput(f"{missing[0]}: not installed in {self.path}")
-        for name, rec in sorted(db.items()):
-            if force or name in names:
-                continue
-            for d in rec.depends:
-                dep = parse_dep(d)
-                providers = [n for n, r in db.items() if meets(dep, n, r.version, map(parse_provide, r.provides))]
-                if providers and all(p in names for p in providers):
-                    raise BadInput(
-                        f"{providers[0]}: needed by {name} ({d}); remove {name} too, or pass --force"
-                    )
         remaining = {n: r for n, r in db.items() if n not in names}
         kept = {f for rec in remaining.values() for f in rec.files}
         gone = {f for n in names for f in db[n].files} - kept
@@ -519,12 +507,6 @@ def install(pkgs: list[CheckedPackage], rootfs: Path, requested: Iterable[str] =
     """`Rootfs.install` on `rootfs` (created when missing), for callers with a path in hand."""
     with Rootfs.open(rootfs, create=True) as root:
         return root.install(pkgs, requested, source, overwrite)
-
-
-def remove(names: list[str], rootfs: Path, force: bool = False) -> list[str]:
-    """`Rootfs.remove` on `rootfs`."""
-    with Rootfs.open(rootfs) as root:
-        return root.remove(names, force)
 
 
 def installed_in(path: Path) -> dict[str, InstalledPackage]:

@@ -1,0 +1,67 @@
+"""The rooms of pkgrepo import only downwards, in the order docs/architecture.md draws.
+
+Every `import pkgrepo.X` / `from pkgrepo.X import ...` anywhere in a room (also
+inside functions) is an edge; an edge to a room higher in ROOMS fails the test.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "pkgrepo"
+BASE = {"errors", "digest", "paths", "suggest", "graph", "elf", "hosttools"}
+# Lowest first: a room may import its own modules, the base modules and the rooms before it.
+ROOMS = ["package", "repo", "resolve", "recipe", "source", "attest", "build", "image", "rollout", "progress",
+         "cli", "__main__"]  # fmt: skip
+
+
+def room_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        found |= {n.split(".")[1] for n in names if n.startswith("pkgrepo.")}
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py") if "data" not in p.relative_to(PKG).parts)
+
+
+def test_every_room_is_placed():
+    rooms = {room_of(p) for p in modules()} - {"__init__"}
+    assert rooms <= BASE | set(ROOMS), f"place {sorted(rooms - BASE - set(ROOMS))} in ROOMS or BASE"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PKG)))
+def test_imports_go_down(path: Path):
+    room = room_of(path)
+    allowed = set(BASE) | {room}
+    if room in ROOMS:
+        allowed |= set(ROOMS[: ROOMS.index(room)])
+    elif room in BASE:
+        allowed = {room, "errors"}
+    upward = imports(path) - allowed
+    assert not upward, f"{path.relative_to(PKG)} ({room}) imports {sorted(upward)}, above it"
+
+
+def test_the_client_path_needs_no_pydantic():
+    """What the package manager inside dev images runs (issue 10) imports neither pydantic nor
+    the recipe and build rooms, whose models need it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+             "or m.startswith(('pkgrepo.recipe', 'pkgrepo.build'))))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
