@@ -116,8 +116,9 @@ def test_file_conflict_refused(built: Path, tmp_path: Path):
     (stage / "usr/bin").mkdir(parents=True)
     (stage / "usr/bin/hello").write_text("#!/bin/sh\n")
     info, _ = read_head(_pkg(built, "hello"))
-    info = info.replace(name="impostor", depends=(), provides=())
-    write_package(stage, scan_tree(stage, ["usr/bin/hello"]), info, other / info.filename)
+    manifest = scan_tree(stage, ["usr/bin/hello"])
+    info = info.replace(name="impostor", depends=(), provides=(), installed_size=sum(e.size for e in manifest))
+    write_package(stage, manifest, info, other / info.filename)
     before = (root / "usr/bin/hello").read_bytes()
     proc = run_cli("install", "--packages", str(other), "--root", str(root), "impostor")
     assert proc.returncode == 2
