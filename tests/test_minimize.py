@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pkgrepo.errors import BadInput
 from pkgrepo.resolve.deps import Dep
 from pkgrepo.resolve.explain import install_order, why
 from pkgrepo.resolve.minimize import Unsatisfiable, minimize
@@ -107,6 +108,28 @@ def test_minimal_and_valid(case):
     assert sorted(k for g in groups for k in g) == sorted(p.key for p in result.packages)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(universes())
+def test_pure_python_search_agrees_with_maxsat(case):
+    """The fallback of dev images (no PySAT there) finds the same minimum as RC2 and brute force."""
+    packages, roots = case
+    index = MemoryIndex(packages)
+    outcomes = []
+    for solver in ("maxsat", "search"):
+        try:
+            r = minimize(index, roots, solver=solver)
+        except (Unsatisfiable, BadInput) as e:
+            outcomes.append(type(e).__name__)
+            continue
+        assert valid(r.packages, roots, index) and r.optimal
+        assert r.solver in ("forced", solver)
+        outcomes.append((r.installed_size, len(r.packages)))
+    assert outcomes[0] == outcomes[1]
+    best = brute_force(packages, roots, index)
+    if best is not None:
+        assert outcomes[1] == best
+
+
 def pkg(name, version="1", size=1, depends=(), conflicts=(), provides=()):
     return Package(f"{name}={version}", name, version, size, tuple(tuple(c) for c in depends), tuple(conflicts),
                    tuple(provides))  # fmt: skip
@@ -155,7 +178,8 @@ def test_unsatisfiable_names_root_clause_and_reason():
         minimize(index, [Dep("app")])
 
 
-def test_time_limit_returns_a_valid_set_marked_not_optimal():
+@pytest.mark.parametrize("solver", ["maxsat", "search"])
+def test_time_limit_returns_a_valid_set_marked_not_optimal(solver):
     # A weighted vertex cover in disguise (root needs one end of every edge): hard for any exact
     # solver at this size, so the time limit stops the search.
     import random
@@ -168,7 +192,7 @@ def test_time_limit_returns_a_valid_set_marked_not_optimal():
     packages = [pkg("root", depends=[[Dep(f"n{a}"), Dep(f"n{b}")] for a, b in sorted(edges)])]
     packages += [pkg(f"n{i}", size=rng.randint(100, 1000)) for i in range(120)]
     index = MemoryIndex(packages)
-    result = minimize(index, [Dep("root")], time_limit=0.5)
+    result = minimize(index, [Dep("root")], time_limit=0.5, solver=solver)
     assert result.optimal is False
     assert valid(result.packages, [Dep("root")], index)
     assert result.seconds < 5

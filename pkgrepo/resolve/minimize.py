@@ -4,7 +4,8 @@
 2. Force: packages without a choice (a root or a dependency with one
    candidate, from a forced package). When the forced set is already
    complete and consistent, it is the unique minimum: no solver is needed.
-3. Otherwise solve exactly as weighted MaxSAT with PySAT's RC2 (a
+3. Otherwise solve exactly as weighted MaxSAT with PySAT's RC2 (or, where
+   PySAT cannot be installed, the pure-Python branch and bound of `search.py`) (a
    maintained, core-guided MaxSAT solver whose answer is optimal when it
    returns; it imports in milliseconds, which matters for a command whose
    whole run is a fraction of a second): one variable per reachable package;
@@ -33,7 +34,7 @@ class Result:
     roots: list[Dep]
     packages: list[Package]  # sorted by name
     optimal: bool
-    solver: str  # "forced" (no choice) or "maxsat"
+    solver: str  # "forced" (no choice), "maxsat" (PySAT) or "search" (pure Python)
     seconds: float
     # for each chosen package: (clause, the chosen packages that meet it)
     edges: dict[str, list[tuple[tuple[Dep, ...], list[str]]]] = field(default_factory=dict)
@@ -103,12 +104,9 @@ def _consistent(chosen: dict[str, Package], roots: list[Dep], cand: Candidates) 
     return True
 
 
-def _solve(reached: dict[str, Package], forced: dict[str, Package], roots: list[Dep], cand: Candidates,
-           time_limit: float) -> tuple[set[str], bool] | None:  # fmt: skip
-    """Weighted MaxSAT with PySAT's RC2; None when no installable set exists."""
-    from pysat.examples.rc2 import RC2Stratified
-    from pysat.formula import WCNF
-
+def _encode(reached: dict[str, Package], forced: dict[str, Package], roots: list[Dep], cand: Candidates
+            ) -> tuple[list[str], list[list[int]], list[int]]:  # fmt: skip
+    """(package keys, hard clauses, the weight of choosing each key): variable i + 1 is keys[i]."""
     keys = sorted(reached)
     var = {k: i + 1 for i, k in enumerate(keys)}
     hard: list[list[int]] = [[var[k]] for k in sorted(forced)]
@@ -127,12 +125,35 @@ def _solve(reached: dict[str, Package], forced: dict[str, Package], roots: list[
     hard += [[-a, -b] for a, b in sorted(conflicts)]
     for group in by_name.values():  # one version of a name
         hard += [[-a, -b] for i, a in enumerate(group) for b in group[i + 1 :]]
+    scale = len(keys) + 1  # size first, then fewer packages
+    return keys, hard, [reached[k].installed_size * scale + 1 for k in keys]
+
+
+def solver_name() -> str:
+    """"maxsat" (PySAT's RC2) where PySAT imports; else the pure-Python "search"."""
+    try:
+        import pysat  # noqa: F401
+    except ImportError:
+        return "search"
+    return "maxsat"
+
+
+def _solve(keys: list[str], hard: list[list[int]], weights: list[int], time_limit: float, solver: str
+           ) -> tuple[set[str], bool] | None:  # fmt: skip
+    """The cheapest model's keys and whether it is proven optimal; None when no installable set exists."""
+    if solver == "search":
+        from pkgrepo.resolve.search import cheapest_model
+
+        found = cheapest_model(hard, weights, time_limit)
+        return None if found is None else ({keys[v - 1] for v in found[0]}, found[1])
+    from pysat.examples.rc2 import RC2Stratified
+    from pysat.formula import WCNF
+
     wcnf = WCNF()
     for c in hard:
         wcnf.append(c)
-    scale = len(keys) + 1  # size first, then fewer packages
-    for k in keys:
-        wcnf.append([-var[k]], weight=reached[k].installed_size * scale + 1)
+    for i, w in enumerate(weights):
+        wcnf.append([-(i + 1)], weight=w)
     with RC2Stratified(wcnf) as rc2:
         timer = threading.Timer(time_limit, rc2.interrupt)
         timer.start()
@@ -213,7 +234,8 @@ def explain_unsatisfiable(roots: list[Dep], reached: dict[str, Package], cand: C
     )
 
 
-def minimize(index: Index, roots: list[Dep], time_limit: float = 30.0) -> Result:
+def minimize(index: Index, roots: list[Dep], time_limit: float = 30.0, solver: str | None = None) -> Result:
+    """The smallest installable closure of `roots`; `solver` "maxsat" or "search" (default: the best here)."""
     start = time.monotonic()
     cand = Candidates(index)
     check_roots(index, roots, cand)
@@ -222,10 +244,11 @@ def minimize(index: Index, roots: list[Dep], time_limit: float = 30.0) -> Result
         chosen, optimal, solver = forced, True, "forced"
     else:
         reached = _reach(roots, cand)
-        solved = _solve(reached, forced, roots, cand, time_limit)
+        solver = solver or solver_name()
+        solved = _solve(*_encode(reached, forced, roots, cand), time_limit, solver)
         if solved is None:
             raise Unsatisfiable(explain_unsatisfiable(roots, reached, cand))
         keys, optimal = solved
-        chosen, solver = {k: reached[k] for k in keys}, "maxsat"
+        chosen = {k: reached[k] for k in keys}
     packages = sorted(chosen.values(), key=lambda p: (p.name, p.key))
     return Result(roots, packages, optimal, solver, time.monotonic() - start, _edges(chosen, cand))
