@@ -5,6 +5,9 @@ directory only when every one of them was written, so a failed build leaves
 no partial package. The cache key is the digest of every input that can
 change the output: the recipe, its patches, the exact build-dependency
 packages and the host toolchain's versions.
+
+One class on purpose, past 400 lines: the build's steps share its inputs, its
+directories and its records, and reading it top to bottom is reading one build.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo import __version__, hosttools
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
+from pkgrepo.build.cache import BuildCache, DirectoryCache
 from pkgrepo.build.commands import step_command
 from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
@@ -31,7 +35,7 @@ from pkgrepo.build.split import Part, split
 from pkgrepo.build.staged import check_tree, open_regular, real_dir
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
-from pkgrepo.package.archive import write_package
+from pkgrepo.package.archive import read_info, write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import FORMAT, PackageInfo, canonical_json
 from pkgrepo.package.rootfs import install
@@ -96,11 +100,14 @@ def source_date_epoch(src: Path) -> int:
 
 
 class Builder:
-    def __init__(self, out: Path, cache: SourceCache, report: Report = lambda _m: None):
+    def __init__(self, out: Path, cache: SourceCache, report: Report = lambda _m: None,
+                 caches: Sequence[BuildCache] = (), cache_to: DirectoryCache | None = None):  # fmt: skip
         self.out = Path(out)
         self.cache = cache
         self.report = report
         self.index = PackagesDir(self.out)  # read once, kept current as packages are written
+        self.caches = list(caches)  # shared build caches asked before building (--cache-from)
+        self.cache_to = cache_to  # where finished builds are also stored (--cache-to)
 
     def log_path(self, name: str) -> Path:
         return self.out / LOGS / f"{name}.log"
@@ -127,16 +134,50 @@ class Builder:
         data = json.loads(record.read_text())
         record.write_bytes(canonical_json({**data, "tested": True}))
 
-    def lookup(self, path: Path, recipe: Recipe) -> BuildResult | None:
-        """The packages of an earlier build from the same inputs, if they are all still there."""
-        start = time.monotonic()
+    def _inputs(self, path: Path, recipe: Recipe) -> tuple[list[Package], dict[str, bytes], str]:
+        """The build dependencies, the patches and the cache key of everything that can change the output."""
         deps = self._build_deps(recipe, str(path))
         patches = self._patches(path, recipe)
-        key = cache_key(recipe, {p: sha256_file(f) for p, f in patches.items()}, deps)
-        hit = self.cached(recipe.name, key)
+        return deps, patches, cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, deps)
+
+    def lookup(self, path: Path, recipe: Recipe) -> BuildResult | None:
+        """The packages of an earlier build from the same inputs: still here, or in a shared build cache."""
+        start = time.monotonic()
+        _deps, _patches, key = self._inputs(path, recipe)
+        hit = self.cached(recipe.name, key) or self._from_caches(recipe.name, key)
         if hit is None:
             return None
         return BuildResult(recipe.name, hit, True, time.monotonic() - start, self.log_path(recipe.name))
+
+    def _from_caches(self, name: str, key: str) -> list[Path] | None:
+        """A build with this key from a shared cache, checked and moved into the packages directory."""
+        for cache in self.caches:
+            self.out.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=self.out))
+            try:
+                files = cache.get(name, key, staging)
+                if not files:
+                    continue
+                packages = [(f, read_info(f)) for f in files if f.name.endswith(".pkg.tar.zst")]
+                for f, info in packages:
+                    if (info.origin, info.build_key) != (name, key) or f.name != info.filename:
+                        raise BadInput(f"{cache.label}: {f.name} is not a package of {name} built from "
+                                       "these inputs; the build cache is wrong, do not use it")  # fmt: skip
+                for f in files:
+                    if not f.name.endswith(".pkg.tar.zst"):
+                        os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages
+                final = [self.index.move_in(f, info) for f, info in packages]
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            self._record(self.out, name, key, final)
+            self.report(f"{name}: taken from the build cache {cache.label}")
+            return final
+        return None
+
+    def _record(self, dest_dir: Path, name: str, key: str, packages: list[Path]) -> None:
+        record = dest_dir / RECORDS / f"{name}.json"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_bytes(canonical_json({"key": key, "packages": [f.name for f in packages]}))
 
     def build(
         self, path: Path, recipe: Recipe, variation: Variation | None = None, out: Path | None = None,
@@ -150,11 +191,9 @@ class Builder:
         dest_dir = Path(out or self.out)
         start = time.monotonic()
         where = str(path)
-        deps = self._build_deps(recipe, where)
-        patches = self._patches(path, recipe)
-        key = cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, deps)
+        deps, patches, key = self._inputs(path, recipe)
         log = (dest_dir / LOGS / f"{recipe.name}.log") if out else self.log_path(recipe.name)
-        if out is None and not force and (hit := self.cached(recipe.name, key)):
+        if out is None and not force and (hit := self.cached(recipe.name, key) or self._from_caches(recipe.name, key)):
             return BuildResult(recipe.name, hit, True, time.monotonic() - start, log)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_bytes(b"")
@@ -166,6 +205,9 @@ class Builder:
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if self.cache_to is not None and out is None:
+            sidecars = [s for p in packages for s in sorted(self.out.glob(f"{p.name}.*"))]
+            self.cache_to.put(recipe.name, key, [*packages, *sidecars])
         return BuildResult(recipe.name, packages, False, time.monotonic() - start, log)
 
     def _build_deps(self, recipe: Recipe, where: str) -> list[Package]:
@@ -329,9 +371,7 @@ class Builder:
             write_evidence(path, recipe, staged, final, deps)  # pkgrepo.attest: SBOMs + provenance beside
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        record = dest_dir / RECORDS / f"{recipe.name}.json"
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_bytes(canonical_json({"key": key, "packages": [f.name for f in final]}))
+        self._record(dest_dir, recipe.name, key, final)
         return final
 
     def _check_libraries(

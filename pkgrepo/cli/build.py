@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli.options import CACHE, JSON, OUT, RECIPES, emit
+from pkgrepo.cli.options import CACHE, JSON, OUT, RECIPES, TRUST, emit
 
 
 @click.command()
@@ -54,13 +54,20 @@ def lint(paths: tuple[Path, ...]) -> None:
               help="After a failure, build everything that does not need the failed recipe; report all.")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Build on the workers of this dask.distributed scheduler (see docs/build-farm.md).")
+@click.option("--cache-from", "cache_from", multiple=True, metavar="DIR|URL",
+              help="Take builds with the same inputs from this build cache: a directory, or a signed "
+                   "repository's URL (with --trust). Repeatable; asked in order.")
+@click.option("--cache-to", "cache_to", type=click.Path(path_type=Path), default=None,
+              help="Also store every finished build in this build cache directory.")
+@TRUST
 @JSON
 def build(
     names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, jobs, keep_going,
-    scheduler, as_json,
+    scheduler, cache_from, cache_to, trust, as_json,
 ) -> None:  # fmt: skip
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
+    from pkgrepo.build.cache import DirectoryCache, open_cache
     from pkgrepo.build.plan import find_recipe
     from pkgrepo.build.session import build_all
     from pkgrepo.build.session import check_reproducible as check
@@ -74,7 +81,9 @@ def build(
     recipes = load_requested(recipes_dir, names)
     wanted = sorted(recipes) if build_all_ else [find_recipe(recipes, n) for n in names]
     with Progress(as_json) as progress:
-        builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
+        caches = [open_cache(c, trust) for c in cache_from]
+        builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress, caches=caches,
+                          cache_to=DirectoryCache(cache_to) if cache_to else None)  # fmt: skip
         if check_reproducible:
             report = check(builder, recipes, wanted)
             if as_json:

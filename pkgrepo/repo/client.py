@@ -348,6 +348,14 @@ class RepoClient:
         except Exception as e:
             raise _refusal(e, f"{target} from {self.url}") from None
 
+    def signs(self, target: str) -> bool:
+        """Does the repository's signed metadata name `target`?"""
+        self.refresh()
+        try:
+            return self.updater.get_targetinfo(target) is not None
+        except Exception as e:
+            raise _refusal(e, f"{target} from {self.url}") from None
+
     def entries(self) -> list[IndexEntry]:
         path = self.fetch(INDEX)
         try:
