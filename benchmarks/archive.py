@@ -1,6 +1,6 @@
 """Pack and unpack a real staged tree with pkgrepo and with `tar --sort=name | zstd`.
 
-Usage: python benchmarks/archive.py [--packages DIR] [--level N] [--repeat N] [NAME...]
+Usage: python -m benchmarks.archive [--packages DIR] [--level N] [--repeat N] [NAME...]
 
 The tree is what `pkgrepo install` puts into a root for NAME... (default: busybox
 and sqlite with its development files) from a packages directory built by

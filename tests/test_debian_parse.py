@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peers import MAIN
 
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.debian import (
@@ -29,8 +28,8 @@ from pkgrepo.resolve.debian import (
     read_index_bytes,
 )
 from pkgrepo.resolve.version import compare
-
-from conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.peers import MAIN
 
 needs_apt_lists = pytest.mark.skipif(MAIN is None, reason="needs the apt lists: run `apt-get update` first")
 

@@ -13,8 +13,7 @@ from pkgrepo.resolve.deps import Dep
 from pkgrepo.resolve.explain import install_order, why
 from pkgrepo.resolve.minimize import Unsatisfiable, minimize
 from pkgrepo.resolve.model import Candidates, Package
-
-from conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 class MemoryIndex:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
-from test_sandbox import build_probe
+from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.recipes import build_probe
 
 
 @pytest.mark.parametrize(

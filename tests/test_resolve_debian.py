@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from peers import MAIN, apt_simulate, libsolv
 
 from pkgrepo.paths import default_cache
 from pkgrepo.resolve.debian import DebianIndex
-
-from conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.peers import MAIN, apt_simulate, libsolv
 
 ROOTS = [
     ["bash"],
