@@ -31,8 +31,6 @@ from pkgrepo.resolve.version import compare
 from tests.helpers.cli import run_cli
 from tests.helpers.peers import MAIN
 
-needs_apt_lists = pytest.mark.skipif(MAIN is None, reason="needs the apt lists: run `apt-get update` first")
-
 BAD_RELATIONS = ["| bar", "foo (= 1.0", "foo [amd64", "foo,, bar", "foo (=> 1.0)", "foo,", "foo (>> )",
                  "foo (>= )", "foo ()", "(= 1.0)", "foo | | bar", "foo (== 1.0)", "foo (= 1.0) (= 2.0)",
                  "foo bar", "foo (= 1 0)"]  # fmt: skip
@@ -161,7 +159,7 @@ json.dump([(apt_pkg.version_compare(a, b) > 0) - (apt_pkg.version_compare(a, b) 
 """
 
 
-@needs_apt_lists
+@pytest.mark.needs_apt_lists
 def test_version_order_matches_apt_on_every_bookworm_version():
     if subprocess.run(["/usr/bin/python3", "-c", "import apt_pkg"], capture_output=True).returncode != 0:
         pytest.skip("needs Debian's python3-apt (scripts/setup.sh installs it)")

@@ -11,6 +11,8 @@ from pkgrepo.resolve.debian import DebianIndex
 from tests.helpers.cli import run_cli
 from tests.helpers.peers import MAIN, apt_simulate, libsolv
 
+pytestmark = pytest.mark.needs_apt_lists
+
 ROOTS = [
     ["bash"],
     ["coreutils"],
@@ -25,7 +27,6 @@ ROOTS = [
 
 @pytest.fixture(scope="module")
 def index() -> DebianIndex:
-    assert MAIN is not None, "run `apt-get update` first: the bookworm main Packages list is missing"
     return DebianIndex([MAIN], default_cache() / "index")
 
 
