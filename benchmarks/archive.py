@@ -1,6 +1,6 @@
 """Pack and unpack a real staged tree with pkgrepo and with `tar --sort=name | zstd`.
 
-Usage: python benchmarks/archive.py [--packages DIR] [--level N] [--repeat N] [NAME...]
+Usage: python -m benchmarks.archive [--packages DIR] [--level N] [--repeat N] [NAME...]
 
 The tree is what `pkgrepo install` puts into a root for NAME... (default: busybox
 and sqlite with its development files) from a packages directory built by
@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pkgrepo.package.rootfs import DB, install
 from pkgrepo.package.archive import scan_tree, write_package
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.rootfs import DB, install
 from pkgrepo.resolve.native import closure
 
 

@@ -1,6 +1,6 @@
 """Time `pkgrepo build --force` with this checkout against another git revision (default: main).
 
-Usage: python benchmarks/build.py [--base REV] --packages DIR --base-packages DIR [--repeat N] [NAME...]
+Usage: python -m benchmarks.build [--base REV] --packages DIR --base-packages DIR [--repeat N] [NAME...]
 
 The base revision is exported with `git archive` into a temporary directory and
 run with the same Python and the same source cache, each on a copy of a packages

@@ -1,6 +1,6 @@
 """Prod image assembly: `pkgrepo image build` against `buildah bud` of `FROM scratch` + `ADD rootfs.tar /`.
 
-Usage: python benchmarks/image.py [--packages DIR] [--repeat N] [SPEC...]
+Usage: python -m benchmarks.image [--packages DIR] [--repeat N] [SPEC...]
 
 For each example spec (default: every repo-data/images/*.yaml whose packages
 are in the directory), from cached packages: the whole-process wall time of

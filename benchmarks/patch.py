@@ -1,6 +1,6 @@
 """Patch to image: time from "patch added to zlib's recipe" to "patched image digest printed".
 
-Usage: python benchmarks/patch.py [--packages DIR]
+Usage: python -m benchmarks.patch [--packages DIR]
 
 Set-up (not timed): musl, zlib and busybox built (or taken from --packages DIR, a packages
 directory with its .builds records, e.g. from `pkgrepo build musl zlib busybox --out DIR`),

@@ -1,6 +1,6 @@
 """Time to publish one package into repositories of 100, 1,000 and 10,000 packages.
 
-Usage: python benchmarks/publish.py [--sizes 100,1000,10000] [--repeat 5]
+Usage: python -m benchmarks.publish [--sizes 100,1000,10000] [--repeat 5]
 
 Synthetic packages (real package files, one small file each) fill each
 repository in one bulk publish; then single packages are published one at a
@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from repo_helpers import make_package
-
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
+from tests.helpers.archives import make_package
 
 
 def main() -> None:

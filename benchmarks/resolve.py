@@ -1,6 +1,6 @@
 """pkgrepo's minimizer beside apt-get -s and libsolv on the real Debian index, in one run.
 
-Usage: python benchmarks/resolve.py [--repeat N] [ROOTSET ...]   (a root set is "bash" or "bash+curl")
+Usage: python -m benchmarks.resolve [--repeat N] [ROOTSET ...]   (a root set is "bash" or "bash+curl")
 
 For each root set: the closure each tool picks (packages, bytes) and its time.
 pkgrepo's time is the wall time of a whole `pkgrepo resolve --json` process,
@@ -20,13 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from peers import MAIN, apt_simulate, libsolv
 
 from pkgrepo.paths import default_cache
 from pkgrepo.resolve.debian import DebianIndex
+from tests.helpers.peers import MAIN, apt_simulate, libsolv
 
 DEFAULT = ["bash", "coreutils", "python3", "nginx", "git", "openssh-client", "bash+curl", "perl+python3+make",
            "postgresql", "vim"]  # fmt: skip

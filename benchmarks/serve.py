@@ -1,6 +1,6 @@
 """Throughput of `pkgrepo serve` against nginx on the same repository tree, in one run.
 
-Usage: python benchmarks/serve.py [--packages DIR] [--clients 32] [--requests 3000]
+Usage: python -m benchmarks.serve [--packages DIR] [--clients 32] [--requests 3000]
 
 Publishes the packages directory (default ./packages) into a fresh repository,
 serves it with `pkgrepo serve` and with Debian's nginx on loopback, and has
@@ -16,18 +16,15 @@ import argparse
 import http.client
 import random
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from repo_helpers import NginxServer, PkgrepoServer
-
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
+from tests.helpers.servers import NginxServer, PkgrepoServer
 
 
 def load(url: str, paths: list[str], clients: int) -> tuple[float, int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -12,18 +11,12 @@ import libarchive
 import libarchive.ffi
 import pytest
 import zstandard
-from libarchive.entry import FileType
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_head, scan_tree, write_package
 from pkgrepo.package.extract import check_package
-from pkgrepo.package.meta import PackageInfo, canonical_json
-
-from conftest import run_cli
-
-INFO = PackageInfo(
-    name="demo", version="1.0", description="demo", license="MIT", origin="demo", build_date=1_700_000_000
-)
+from tests.helpers.archives import HOSTILE_CASES, INFO, hostile
+from tests.helpers.cli import run_cli
 
 
 def _stage(root: Path, umask: int, mtime: int, reverse: bool) -> None:
@@ -96,82 +89,9 @@ def test_layout_and_show(tmp_path: Path):
 # --- hostile archives -------------------------------------------------------------------------
 
 
-def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None) -> Path:
-    """A package whose members are written as given, with a manifest that lists them."""
-    if manifest is None:
-        manifest = []
-        for m in members:
-            kind = m.get("type", "file")
-            kind = "file" if kind in ("hardlink", "device") else kind  # what a forger would list
-            default = {"dir": 0o755, "symlink": 0o777}.get(kind, 0o644)
-            e = {"path": m["path"], "type": kind, "mode": m.get("mode", default)}
-            if e["type"] == "file":
-                data = m.get("data", b"")
-                e.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-            if "target" in m:
-                e["target"] = m["target"]
-            manifest.append(e)
-    size = sum(e.get("size", 0) for e in manifest if e["type"] == "file")  # consistent, as a forger makes it
-    info = INFO.replace(name="evil", installed_size=size).to_bytes()
-    raw = bytearray()
-
-    def sink(data: bytes) -> int:
-        raw.extend(data)
-        return len(data)
-
-    with libarchive.custom_writer(sink, "pax_restricted") as tar:
-        tar.add_file_from_memory(".PKGINFO", len(info), info)
-        mb = canonical_json(manifest)
-        tar.add_file_from_memory(".MANIFEST", len(mb), mb)
-        for m in members:
-            kind = m.get("type", "file")
-            data = m.get("data", b"")
-            attrs = {"uid": 0, "gid": 0, "mtime": 1}
-            if kind == "dir":
-                tar.add_file_from_memory(
-                    m["path"], 0, b"", filetype=FileType.DIRECTORY, permission=m.get("mode", 0o755)
-                )
-            elif kind == "symlink":
-                from pkgrepo.package.archive import _add_symlink
-
-                _add_symlink(tar, m["path"], m["target"], attrs)
-            elif kind == "hardlink":
-                entry = libarchive.ArchiveEntry(pathname=m["path"], size=0, filetype=FileType.REGULAR_FILE,
-                                                perm=0o644, **attrs)  # fmt: skip
-                _copy_hardlink(entry._entry_p, m["target"].encode())
-                libarchive.ffi.write_header(tar._pointer, entry._entry_p)
-                libarchive.ffi.write_finish_entry(tar._pointer)
-            elif kind == "device":
-                tar.add_file_from_memory(m["path"], 0, b"", filetype=FileType.CHAR_DEVICE, permission=0o666,
-                                         rdevmajor=1, rdevminor=3, **attrs)  # fmt: skip
-            else:
-                tar.add_file_from_memory(m["path"], len(data), data, permission=m.get("mode", 0o644), **attrs)
-    path.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))
-    return path
-
-
-_copy_hardlink = libarchive.ffi.ffi(
-    "entry_copy_hardlink", [libarchive.ffi.c_archive_entry_p, ctypes.c_char_p], None
-)
-
-CASES = {
-    "dotdot": ([{"path": "usr/../../etc/passwd", "data": b"x"}], "contains '..'"),
-    "absolute": ([{"path": "/etc/passwd", "data": b"x"}], "absolute path"),
-    "symlink-escape": ([{"path": "usr", "type": "dir"},
-                        {"path": "usr/evil", "type": "symlink", "target": "../../../etc/shadow"}],
-                       "points outside the root"),
-    "write-through-symlink": ([{"path": "etc", "type": "symlink", "target": "/tmp"},
-                               {"path": "etc/passwd", "data": b"root::0:0::/:/bin/sh\n"}],
-                              "written through symlink 'etc'"),
-    "hardlink-outside": ([{"path": "shadow", "type": "hardlink", "target": "/etc/shadow"}], "is a hardlink"),
-    "device": ([{"path": "dev/mem", "type": "device"}], "is a device"),
-    "setuid": ([{"path": "bin/su", "data": b"\x7fELF", "mode": 0o4755}], "setuid"),
-}  # fmt: skip
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(HOSTILE_CASES))
 def test_hostile_archive_refused(case: str, tmp_path: Path):
-    members, expected = CASES[case]
+    members, expected = HOSTILE_CASES[case]
     repo = tmp_path / "pkgs"
     repo.mkdir()
     pkg = hostile(repo / "evil-1.0-r1.x86_64.pkg.tar.zst", members)

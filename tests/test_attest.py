@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
-from repo_helpers import PkgrepoServer
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from pkgrepo.package.archive import iter_members, read_info
 from pkgrepo.package.extract import own_sboms as sbom_paths
-
-from conftest import RECIPES, run_cli
+from tests.helpers.cli import RECIPES, run_cli
+from tests.helpers.servers import PkgrepoServer
 
 ZLIB = "zlib-1.2.13-r1.x86_64.pkg.tar.zst"
 HELLO = "hello-2.10-r1.x86_64.pkg.tar.zst"

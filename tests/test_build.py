@@ -10,8 +10,8 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from pkgrepo.package.archive import read_head
-
-from conftest import make_tarball, mirror_env, mirror_url, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.recipes import make_tarball, mirror_env, mirror_url
 
 
 def _pkg(out: Path, name: str) -> Path:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pkgrepo.package.archive import iter_members, read_head
-
-from conftest import make_tarball, mirror_env, mirror_url, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.recipes import make_tarball, mirror_env, mirror_url
 
 SECRET = "Version: s3cr3t-canary-7"
 HEAD = """package:

@@ -15,8 +15,7 @@ from pkgrepo.build.session import build_all
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.recipe.load import load_recipes
 from pkgrepo.source import SourceCache
-
-from conftest import make_tarball, mirror_url
+from tests.helpers.recipes import make_tarball, mirror_url
 
 # name -> (build-depends, runtime dependencies)
 PROBES = {

@@ -16,8 +16,7 @@ import pytest
 
 from pkgrepo.cli import cli, run
 from pkgrepo.errors import BadInput, Unreachable
-
-from conftest import ROOT, TRACEBACK, run_cli
+from tests.helpers.cli import ROOT, TRACEBACK, run_cli
 
 
 @pytest.fixture

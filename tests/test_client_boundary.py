@@ -14,9 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from repo_helpers import PkgrepoServer, free_port, make_package
 
-from conftest import run_cli
+from tests.helpers.archives import make_package
+from tests.helpers.cli import run_cli
+from tests.helpers.servers import PkgrepoServer, free_port
 
 TRICKLE_CAP = 30.0  # no handler of the hostile server runs longer than this
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from peers import MAIN
 
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.debian import (
@@ -29,10 +28,8 @@ from pkgrepo.resolve.debian import (
     read_index_bytes,
 )
 from pkgrepo.resolve.version import compare
-
-from conftest import run_cli
-
-needs_apt_lists = pytest.mark.skipif(MAIN is None, reason="needs the apt lists: run `apt-get update` first")
+from tests.helpers.cli import run_cli
+from tests.helpers.peers import MAIN
 
 BAD_RELATIONS = ["| bar", "foo (= 1.0", "foo [amd64", "foo,, bar", "foo (=> 1.0)", "foo,", "foo (>> )",
                  "foo (>= )", "foo ()", "(= 1.0)", "foo | | bar", "foo (== 1.0)", "foo (= 1.0) (= 2.0)",
@@ -162,7 +159,7 @@ json.dump([(apt_pkg.version_compare(a, b) > 0) - (apt_pkg.version_compare(a, b) 
 """
 
 
-@needs_apt_lists
+@pytest.mark.needs_apt_lists
 def test_version_order_matches_apt_on_every_bookworm_version():
     if subprocess.run(["/usr/bin/python3", "-c", "import apt_pkg"], capture_output=True).returncode != 0:
         pytest.skip("needs Debian's python3-apt (scripts/setup.sh installs it)")

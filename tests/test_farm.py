@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.servers import free_port
 
 DASK = str(Path(sys.executable).parent / "dask")
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -30,7 +24,7 @@ def cluster(tmp_path: Path):
     """A scheduler and two single-thread workers (no nanny: a killed worker stays dead)."""
     from distributed import Client
 
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     commands = {"scheduler": [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]}
     for i in range(2):

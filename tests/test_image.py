@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
 
 EXAMPLES = ROOT / "repo-data" / "images"
 

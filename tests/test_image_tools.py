@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,17 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.slow
 TOOLS = ("docker-registry", "skopeo", "umoci", "buildah")
 APP = 'local t = {}\nfor i = 1, 3 do t[#t + 1] = i * i end\nprint("squares: " .. table.concat(t, " "))\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -30,14 +30,13 @@ import zstandard
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from libarchive.entry import FileType
-from repo_helpers import make_package
 
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.extract import CheckedPackage, check_package
 from pkgrepo.package.meta import PackageInfo, canonical_json
 from pkgrepo.package.rootfs import DB, Rootfs, install
-
-from conftest import ROOT, run_cli
+from tests.helpers.archives import make_package
+from tests.helpers.cli import ROOT, run_cli
 
 _copy_symlink = libarchive.ffi.ffi(
     "entry_copy_symlink", [libarchive.ffi.c_archive_entry_p, ctypes.c_char_p], None

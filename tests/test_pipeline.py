@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pkgrepo.build.sca import analyse
 from pkgrepo.package.archive import iter_members, read_head
-
-from conftest import make_tarball, mirror_env, mirror_url, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.recipes import make_tarball, mirror_env, mirror_url
 
 C_SOURCE = '#include <stdio.h>\nint main(void){puts("unpatched");return 0;}\n'
 PATCH = """--- a/main.c

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from repo_helpers import Client, PkgrepoServer, make_package
-
-from conftest import ROOT, run_cli
+from tests.helpers.archives import make_package
+from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.repos import Client
+from tests.helpers.servers import PkgrepoServer
 
 
 def _names(client: Client) -> set[str]:

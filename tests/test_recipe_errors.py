@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, http_files, make_tarball, run_cli
+from tests.helpers.cli import ROOT, run_cli
+from tests.helpers.recipes import make_tarball
+from tests.helpers.servers import http_files
 
 BAD = ROOT / "tests/fixtures/bad"
 

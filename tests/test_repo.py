@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from repo_helpers import Client, NginxServer, PkgrepoServer, make_package, tree
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata
 from tuf.api.serialization.json import JSONSerializer
 
-from conftest import run_cli
-from test_archive import CASES, hostile
+from tests.helpers.archives import HOSTILE_CASES, hostile, make_package
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import Client, tree
+from tests.helpers.servers import NginxServer, PkgrepoServer
 
 
 class Setup:
@@ -281,9 +282,9 @@ def test_key_rotation_is_followed(setup: Setup, role: str):
     assert fresh.install("app").returncode == 0
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(HOSTILE_CASES))
 def test_hostile_archive_with_valid_signature_is_refused(setup: Setup, case: str):
-    members, expected = CASES[case]
+    members, expected = HOSTILE_CASES[case]
     (setup.tmp / "evil").mkdir()
     evil = hostile(setup.tmp / "evil" / "evil-1.0-r1.x86_64.pkg.tar.zst", members)
     setup.publish(evil)

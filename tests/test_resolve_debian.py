@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from peers import MAIN, apt_simulate, libsolv
 
 from pkgrepo.paths import default_cache
 from pkgrepo.resolve.debian import DebianIndex
+from tests.helpers.cli import run_cli
+from tests.helpers.peers import MAIN, apt_simulate, libsolv
 
-from conftest import run_cli
+pytestmark = pytest.mark.needs_apt_lists
 
 ROOTS = [
     ["bash"],
@@ -26,7 +27,6 @@ ROOTS = [
 
 @pytest.fixture(scope="module")
 def index() -> DebianIndex:
-    assert MAIN is not None, "run `apt-get update` first: the bookworm main Packages list is missing"
     return DebianIndex([MAIN], default_cache() / "index")
 
 

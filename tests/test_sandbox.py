@@ -10,37 +10,7 @@ from pathlib import Path
 import pytest
 
 from pkgrepo.package.archive import iter_members
-
-from conftest import make_tarball, mirror_env, mirror_url, run_cli
-
-RECIPE = """package:
-  name: {name}
-  version: "1.0"
-  description: sandbox probe
-  license: MIT
-sources:
-  - url: {url}
-    sha256: "{sha}"
-pipeline:
-  - runs: |
-{script}
-"""
-
-
-def build_probe(tmp_path: Path, name: str, script: str, env: dict[str, str] | None = None):
-    tarball = tmp_path / "probe.tar.gz"
-    make_tarball(tarball, {"main.c": "int main(void){return 0;}\n"})
-    url, sha = mirror_url(tmp_path, tarball)
-    recipes = tmp_path / "recipes"
-    recipes.mkdir(exist_ok=True)
-    body = "\n".join("      " + line for line in script.strip().splitlines())
-    (recipes / f"{name}.yaml").write_text(RECIPE.format(name=name, url=url, sha=sha, script=body))
-    out = tmp_path / "out"
-    proc = run_cli(
-        "build", name, "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"),
-        env={**mirror_env(tmp_path), **(env or {})},
-    )
-    return proc, out
+from tests.helpers.recipes import build_probe
 
 
 class Listener:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TRACEBACK
+from tests.helpers.cli import ROOT, TRACEBACK
 
 
 class Served:

@@ -12,8 +12,7 @@ from pkgrepo import elf
 from pkgrepo.build.commands import builtin_values, render, step_command
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.recipe.steps import CONFIGURE, STEPS, BuiltinStep
-
-from conftest import ROOT
+from tests.helpers.cli import ROOT
 
 
 def _recipe(pipeline: list[dict], dbg: bool = False) -> Recipe:

@@ -7,7 +7,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from conftest import ROOT
+from tests.helpers.cli import ROOT
 
 
 def test_wheel_install_resolves_dev_profile(tmp_path: Path, built: Path):

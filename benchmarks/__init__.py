@@ -1,0 +1,1 @@
+"""Speed comparisons against named peers; run each from the repository root as `python -m benchmarks.NAME`."""
