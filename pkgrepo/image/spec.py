@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pkgrepo.errors import BadInput
-from pkgrepo.recipe.load import Lines, compose, validation_error
+from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
 from pkgrepo.resolve.deps import parse_dep
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")

@@ -1,0 +1,71 @@
+"""YAML documents with the line of every value, and pydantic errors as one line at that line.
+
+Shared by recipes and image specs; imports no model, so a command that reads
+only image specs does not pay for the recipe models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from pkgrepo.errors import BadInput
+
+Lines = dict[tuple[Any, ...], int]
+
+
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: Lines, where: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, (*path, "<key>"), {}, where)
+            if key in out:
+                raise BadInput(f"{where}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            out[key] = _to_python(value_node, (*path, key), lines, where)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, (*path, i), lines, where) for i, v in enumerate(node.value)]
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
+def _line_for(loc: tuple[Any, ...], lines: Lines) -> int:
+    # pydantic locations use aliases; walk up until a recorded node is found.
+    loc = tuple(loc)
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return 1
+
+
+def compose(text: str, where: str, what: str) -> tuple[Any, Lines]:
+    """YAML text -> (plain data, the line of every value by its path); `what` describes the
+    expected top-level mapping for the error when the document is not one."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BadInput(f"{where}:{line}: YAML syntax error: {problem}") from None
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise BadInput(f"{where}:1: {what}")
+    lines: Lines = {}
+    return _to_python(node, (), lines, where), lines
+
+
+def validation_error(e: ValidationError, lines: Lines, where: str, schema: str) -> BadInput:
+    """The first pydantic error as one line at the offending field's line."""
+    err = e.errors()[0]
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown field (see `pkgrepo schema {schema}`)"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    more = f" (+{len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return BadInput(f"{where}:{_line_for(loc, lines)}: {field}: {msg}{more}")
