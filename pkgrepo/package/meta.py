@@ -35,9 +35,9 @@ def _check(cls: type, data: object) -> dict[str, Any]:
     for name, value in data.items():
         kinds = cls.TYPES[name]
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if ok and isinstance(value, list):
+        if ok and isinstance(value, list | tuple):
             ok = all(isinstance(v, str) for v in value)
-            value = tuple(value)
+            value = list(value)
         if not ok:
             raise MetadataError(f"{name}: {value!r} is not a valid {cls.TYPES_SHOWN[name]}")
         out[name] = value
@@ -60,8 +60,8 @@ class PackageInfo:
     description: str = ""
     license: str = ""
     homepage: str | None = None
-    depends: tuple[str, ...] = ()
-    provides: tuple[str, ...] = ()
+    depends: list[str] = dataclasses.field(default_factory=list)
+    provides: list[str] = dataclasses.field(default_factory=list)
     installed_size: int = 0
     build_date: int = 0  # SOURCE_DATE_EPOCH of the build
     build_key: str = ""  # digest of every input of the build
@@ -78,8 +78,8 @@ class PackageInfo:
     }  # fmt: skip
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depends", tuple(self.depends))
-        object.__setattr__(self, "provides", tuple(self.provides))
+        object.__setattr__(self, "depends", list(self.depends))
+        object.__setattr__(self, "provides", list(self.provides))
 
     @classmethod
     def from_dict(cls, data: object) -> PackageInfo:
