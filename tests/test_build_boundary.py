@@ -283,3 +283,25 @@ def test_install_root_replaced_by_a_link_is_refused(tmp_path: Path):
     proc, out = probe(tmp_path, f"rm -rf {D}\nln -s {secret.parent} {D}", check=False)
     assert "the build replaced this directory with something else" in one_line_error(proc, 1)
     assert not list(out.glob("*.pkg.tar.zst"))
+
+
+@pytest.mark.parametrize("link", ["file", "dir"])
+def test_sbom_path_planted_as_a_link_is_not_written_through(tmp_path: Path, link: str):
+    """pkgrepo writes each package's SBOM into the staged tree on the host (as root): a link the
+    build planted at that file or its directory must not make the host write outside the tree."""
+    victim_dir = tmp_path / "victim"
+    victim_dir.mkdir(mode=0o700)
+    victim = victim_dir / "file"
+    victim.write_text("untouched\n")
+    victim.chmod(0o600)
+    plant = (f"ln -s {victim} {D}/var/lib/pkgrepo/sbom/probe.spdx.json" if link == "file"
+             else f"rmdir {D}/var/lib/pkgrepo/sbom && ln -s {victim_dir} {D}/var/lib/pkgrepo/sbom")  # fmt: skip
+    proc, out = probe(tmp_path, f"""
+mkdir -p {D}/usr/share/probe {D}/var/lib/pkgrepo/sbom
+echo data > {D}/usr/share/probe/file
+{plant}
+""", check=False)  # fmt: skip
+    assert "/var/lib/pkgrepo/sbom" in one_line_error(proc, 1)
+    assert victim.read_text() == "untouched\n"
+    assert sorted(p.name for p in victim_dir.iterdir()) == ["file"]
+    assert not list(out.glob("probe-*.pkg.tar.zst"))

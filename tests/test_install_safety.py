@@ -561,3 +561,34 @@ CLI_CASES = [
     [{"path": "etc/passwd", "type": "symlink", "target": "/etc/shadow"}],
     [{"path": "etc", "type": "dir", "mode": 0o755}, {"path": "etc/new", "data": b"new\n"}],
 ]
+
+
+@pytest.mark.parametrize("first,second,words", [
+    # one package, the member archived before the symlink it lies under
+    ([{"path": "q/b", "data": b"x"}, {"path": "q", "type": "symlink", "target": "elsewhere"}], None,
+     ("'q/b'", "through symlink 'q'")),
+    # two packages, each valid alone: a directory in one, a symlink or a file at that path in the other
+    ([{"path": "a", "type": "dir"}, {"path": "a/b", "data": b"x"}], [{"path": "a", "type": "symlink", "target": "x"}],
+     ("/a", "dir (one)", "symlink (two)")),
+    ([{"path": "z", "data": b"file"}], [{"path": "z/c", "data": b"x"}], ("/z", "dir (two)", "file (one)")),
+])  # fmt: skip
+def test_a_path_that_is_both_a_directory_and_not_is_refused_before_writing(
+    tmp_path: Path, first: list[dict], second: list[dict] | None, words: tuple[str, ...]
+):
+    """Found by attack: such a transaction committed, then could not rename into place, and every
+    later command on the root failed finishing it. Now refused up front, the root unchanged."""
+    pkgs, root = tmp_path / "pkgs", tmp_path / "root"
+    pkgs.mkdir()
+    make_package(pkgs, "base")
+    run_cli("install", "--packages", str(pkgs), "--root", str(root), "base", check=True)
+    forge(pkgs / "one-1.0-r1.x86_64.pkg.tar.zst", first, name="one")
+    names = ["one"]
+    if second is not None:
+        forge(pkgs / "two-1.0-r1.x86_64.pkg.tar.zst", second, name="two")
+        names.append("two")
+    before = snapshot(root)
+    proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), *names)
+    one_line_error(proc, 2, *words)
+    assert snapshot(root) == before
+    run_cli("remove", "--root", str(root), "base", check=True)  # the root still works
+    db_matches_files(root)

@@ -16,6 +16,7 @@ targets beside the package (`packages/FILE.spdx.json`, ...) and the public key a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,23 +51,27 @@ def package_subject(recipe: Recipe, info: PackageInfo, manifest: list[FileEntry]
     return Subject("package", info.name, info.full_version, info.build_date, (component,))
 
 
-def manifest_with_sbom(staged: Path, files: list[str], recipe: Recipe, info: PackageInfo) -> list[FileEntry]:
-    """The manifest of `files`, plus the package's own SBOMs, written into `staged`."""
+def manifest_with_sbom(staged: Path, files: list[str], recipe: Recipe, info: PackageInfo,
+                       write_file: Callable[[Path, str, bytes], None]) -> list[FileEntry]:  # fmt: skip
+    """The manifest of `files`, plus the package's own SBOMs, written into `staged` with
+    `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.build.staged.write_file`)."""
     from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
 
     manifest = scan_tree(staged, files)
     subject = package_subject(recipe, info, manifest)
     spdx, cdx = sbom_paths(info.name)
-    (staged / spdx).parent.mkdir(parents=True, exist_ok=True)
-    (staged / spdx).write_bytes(spdx_document(subject))
-    (staged / cdx).write_bytes(cyclonedx_document(subject))
+    # The staged tree was written by the build: links in it are never followed (a link at
+    # var/lib/pkgrepo/sbom would otherwise make the host write wherever it points).
+    write_file(staged, spdx, spdx_document(subject))
+    write_file(staged, cdx, cyclonedx_document(subject))
     merged = {e.path: e for e in [*manifest, *scan_tree(staged, [spdx, cdx])]}
     return [merged[p] for p in sorted(merged)]
 
 
 def write_evidence(recipe_path: Path, recipe: Recipe, staged: Path, packages: list[Path], deps: list[Package],
-                   key_dir: Path | None = None) -> None:  # fmt: skip
-    """Beside each package: its SBOMs (from `staged`) and its signed provenance."""
+                   read_file: Callable[[Path, str], bytes], key_dir: Path | None = None) -> None:  # fmt: skip
+    """Beside each package: its SBOMs (read from `staged` with `read_file(staged, rel)`, which must
+    not follow links) and its signed provenance."""
     from pkgrepo.attest import dsse
     from pkgrepo.attest.provenance import Provenance, Resource, content_subject, host_toolchain
 
@@ -80,7 +85,7 @@ def write_evidence(recipe_path: Path, recipe: Recipe, staged: Path, packages: li
     for pkg in packages:
         info, manifest = read_head(pkg)
         for rel, suffix in zip(sbom_paths(info.name), SUFFIXES, strict=False):
-            _write(pkg.with_name(pkg.name + suffix), (staged / rel).read_bytes())
+            _write(pkg.with_name(pkg.name + suffix), read_file(staged, rel))
         statement = Provenance(
             subjects=(Resource(pkg.name, sha256=sha256_file(pkg)),
                       Resource(content_subject(info.name, info.full_version), sha256=content_digest(manifest))),

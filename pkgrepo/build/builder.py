@@ -32,7 +32,7 @@ from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
-from pkgrepo.build.staged import check_tree, open_regular, real_dir
+from pkgrepo.build.staged import check_tree, open_regular, read_file, real_dir, write_file
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info, write_package
@@ -357,7 +357,7 @@ class Builder:
         try:
             written = []
             for part, info in infos:
-                manifest = manifest_with_sbom(staged, part.files, recipe, info)  # pkgrepo.attest: SBOM inside
+                manifest = manifest_with_sbom(staged, part.files, recipe, info, write_file)  # SBOM inside
                 size = sum(e.size for e in manifest)
                 info = info.replace(installed_size=size)
                 written.append((write_package(staged, manifest, info, staging / info.filename), info))
@@ -368,7 +368,7 @@ class Builder:
                 else:  # a scratch directory of the reproducibility check
                     os.replace(w, dest_dir / w.name)
                     final.append(dest_dir / w.name)
-            write_evidence(path, recipe, staged, final, deps)  # pkgrepo.attest: SBOMs + provenance beside
+            write_evidence(path, recipe, staged, final, deps, read_file)  # SBOMs, provenance beside
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._record(dest_dir, recipe.name, key, final)

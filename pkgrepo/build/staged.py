@@ -94,3 +94,54 @@ def read_head(root: Path, rel: str, size: int) -> bytes | None:
         return None
     with f:
         return f.read(size)
+
+
+def read_file(root: Path, rel: str) -> bytes:
+    """All of regular file `root/rel`, read without following links; BuildFailed otherwise."""
+    f = open_regular(root, rel)
+    if f is None:
+        raise BuildFailed(f"{root}/{rel}: a link or a directory where a regular file belongs; not read")
+    with f:
+        return f.read()
+
+
+def write_file(root: Path, rel: str, data: bytes) -> None:
+    """Write `data` to `root/rel` (a file pkgrepo adds to a staged tree, such as a package's own
+    SBOM) without following any link the build left there.
+
+    Missing directories are created; a component that is a link or not a directory, or a
+    final name that is not a regular file, is refused: the host (possibly root) must never
+    create or overwrite a file outside the tree because the build planted a link.
+    """
+    parts = rel.split("/")
+    fd = os.open(root, DIR_FLAGS)
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                child = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                where = "/".join(parts[: i + 1])
+                raise BuildFailed(f"{root}/{where}: the build put a link or a file where pkgrepo writes "
+                                  f"/{rel}; it must be a directory") from None  # fmt: skip
+            os.close(fd)
+            fd = child
+        try:
+            ffd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                          0o644, dir_fd=fd)  # fmt: skip
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EWOULDBLOCK):
+                raise
+            raise BuildFailed(f"{root}/{rel}: the build put a link or something other than a regular file "
+                              "where pkgrepo writes this file; leave it to pkgrepo") from None  # fmt: skip
+    finally:
+        os.close(fd)
+    with os.fdopen(ffd, "wb") as f:
+        if not stat.S_ISREG(os.fstat(ffd).st_mode):
+            raise BuildFailed(f"{root}/{rel}: not a regular file; leave it to pkgrepo")
+        f.truncate(0)
+        f.write(data)

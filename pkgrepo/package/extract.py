@@ -202,6 +202,11 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
                 links.add(name)
             seen[name] = CheckedMember(name, m.kind, m.mode, entry.size if m.kind == "file" else 0,
                                        m.linkpath, offset)  # fmt: skip
+    for name in seen:  # a member archived before the symlink it would be written through
+        parts = name.split("/")
+        through = next(("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in links), None)
+        if through:
+            raise BadInput(f"{path}: member {name!r} would be written through symlink {through!r}; refusing")
     if len(seen) != len(manifest):
         raise BadInput(
             f"{path}: payload does not match the manifest (missing entries); the package is tampered"

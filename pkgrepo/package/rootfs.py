@@ -400,6 +400,7 @@ class Rootfs:
                 f"file conflict: {problems[0]}"
                 + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
             )
+        _check_shapes(pkgs)
         new_db = dict(db)
         for p in pkgs:
             old = db.get(p.info.name)
@@ -484,6 +485,23 @@ class Rootfs:
         gone = {f for n in names for f in db[n].files} - kept
         plan = _Plan(unlink=sorted(gone, reverse=True), packages=remaining, committed=True)
         self._run(plan, lambda: None)
+
+
+def _check_shapes(pkgs: list[CheckedPackage]) -> None:
+    """Refuse a transaction in which one path is a directory (named, or the parent of a member) and
+    also a file or symlink, in one package or across several: whatever the archive order, the
+    rename into place would fail after the commit and leave a journal no command could finish."""
+    shapes: dict[str, tuple[str, str]] = {}  # path -> (kind, the package that gives it that kind)
+    for p in pkgs:
+        for m in p.members:
+            parts = m.path.split("/")
+            wanted = [("/".join(parts[:i]), "dir") for i in range(1, len(parts))]
+            for path, kind in [*wanted, (m.path, "dir" if m.kind == "dir" else m.kind)]:
+                seen = shapes.setdefault(path, (kind, p.info.name))
+                if (seen[0] == "dir") != (kind == "dir"):
+                    (k1, n1), (k2, n2) = sorted([seen, (kind, p.info.name)])
+                    raise BadInput(f"/{path} would be a {k1} ({n1}) and a {k2} ({n2}) at once; refusing "
+                                   "the packages")  # fmt: skip
 
 
 def _conflicts(pkgs: list[CheckedPackage], db: dict[str, InstalledPackage]) -> Iterator[str]:
