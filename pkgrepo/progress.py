@@ -64,7 +64,7 @@ class Progress(Events):
             else:
                 self.last = message
         if self.live is None:
-            self.console.print(message, markup=False)
+            self.console.print(message, markup=False, soft_wrap=True)
 
     def planned(self, names: list[str]) -> None:
         self.total = len(names)
@@ -88,9 +88,6 @@ class Progress(Events):
         self._line(f"{name}: not built, it needs {because}, which failed")
 
     def _line(self, text: str) -> None:
-        if self.quiet:
-            return
-        if self.live is None:
-            self.console.print(text, markup=False)
-        elif "FAILED" in text or "not built" in text:
-            self.live.console.print(text, markup=False)
+        """Above the live table only: without one, the command's own error line says it all."""
+        if not self.quiet and self.live is not None:
+            self.live.console.print(text, markup=False, soft_wrap=True)

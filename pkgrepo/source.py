@@ -19,6 +19,7 @@ it differs.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from pkgrepo.digest import CHUNK, sha256_file
 from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.limits import env_bytes, env_seconds
 from pkgrepo.paths import default_cache
 from pkgrepo.recipe.model import Source
 
@@ -43,6 +46,10 @@ def source_filename(src: Source) -> str:
     if src.url:
         return src.url.rstrip("/").rsplit("/", 1)[-1]
     return f"{src.debian.package}-{src.sha256[:12]}" if src.debian else src.sha256
+
+
+SOURCE_TIMEOUT = 900.0  # seconds for one source download, however the bytes trickle
+SOURCE_MAX_BYTES = 4 << 30  # no upstream tarball is larger; an endless server is cut off here
 
 
 class SourceCache:
@@ -140,13 +147,27 @@ class SourceCache:
     def _download(self, url: str) -> Path:
         if not url.startswith(("https://", "http://")):  # the recipe model refuses it first
             raise BadInput(f"{url}: only https:// and http:// URLs are fetched")
+        limit = env_seconds("PKGREPO_SOURCE_TIMEOUT", SOURCE_TIMEOUT)
+        cap = env_bytes("PKGREPO_SOURCE_MAX_BYTES", SOURCE_MAX_BYTES)
+        deadline = time.monotonic() + limit
         fd, name = tempfile.mkstemp(dir=self.root / "sha256", prefix=".dl")
+        done = False
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=15) as resp:
-                shutil.copyfileobj(resp, out, CHUNK)
-        except (OSError, urllib.error.URLError) as e:
-            os.unlink(name)
-            raise _Unreachable(getattr(e, "reason", None) or e.strerror or str(e)) from None
+                got = 0
+                while chunk := resp.read1(CHUNK):
+                    got += len(chunk)
+                    if got > cap:
+                        raise _Unreachable(f"larger than {cap} bytes (PKGREPO_SOURCE_MAX_BYTES)")
+                    if time.monotonic() > deadline:
+                        raise _Unreachable(f"not complete within {limit:g}s (PKGREPO_SOURCE_TIMEOUT)")
+                    out.write(chunk)
+            done = True
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+            raise _Unreachable(getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e)) from None
+        finally:
+            if not done:
+                os.unlink(name)
         return Path(name)
 
 

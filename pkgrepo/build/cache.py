@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +38,19 @@ class BuildCache(Protocol):
         ...
 
 
+PACKAGE = ".pkg.tar.zst"
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _read_regular(path: Path) -> bytes:
+    """A regular file's bytes, the last component opened without following a link (a FIFO never blocks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadInput(f"{path}: not a regular file; the build cache is wrong, remove it")
+        return f.read()
+
+
 class DirectoryCache:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
@@ -45,28 +60,35 @@ class DirectoryCache:
         return self.directory / "keys" / f"{key}.json"
 
     def get(self, recipe: str, key: str, into: Path) -> list[Path] | None:
+        entry = self._entry(key)
         try:
-            data = json.loads(self._entry(key).read_bytes())
+            data = json.loads(_read_regular(entry))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise BadInput(f"{self._entry(key)}: unreadable build cache entry ({e}); remove it") from None
+            raise BadInput(f"{entry}: unreadable build cache entry ({e}); remove it") from None
         files = data.get("files") if isinstance(data, dict) else None
-        if data.get("recipe") != recipe or not isinstance(files, dict):
+        if not isinstance(data, dict) or data.get("recipe") != recipe or not isinstance(files, dict):
             return None
+        packages = {n for n in files if isinstance(n, str) and n.endswith(PACKAGE)}
+        allowed = packages | {p + s for p in packages for s in SUFFIXES}
+        bad = next((n for n, d in files.items() if n not in allowed or "/" in n or not isinstance(d, str)
+                    or not DIGEST.match(d)), None)  # fmt: skip
+        if bad is not None or not packages:
+            raise BadInput(f"{entry}: names {bad!r}, not a package of the build or its SBOM or provenance; "
+                           "the build cache is wrong, remove the entry")  # fmt: skip
         out = []
         for name, digest in sorted(files.items()):
-            if not isinstance(name, str) or "/" in name or name.startswith(".") or not isinstance(digest, str):
-                raise BadInput(f"{self._entry(key)}: names a file {name!r} outside the packages directory")
             blob = self.directory / "blobs" / digest
             try:
-                with open(blob, "rb") as f:
-                    got = hashlib.file_digest(f, "sha256").hexdigest()
+                data_ = _read_regular(blob)
             except FileNotFoundError:
                 return None
-            if got != digest:
+            except OSError as e:
+                raise BadInput(f"{blob}: {e.strerror}; the build cache is wrong, remove it") from None
+            if hashlib.sha256(data_).hexdigest() != digest:
                 raise BadInput(f"{blob}: does not match its sha256; the build cache is damaged, remove it")
-            shutil.copyfile(blob, into / name)
+            (into / name).write_bytes(data_)
             out.append(into / name)
         return out
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 FORMAT = 1
 ARCH = "x86_64"
 FILE_TYPES = ("file", "dir", "symlink")
+# What package names, versions and architectures may be: they become file and target names.
+NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
+VERSION_RE = r"^[0-9][A-Za-z0-9.+~_]*$"
+ARCH_RE = r"^[a-z0-9_]+$"
 
 
 class MetadataError(ValueError):
@@ -83,7 +88,13 @@ class PackageInfo:
 
     @classmethod
     def from_dict(cls, data: object) -> PackageInfo:
-        return cls(**_check(cls, data))
+        info = cls(**_check(cls, data))
+        for field_name, pattern in (("name", NAME_RE), ("version", VERSION_RE), ("arch", ARCH_RE)):
+            if not re.match(pattern, getattr(info, field_name)):
+                raise MetadataError(f"{field_name}: {getattr(info, field_name)!r} does not match {pattern}")
+        if info.release < 0 or info.epoch < 0:
+            raise MetadataError("release and epoch are counts; a negative one is not")
+        return info
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

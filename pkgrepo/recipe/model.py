@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import NAME_RE, VERSION_RE
 from pkgrepo.recipe.steps import STEPS
 from pkgrepo.resolve.deps import parse_dep
 
-NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
 SHA256_RE = r"^[0-9a-f]{64}$"
 # The names of the built-in steps, from the registry: a Literal, so the JSON Schema lists them.
 StepName = Literal[tuple(STEPS)]  # type: ignore[valid-type]
@@ -65,7 +65,7 @@ class Dependencies(Strict):
 
 class Package(Strict):
     name: Annotated[str, Field(pattern=NAME_RE)]
-    version: Annotated[str, Field(pattern=r"^[0-9][A-Za-z0-9.+~_]*$")]
+    version: Annotated[str, Field(pattern=VERSION_RE)]
     epoch: Annotated[int, Field(ge=0)] = 0
     release: Annotated[int, Field(ge=0)] = 1
     description: Annotated[str, Field(min_length=1)]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import queue
 import shutil
 import socket
@@ -37,6 +36,7 @@ from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
 from pkgrepo.errors import BadInput, PkgrepoError, Unreachable
+from pkgrepo.limits import env_seconds
 from pkgrepo.package.meta import MetadataError
 from pkgrepo.repo.index import INDEX, IndexEntry, parse_index
 
@@ -76,19 +76,6 @@ def _refusal(e: Exception, what: str) -> PkgrepoError:
     return PkgrepoError(f"{what}: {type(e).__name__}: {detail}")
 
 
-def _seconds(name: str, default: float) -> float:
-    text = os.environ.get(name, "")
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise BadInput(f"{name}={text!r}: expected a number of seconds above 0 (default {default:g})")
-    return value
-
-
 @dataclass(frozen=True)
 class Limits:
     """How long downloads may take, in seconds."""
@@ -100,9 +87,9 @@ class Limits:
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
-            _seconds("PKGREPO_STALL_TIMEOUT", cls.stall),
-            _seconds("PKGREPO_DOWNLOAD_TIMEOUT", cls.per_file),
-            _seconds("PKGREPO_COMMAND_TIMEOUT", cls.per_command),
+            env_seconds("PKGREPO_STALL_TIMEOUT", cls.stall),
+            env_seconds("PKGREPO_DOWNLOAD_TIMEOUT", cls.per_file),
+            env_seconds("PKGREPO_COMMAND_TIMEOUT", cls.per_command),
         )
 
 
