@@ -120,3 +120,27 @@ def test_connections_past_the_cap_get_503(served: Served):
             s.close()
     time.sleep(1.5)  # the idle timeout frees the slots
     assert status(served.exchange(GET + b"\r\n")) == 200
+
+
+def test_a_trickled_request_head_is_cut_off_and_frees_its_slot(served: Served):
+    """Slowloris: every slot held by a client sending one header byte at a time (each within the
+    idle timeout). The whole head must arrive within the idle timeout, so the slots free up."""
+    held = [served.connect() for _ in range(4)]
+    try:
+        start = time.monotonic()
+        closed = set()
+        while len(closed) < len(held) and time.monotonic() - start < 8:
+            for i, s in enumerate(held):
+                if i in closed:
+                    continue
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    closed.add(i)
+            time.sleep(0.3)
+        assert len(closed) == len(held), "a trickling client kept its connection"
+        assert time.monotonic() - start < 5
+    finally:
+        for s in held:
+            s.close()
+    assert status(served.exchange(GET + b"\r\n")) == 200

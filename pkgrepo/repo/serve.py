@@ -55,9 +55,25 @@ def make_handler(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> type[BaseHTT
             self.responded = True
             super().send_response(code, message)
 
+        def parse_request(self) -> bool:
+            ok = super().parse_request()  # reads the headers
+            self._head_deadline.cancel()  # the request head arrived in time
+            return ok
+
+        def _cut(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
         def handle_one_request(self) -> None:
-            """http.server's request loop, with every unexpected error one line and a 500."""
+            """http.server's request loop, with every unexpected error one line and a 500.
+
+            The request line and headers must arrive within `idle_timeout` in all, not only
+            between two bytes: a client trickling its head is cut off, so slow clients cannot
+            hold every connection slot."""
             self.responded = False
+            self._head_deadline = threading.Timer(idle_timeout, self._cut)
+            self._head_deadline.daemon = True
+            self._head_deadline.start()
             try:
                 super().handle_one_request()
             except OSError:
@@ -70,6 +86,8 @@ def make_handler(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> type[BaseHTT
                     with contextlib.suppress(OSError):
                         self._error(HTTPStatus.INTERNAL_SERVER_ERROR)
                         self.wfile.flush()
+            finally:
+                self._head_deadline.cancel()
 
         def _file(self) -> Path | None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
