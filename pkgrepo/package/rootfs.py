@@ -18,6 +18,9 @@ renamed into place, stale files unlinked, the database
 (`var/lib/pkgrepo/installed.json`) replaced, and the journal removed. The next
 `Rootfs.open` rolls an uncommitted journal back and a committed one forward, so
 kill -9 at any point leaves a root whose database matches its files.
+
+One module past 400 lines on purpose: the descriptors, the plan, the journal and
+its recovery are one mechanism, and the safety argument is read in one place.
 """
 
 from __future__ import annotations
