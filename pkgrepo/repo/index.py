@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
-from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import MetadataError, PackageInfo, canonical_json
 
 INDEX = "index.jsonl"
@@ -34,6 +33,8 @@ class IndexEntry:
 
     @classmethod
     def for_file(cls, path: Path, digest: str, size: int) -> IndexEntry:
+        from pkgrepo.package.archive import read_info  # libarchive: only publishing reads packages
+
         info = read_info(path)
         return cls(info, f"packages/{info.filename}", digest, size)
 
