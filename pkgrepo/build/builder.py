@@ -33,7 +33,6 @@ from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_use
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
 from pkgrepo.build.staged import check_tree, open_regular, read_file, real_dir, write_file
-from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info, write_package
 from pkgrepo.package.extract import check_package
@@ -73,13 +72,14 @@ def step_label(i: int, step: Step) -> str:
     return f"step {i + 1} ({step.name or step.uses or 'runs'})"
 
 
-def cache_key(recipe: Recipe, patches: dict[str, str], deps: list[Package]) -> str:
+def cache_key(recipe: Recipe, patches: dict[str, str], deps: dict[str, str]) -> str:
+    """The digest of every input that can change a build's output (`deps`: name -> package sha256)."""
     data = {
         "format": FORMAT,
         "pkgrepo": __version__,
         "recipe": recipe.model_dump(mode="json", by_alias=True),
         "patches": patches,
-        "build-deps": {p.name: sha256_file(p.origin) for p in deps},
+        "build-deps": deps,
         "toolchain": hosttools.identity(),
     }
     return hashlib.sha256(canonical_json(data)).hexdigest()
@@ -138,7 +138,8 @@ class Builder:
         """The build dependencies, the patches and the cache key of everything that can change the output."""
         deps = self._build_deps(recipe, str(path))
         patches = self._patches(path, recipe)
-        return deps, patches, cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, deps)
+        digests = {p.name: self.index.digest(Path(p.origin)) for p in deps}
+        return deps, patches, cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, digests)
 
     def lookup(self, path: Path, recipe: Recipe) -> BuildResult | None:
         """The packages of an earlier build from the same inputs: still here, or in a shared build cache."""

@@ -17,6 +17,7 @@ import stat
 import threading
 from pathlib import Path
 
+from pkgrepo.digest import sha256_file
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.resolve.model import Package
@@ -34,6 +35,19 @@ class PackagesDir:
         self.directory = directory
         self._lock = threading.Lock()
         self._known: dict[str, tuple[Signature, Package]] = {}  # file name -> what it was when read
+        self._digests: dict[str, tuple[Signature, str]] = {}
+
+    def digest(self, path: Path) -> str:
+        """A package file's sha256, computed once per version of the file (every dependent build asks)."""
+        st = path.stat()
+        with self._lock:
+            known = self._digests.get(str(path))
+            if known is not None and known[0] == _signature(st):
+                return known[1]
+        digest = sha256_file(path)
+        with self._lock:
+            self._digests[str(path)] = (_signature(st), digest)
+        return digest
 
     def packages(self) -> list[Package]:
         """Every package file of the directory now, by file name."""
