@@ -25,7 +25,10 @@ def _subject(target: Path):
     from pkgrepo.attest.sbom import read_sbom
 
     if target.is_dir():
-        return rootfs_subject(target)
+        from pkgrepo.image.unpack import as_root
+
+        with as_root(target) as root:
+            return rootfs_subject(root)
     if _is_package(target):
         return read_sbom(target.with_name(target.name + ".spdx.json"))
     return read_sbom(target)
@@ -82,7 +85,10 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
             raise BadInput(f"{target}: pass --provenance DIR or --repo URL --trust ROOT to verify a root")
         source = LocalEvidence(key, prov or target.parent)
     if target.is_dir():
-        problems = verify_rootfs(target, source, recipes_dir)
+        from pkgrepo.image.unpack import as_root
+
+        with as_root(target) as root:
+            problems = verify_rootfs(root, source, recipes_dir)
     elif _is_package(target):
         problems = verify_package(target, source, recipes_dir)
     else:
