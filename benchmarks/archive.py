@@ -61,10 +61,21 @@ def main() -> None:
 
         def pack_tar() -> None:
             tar = subprocess.Popen(
-                ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0",
-                 "-cf", "-", "-C", str(tree), "."],
+                [
+                    "tar",
+                    "--sort=name",
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                    "--mtime=@0",
+                    "-cf",
+                    "-",
+                    "-C",
+                    str(tree),
+                    ".",
+                ],
                 stdout=subprocess.PIPE,
-            )  # fmt: skip
+            )
             subprocess.run(
                 ["zstd", "-q", "-f", f"-{args.level}", "-T1", "-o", str(theirs)], stdin=tar.stdout, check=True
             )

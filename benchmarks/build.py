@@ -28,8 +28,10 @@ def timed_build(checkout: Path, packages: Path, name: str) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pkgrepo", "build", name, "--force", "--no-test", "--out", str(packages)],
-        cwd=checkout, check=True, capture_output=True,
-    )  # fmt: skip
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 

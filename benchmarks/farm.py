@@ -47,11 +47,17 @@ def main() -> None:
         t = Path(tmp)
         pkgrepo("fetch", "--recipes", str(args.recipes))  # sources cached before any timing
         one_by_one = sum(pkgrepo("build", name, "--out", str(t / "serial"), *common) for name in order)
-        scheduled = pkgrepo("build", "--all", "--out", str(t / "dag"), "--cache-to", str(t / "cache"), *common)
+        scheduled = pkgrepo(
+            "build", "--all", "--out", str(t / "dag"), "--cache-to", str(t / "cache"), *common
+        )
         noop = min(pkgrepo("build", "--all", "--out", str(t / "dag"), *common) for _ in range(3))
-        hit = pkgrepo("build", "--all", "--out", str(t / "fromcache"), "--cache-from", str(t / "cache"), *common)
-    print(f"{len(order)} recipes: one at a time {one_by_one:.1f}s, scheduled {scheduled:.1f}s, "
-          f"ratio {scheduled / one_by_one:.2f} (target <= 0.7)")  # fmt: skip
+        hit = pkgrepo(
+            "build", "--all", "--out", str(t / "fromcache"), "--cache-from", str(t / "cache"), *common
+        )
+    print(
+        f"{len(order)} recipes: one at a time {one_by_one:.1f}s, scheduled {scheduled:.1f}s, "
+        f"ratio {scheduled / one_by_one:.2f} (target <= 0.7)"
+    )
     print(f"no-op build --all: {noop:.2f}s (target < 0.5 s)")
     print(f"build --all from the build cache: {hit:.2f}s")
 

@@ -42,25 +42,61 @@ def bench(spec: Path, packages: Path, repeat: int, work: Path) -> dict:
     times, data = [], {}
     for i in range(repeat):
         out = work / f"{spec.stem}-{i}"
-        t, stdout = timed([*pkgrepo, "image", "build", str(spec), "--packages", str(packages), "--out", str(out),
-                           "--json"], ROOT)  # fmt: skip
+        t, stdout = timed(
+            [*pkgrepo, "image", "build", str(spec), "--packages", str(packages), "--out", str(out), "--json"],
+            ROOT,
+        )
         times.append(t)
         data = json.loads(stdout)
     ctx = work / f"{spec.stem}-ctx"
     ctx.mkdir()
-    timed([*pkgrepo, "rootfs", str(spec), "--packages", str(packages), "--out", str(ctx / "rootfs.tar")], ROOT)
+    timed(
+        [*pkgrepo, "rootfs", str(spec), "--packages", str(packages), "--out", str(ctx / "rootfs.tar")], ROOT
+    )
     (ctx / "Dockerfile").write_text("FROM scratch\nADD rootfs.tar /\nUSER 65532:65532\n")
     buildah_times = []
     for i in range(repeat):
         store = work / f"store-{spec.stem}-{i}"
-        args = ["buildah", "--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver",
-                "vfs", "bud", "--isolation", "chroot", "-t", f"bench-{spec.stem}", str(ctx)]  # fmt: skip
+        args = [
+            "buildah",
+            "--root",
+            str(store / "root"),
+            "--runroot",
+            str(store / "run"),
+            "--storage-driver",
+            "vfs",
+            "bud",
+            "--isolation",
+            "chroot",
+            "-t",
+            f"bench-{spec.stem}",
+            str(ctx),
+        ]
         buildah_times.append(timed(args, ctx)[0])
-        subprocess.run(["buildah", "--root", str(store / "root"), "--runroot", str(store / "run"),
-                        "--storage-driver", "vfs", "rmi", "--all", "--force"], capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                "buildah",
+                "--root",
+                str(store / "root"),
+                "--runroot",
+                str(store / "run"),
+                "--storage-driver",
+                "vfs",
+                "rmi",
+                "--all",
+                "--force",
+            ],
+            capture_output=True,
+        )
         shutil.rmtree(store, ignore_errors=True)
-    return {"spec": spec.stem, "pkgrepo_s": min(times), "buildah_s": min(buildah_times),
-            "size": data["size"], "layers": len(data["layers"]), "digest": data["digest"]}  # fmt: skip
+    return {
+        "spec": spec.stem,
+        "pkgrepo_s": min(times),
+        "buildah_s": min(buildah_times),
+        "size": data["size"],
+        "layers": len(data["layers"]),
+        "digest": data["digest"],
+    }
 
 
 def main() -> None:
@@ -84,8 +120,10 @@ def main() -> None:
                 print(f"{spec.stem:14} skipped: {', '.join(w for w in wanted if w not in names)} not built")
                 continue
             r = bench(spec, args.packages.resolve(), args.repeat, Path(tmp))
-            print(f"{r['spec']:14} {r['pkgrepo_s']:8.2f}s {r['buildah_s']:8.2f}s {r['buildah_s'] / r['pkgrepo_s']:5.1f}x"
-                  f" {r['size'] / 1000:7.1f} kB {r['layers']:>6}")  # fmt: skip
+            print(
+                f"{r['spec']:14} {r['pkgrepo_s']:8.2f}s {r['buildah_s']:8.2f}s {r['buildah_s'] / r['pkgrepo_s']:5.1f}x"
+                f" {r['size'] / 1000:7.1f} kB {r['layers']:>6}"
+            )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,13 @@ PATCH = "--- /dev/null\n+++ b/SECURITY-FIX\n@@ -0,0 +1 @@\n+PKGREPO-2024-0001\n"
 
 
 def pkgrepo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "pkgrepo", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkgrepo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     if proc.returncode:
         sys.exit(f"pkgrepo {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc
@@ -56,17 +61,33 @@ def main() -> None:
     start = time.perf_counter()
     (recipes / "fix.patch").write_text(PATCH)
     text = (recipes / "zlib.yaml").read_text().replace("  release: 1\n", "  release: 2\n", 1)
-    (recipes / "zlib.yaml").write_text(text.replace("\nbuild-depends:", "\npatches:\n  - file: fix.patch\n\nbuild-depends:"))
-    proc = pkgrepo("rollout", "zlib", "--recipes", str(recipes), "--out", str(out), "--repo", str(repo),
-                   "--images", str(images), "--json", env=env)  # fmt: skip
+    (recipes / "zlib.yaml").write_text(
+        text.replace("\nbuild-depends:", "\npatches:\n  - file: fix.patch\n\nbuild-depends:")
+    )
+    proc = pkgrepo(
+        "rollout",
+        "zlib",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(out),
+        "--repo",
+        str(repo),
+        "--images",
+        str(images),
+        "--json",
+        env=env,
+    )
     report = json.loads(proc.stdout)
     digest = report["images"][0]["digest"]
     print(f"patched image sha256:{digest}")
     total = time.perf_counter() - start
     s = report["seconds"]
     inside = s["build"] + s["publish"] + s["assemble"]
-    print(f"patch added -> patched image digest: {total:.1f} s (rebuilt {', '.join(report['rebuilt'])}; "
-          f"cached {', '.join(report['cached'])})")
+    print(
+        f"patch added -> patched image digest: {total:.1f} s (rebuilt {', '.join(report['rebuilt'])}; "
+        f"cached {', '.join(report['cached'])})"
+    )
     print(f"  rebuild (incl. tests): {s['build']:.1f} s ({100 * s['build'] / inside:.0f}%)")
     print(f"  publish:               {s['publish']:.1f} s ({100 * s['publish'] / inside:.0f}%)")
     print(f"  assemble image + SBOM: {s['assemble']:.1f} s ({100 * s['assemble'] / inside:.0f}%)")

@@ -59,8 +59,22 @@ def main() -> None:
         for _ in range(args.repeat):
             f = extra.pop()
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pkgrepo", "publish", "--repo", str(path), "--keys", str(keys.directory),
-                            str(f)], check=True, stdout=subprocess.DEVNULL, env=dict(os.environ))  # fmt: skip
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pkgrepo",
+                    "publish",
+                    "--repo",
+                    str(path),
+                    "--keys",
+                    str(keys.directory),
+                    str(f),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env=dict(os.environ),
+            )
             cli.append(time.perf_counter() - t)
         med = statistics.median(inproc)
         base = base or med

@@ -26,8 +26,18 @@ from pkgrepo.paths import default_cache
 from pkgrepo.resolve.debian import DebianIndex
 from tests.helpers.peers import MAIN, apt_simulate, libsolv
 
-DEFAULT = ["bash", "coreutils", "python3", "nginx", "git", "openssh-client", "bash+curl", "perl+python3+make",
-           "postgresql", "vim"]  # fmt: skip
+DEFAULT = [
+    "bash",
+    "coreutils",
+    "python3",
+    "nginx",
+    "git",
+    "openssh-client",
+    "bash+curl",
+    "perl+python3+make",
+    "postgresql",
+    "vim",
+]
 
 
 def run_pkgrepo(roots: list[str]) -> tuple[dict, float, int]:
@@ -35,8 +45,10 @@ def run_pkgrepo(roots: list[str]) -> tuple[dict, float, int]:
 
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "resolve", "--index", f"debian:{MAIN}", "--json",
-                                 *roots], stdout=out)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", "resolve", "--index", f"debian:{MAIN}", "--json", *roots],
+            stdout=out,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
@@ -55,13 +67,19 @@ def main() -> None:
     index = DebianIndex([MAIN], default_cache() / "index")
 
     def size(chosen: dict[str, str]) -> int:
-        return sum(p.installed_size for n, v in chosen.items() for p in index.providers(n)
-                   if p.name == n and p.version == v)  # fmt: skip
+        return sum(
+            p.installed_size
+            for n, v in chosen.items()
+            for p in index.providers(n)
+            if p.name == n and p.version == v
+        )
 
     # Bytecode as an installed wheel has it (pip compiles at install time; an editable checkout under
     # PYTHONDONTWRITEBYTECODE would otherwise recompile pkgrepo's modules on every run).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "pkgrepo")],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "pkgrepo")],
+        check=True,
+    )
     run_pkgrepo(["bash"])  # compile the index cache once, outside the timings
     rows, ours_t, solv_t, peaks = [], [], [], []
     print(f"{'roots':22}{'pkgrepo':>22}{'apt-get -s':>22}{'libsolv':>22}{'t ratio':>9}{'B ratio':>9}")
@@ -81,14 +99,18 @@ def main() -> None:
         ours_t.append(t_ours)
         solv_t.append(t_solv)
         flag = "" if ours_b <= min(apt_b, solv_bytes) and result["optimal"] else "  <-- check"
-        print(f"{rootset:22}"
-              f"{len(result['packages']):4} {ours_b / 2**20:7.1f}M {t_ours:6.3f}s"
-              f"{len(apt):4} {apt_b / 2**20:7.1f}M {t_apt:6.3f}s"
-              f"{len(solv):4} {solv_bytes / 2**20:7.1f}M {t_solv:6.3f}s"
-              f"{t_ours / t_solv:9.2f}{ours_b / min(apt_b, solv_bytes):9.3f}{flag}")  # fmt: skip
+        print(
+            f"{rootset:22}"
+            f"{len(result['packages']):4} {ours_b / 2**20:7.1f}M {t_ours:6.3f}s"
+            f"{len(apt):4} {apt_b / 2**20:7.1f}M {t_apt:6.3f}s"
+            f"{len(solv):4} {solv_bytes / 2**20:7.1f}M {t_solv:6.3f}s"
+            f"{t_ours / t_solv:9.2f}{ours_b / min(apt_b, solv_bytes):9.3f}{flag}"
+        )
         rows.append((rootset, ours_b, apt_b, solv_bytes))
-    print(f"median time: pkgrepo {statistics.median(ours_t):.3f}s, libsolv {statistics.median(solv_t):.3f}s, "
-          f"ratio {statistics.median(ours_t) / statistics.median(solv_t):.2f}")  # fmt: skip
+    print(
+        f"median time: pkgrepo {statistics.median(ours_t):.3f}s, libsolv {statistics.median(solv_t):.3f}s, "
+        f"ratio {statistics.median(ours_t) / statistics.median(solv_t):.2f}"
+    )
     print(f"pkgrepo peak memory: {max(peaks) / 2**20:.0f} MiB")
     larger = [r[0] for r in rows if r[1] > min(r[2], r[3])]
     print(

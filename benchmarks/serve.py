@@ -70,8 +70,11 @@ def main() -> None:
         repo = Repository(work / "repo", KeyStore(work / "keys"))
         repo.init()
         repo.publish(sorted(args.packages.glob("*.pkg.tar.zst")))
-        files = [str(p.relative_to(repo.root)) for p in sorted(repo.root.rglob("*"))
-                 if p.is_file() and not p.name.startswith(".")]  # fmt: skip
+        files = [
+            str(p.relative_to(repo.root))
+            for p in sorted(repo.root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")
+        ]
         rng = random.Random(1)
         paths = [rng.choice(files) for _ in range(args.requests)]
         results = {}

@@ -31,8 +31,13 @@ class Progress(Events):
         if not self.quiet and self.console.is_terminal:
             from rich.live import Live
 
-            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True,
-                             get_renderable=self._render)  # fmt: skip
+            self.live = Live(
+                self._render(),
+                console=self.console,
+                refresh_per_second=4,
+                transient=True,
+                get_renderable=self._render,
+            )
             self.live.__enter__()
         return self
 
@@ -49,8 +54,14 @@ class Progress(Events):
             for name, (jobs, started, step) in sorted(self.building.items()):
                 table.add_row(f"[bold]{name}[/]", f"-j{jobs}", f"{now - started:5.0f}s", step)
             queued = max(0, self.total - self.done - self.failures - len(self.building))
-            table.add_row("", "", "", f"{len(self.building)} building, {queued} queued, {self.done} done"
-                          + (f", {self.failures} failed" if self.failures else "") + f" | {self.last}")  # fmt: skip
+            table.add_row(
+                "",
+                "",
+                "",
+                f"{len(self.building)} building, {queued} queued, {self.done} done"
+                + (f", {self.failures} failed" if self.failures else "")
+                + f" | {self.last}",
+            )
             return table
 
     def __call__(self, message: str) -> None:

@@ -55,11 +55,20 @@ class RolloutReport:
     assemble_seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"rebuilt": self.rebuilt, "cached": self.cached, "published": self.published,
-                "images": [{"path": str(i.path), "changed": i.changed, "digest": i.digest, "packages": i.packages}
-                           for i in self.images],
-                "seconds": {"build": round(self.build_seconds, 3), "publish": round(self.publish_seconds, 3),
-                            "assemble": round(self.assemble_seconds, 3)}}  # fmt: skip
+        return {
+            "rebuilt": self.rebuilt,
+            "cached": self.cached,
+            "published": self.published,
+            "images": [
+                {"path": str(i.path), "changed": i.changed, "digest": i.digest, "packages": i.packages}
+                for i in self.images
+            ],
+            "seconds": {
+                "build": round(self.build_seconds, 3),
+                "publish": round(self.publish_seconds, 3),
+                "assemble": round(self.assemble_seconds, 3),
+            },
+        }
 
 
 def reverse_build_deps(recipes: Recipes, names: list[str]) -> list[str]:
@@ -85,7 +94,9 @@ def tree_digest(root: Path) -> str:
             elif p.is_dir():
                 h.update(f"{rel}\0d\0{st.st_mode & 0o7777:o}\n".encode())
             else:
-                h.update(f"{rel}\0f\0{st.st_mode & 0o7777:o}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
+                h.update(
+                    f"{rel}\0f\0{st.st_mode & 0o7777:o}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode()
+                )
     return h.hexdigest()
 
 
@@ -122,8 +133,14 @@ def _update_image(root: Path, packages: Path) -> ImageUpdate:
     return ImageUpdate(root, True, tree_digest(root), after)
 
 
-def rollout(builder: Builder, recipes: Recipes, names: list[str], repo: Repository | None,
-            images: Path | None, test: bool = True) -> RolloutReport:  # fmt: skip
+def rollout(
+    builder: Builder,
+    recipes: Recipes,
+    names: list[str],
+    repo: Repository | None,
+    images: Path | None,
+    test: bool = True,
+) -> RolloutReport:
     report = RolloutReport()
     start = time.monotonic()
     results = build_all(builder, recipes, reverse_build_deps(recipes, names), test=test)

@@ -56,7 +56,10 @@ class SourceCache:
     """`<root>/sha256/<digest>`: each file stored under its own digest."""
 
     def __init__(
-        self, root: Path | None = None, log: Callable[[str], None] = lambda _m: None, mirror: Path | None = None
+        self,
+        root: Path | None = None,
+        log: Callable[[str], None] = lambda _m: None,
+        mirror: Path | None = None,
     ):
         self.root = Path(root) if root else default_cache()
         self.log = log
@@ -186,13 +189,19 @@ class DebianSourceArchive:
     def _options(self) -> list[str]:
         s = self.state
         return [
-            "-o", "Dir::Etc::SourceList=/dev/null",
-            "-o", f"Dir::Etc::SourceParts={s / 'sources.list.d'}",
-            "-o", f"Dir::State::Lists={s / 'lists'}",
-            "-o", f"Dir::Cache={s / 'cache'}",
-            "-o", "Dir::State::status=/dev/null",
-            "-o", "APT::Sandbox::User=root",
-        ]  # fmt: skip
+            "-o",
+            "Dir::Etc::SourceList=/dev/null",
+            "-o",
+            f"Dir::Etc::SourceParts={s / 'sources.list.d'}",
+            "-o",
+            f"Dir::State::Lists={s / 'lists'}",
+            "-o",
+            f"Dir::Cache={s / 'cache'}",
+            "-o",
+            "Dir::State::status=/dev/null",
+            "-o",
+            "APT::Sandbox::User=root",
+        ]
 
     def _write_sources(self) -> None:
         parts = self.state / "sources.list.d"
@@ -234,8 +243,10 @@ class DebianSourceArchive:
         try:
             run = subprocess.run(
                 ["apt-get", "-q", *self._options(), "source", "--download-only", spec],
-                cwd=work, capture_output=True, text=True,
-            )  # fmt: skip
+                cwd=work,
+                capture_output=True,
+                text=True,
+            )
             if run.returncode != 0:
                 self.log(f"apt-get source {spec} failed: {run.stderr.strip()[-200:]}")
                 return None

@@ -14,8 +14,20 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "pkgrepo"
 BASE = {"errors", "digest", "paths", "suggest", "graph", "elf", "hosttools", "limits"}
 # Lowest first: a room may import its own modules, the base modules and the rooms before it.
-ROOMS = ["package", "repo", "resolve", "recipe", "source", "attest", "build", "image", "rollout", "progress",
-         "cli", "__main__"]  # fmt: skip
+ROOMS = [
+    "package",
+    "repo",
+    "resolve",
+    "recipe",
+    "source",
+    "attest",
+    "build",
+    "image",
+    "rollout",
+    "progress",
+    "cli",
+    "__main__",
+]
 
 
 def room_of(path: Path) -> str:
@@ -60,8 +72,10 @@ def test_the_client_path_needs_no_pydantic():
     import subprocess
     import sys
 
-    probe = ("import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
-             "or m.startswith(('pkgrepo.recipe', 'pkgrepo.build'))))")  # fmt: skip
+    probe = (
+        "import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+        "or m.startswith(('pkgrepo.recipe', 'pkgrepo.build'))))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out

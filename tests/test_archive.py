@@ -22,8 +22,11 @@ from tests.helpers.cli import run_cli
 def _stage(root: Path, umask: int, mtime: int, reverse: bool) -> None:
     old = os.umask(umask)
     try:
-        files = {"usr/bin/tool": b"#!/bin/sh\necho hi\n", "usr/share/doc/demo/README": b"read me\n",
-                 "usr/lib/libdemo.so.1": b"\x7fELF-not-really"}  # fmt: skip
+        files = {
+            "usr/bin/tool": b"#!/bin/sh\necho hi\n",
+            "usr/share/doc/demo/README": b"read me\n",
+            "usr/lib/libdemo.so.1": b"\x7fELF-not-really",
+        }
         for rel, data in sorted(files.items(), reverse=reverse):
             p = root / rel
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -56,8 +59,11 @@ def test_layout_and_show(tmp_path: Path):
     root = tmp_path / "root"
     _stage(root, 0o022, 5, reverse=False)
     pkg = _pack(root, tmp_path)
-    with open(pkg, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as zr, \
-            libarchive.stream_reader(zr, "tar", "none") as tar:  # fmt: skip
+    with (
+        open(pkg, "rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as zr,
+        libarchive.stream_reader(zr, "tar", "none") as tar,
+    ):
         entries = [(e.pathname, e.uid, e.gid, e.mtime, e.mode & 0o7777) for e in tar]
     names = [e[0].rstrip("/") for e in entries]
     assert names[:2] == [".PKGINFO", ".MANIFEST"]
@@ -109,8 +115,15 @@ def test_hostile_archive_refused(case: str, tmp_path: Path):
 
 
 def test_tampered_payload_refused(tmp_path: Path):
-    manifest = [{"path": "hello", "type": "file", "mode": 0o644, "size": 5,
-                 "sha256": hashlib.sha256(b"hello").hexdigest()}]  # fmt: skip
+    manifest = [
+        {
+            "path": "hello",
+            "type": "file",
+            "mode": 0o644,
+            "size": 5,
+            "sha256": hashlib.sha256(b"hello").hexdigest(),
+        }
+    ]
     pkg = hostile(tmp_path / "t.pkg.tar.zst", [{"path": "hello", "data": b"HELLO"}], manifest)
     with pytest.raises(BadInput, match="does not match its sha256"):
         check_package(pkg)

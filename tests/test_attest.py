@@ -25,20 +25,38 @@ from tests.helpers.servers import PkgrepoServer
 ZLIB = "zlib-1.2.13-r1.x86_64.pkg.tar.zst"
 HELLO = "hello-2.10-r1.x86_64.pkg.tar.zst"
 ADVISORY = {
-    "schema_version": "1.6.0", "id": "PKGREPO-2024-0001", "aliases": ["CVE-2022-37434"],
-    "summary": "zlib inflate heap overflow", "database_specific": {"severity": "CRITICAL"},
-    "affected": [{"package": {"ecosystem": "pkgrepo", "name": "zlib"},
-                  "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.13-r2"}]}]}],
-}  # fmt: skip
+    "schema_version": "1.6.0",
+    "id": "PKGREPO-2024-0001",
+    "aliases": ["CVE-2022-37434"],
+    "summary": "zlib inflate heap overflow",
+    "database_specific": {"severity": "CRITICAL"},
+    "affected": [
+        {
+            "package": {"ecosystem": "pkgrepo", "name": "zlib"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.13-r2"}]}],
+        }
+    ],
+}
 
 
 def vex(justification: str | None) -> dict:
-    statement = {"vulnerability": {"name": "CVE-2022-37434"}, "status": "not_affected",
-                 "products": [{"@id": f"pkg:generic/pkgrepo/{n}@1.2.13-r1?arch=x86_64"} for n in ("zlib", "zlib-utils")]}  # fmt: skip
+    statement = {
+        "vulnerability": {"name": "CVE-2022-37434"},
+        "status": "not_affected",
+        "products": [
+            {"@id": f"pkg:generic/pkgrepo/{n}@1.2.13-r1?arch=x86_64"} for n in ("zlib", "zlib-utils")
+        ],
+    }
     if justification:
         statement["justification"] = justification
-    return {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://openvex.dev/docs/pkgrepo/zlib-1",
-            "author": "pkgrepo security", "timestamp": "2024-01-01T00:00:00Z", "version": 1, "statements": [statement]}  # fmt: skip
+    return {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://openvex.dev/docs/pkgrepo/zlib-1",
+        "author": "pkgrepo security",
+        "timestamp": "2024-01-01T00:00:00Z",
+        "version": 1,
+        "statements": [statement],
+    }
 
 
 def valid_spdx(path: Path) -> None:
@@ -60,7 +78,11 @@ def test_package_sboms_beside_and_inside(built: Path):
         spdx, cdx = pkg.with_name(pkg.name + ".spdx.json"), pkg.with_name(pkg.name + ".cdx.json")
         valid_spdx(spdx)
         valid_cdx(cdx)
-        inside = {m.path: m.data for m in iter_members(pkg) if m.kind == "file" and m.path.startswith("var/lib/pkgrepo/sbom/")}
+        inside = {
+            m.path: m.data
+            for m in iter_members(pkg)
+            if m.kind == "file" and m.path.startswith("var/lib/pkgrepo/sbom/")
+        }
         name = read_info(pkg).name
         assert inside == {sbom_paths(name)[0]: spdx.read_bytes(), sbom_paths(name)[1]: cdx.read_bytes()}
     doc = json.loads((built / f"{ZLIB}.spdx.json").read_text())
@@ -68,9 +90,15 @@ def test_package_sboms_beside_and_inside(built: Path):
     assert zlib["versionInfo"] == "1.2.13-r1" and zlib["licenseDeclared"] == "Zlib"
     assert zlib["externalRefs"][0]["referenceLocator"] == "pkg:generic/pkgrepo/zlib@1.2.13-r1?arch=x86_64"
     source = next(p for p in doc["packages"] if p.get("primaryPackagePurpose") == "SOURCE")
-    assert source["checksums"][0]["checksumValue"] == "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
-    assert {"spdxElementId": zlib["SPDXID"], "relationshipType": "GENERATED_FROM",
-            "relatedSpdxElement": source["SPDXID"]} in doc["relationships"]  # fmt: skip
+    assert (
+        source["checksums"][0]["checksumValue"]
+        == "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
+    )
+    assert {
+        "spdxElementId": zlib["SPDXID"],
+        "relationshipType": "GENERATED_FROM",
+        "relatedSpdxElement": source["SPDXID"],
+    } in doc["relationships"]
 
 
 def test_image_sbom_is_the_installed_set_and_deterministic(built: Path, tmp_path: Path):
@@ -90,8 +118,11 @@ def test_image_sbom_is_the_installed_set_and_deterministic(built: Path, tmp_path
     listed = {p["name"] for p in spdx["packages"] if p.get("primaryPackagePurpose") == "OPERATING_SYSTEM"}
     assert listed == installed
     image = next(p for p in spdx["packages"] if p.get("primaryPackagePurpose") == "CONTAINER")
-    contains = {r["relatedSpdxElement"] for r in spdx["relationships"]
-                if r["spdxElementId"] == image["SPDXID"] and r["relationshipType"] == "CONTAINS"}  # fmt: skip
+    contains = {
+        r["relatedSpdxElement"]
+        for r in spdx["relationships"]
+        if r["spdxElementId"] == image["SPDXID"] and r["relationshipType"] == "CONTAINS"
+    }
     assert len(contains) == len(installed)
     assert {c["name"] for c in outs["cyclonedx"]["components"]} == installed
 
@@ -103,12 +134,22 @@ def test_verify_package_and_forgeries(built: Path, tmp_path: Path):
     prov = (built / f"{ZLIB}.intoto.json").read_bytes()
     env = json.loads(prov)
 
-    def refused(name: str, data: bytes, recipes: Path = RECIPES, pkg: str = ZLIB, key_file: Path = key) -> str:
+    def refused(
+        name: str, data: bytes, recipes: Path = RECIPES, pkg: str = ZLIB, key_file: Path = key
+    ) -> str:
         d = tmp_path / name
         d.mkdir()
         (d / f"{pkg}.intoto.json").write_bytes(data)
-        proc = run_cli("verify", str(built / pkg), "--recipes", str(recipes), "--key", str(key_file),
-                       "--provenance", str(d))  # fmt: skip
+        proc = run_cli(
+            "verify",
+            str(built / pkg),
+            "--recipes",
+            str(recipes),
+            "--key",
+            str(key_file),
+            "--provenance",
+            str(d),
+        )
         assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.strip()
         return proc.stderr
@@ -132,15 +173,34 @@ def test_verify_package_and_forgeries(built: Path, tmp_path: Path):
 
 def test_verify_over_the_served_repository(built: Path, tmp_path: Path):
     repo, trust = tmp_path / "repo", tmp_path / "root.json"
-    run_cli("repo", "init", str(repo), "--keys", str(tmp_path / "keys"), "--export-root", str(trust), check=True)
-    run_cli("publish", *map(str, sorted(built.glob("*.pkg.tar.zst"))), "--repo", str(repo),
-            "--keys", str(tmp_path / "keys"), check=True)  # fmt: skip
+    run_cli(
+        "repo", "init", str(repo), "--keys", str(tmp_path / "keys"), "--export-root", str(trust), check=True
+    )
+    run_cli(
+        "publish",
+        *map(str, sorted(built.glob("*.pkg.tar.zst"))),
+        "--repo",
+        str(repo),
+        "--keys",
+        str(tmp_path / "keys"),
+        check=True,
+    )
     server = PkgrepoServer(repo)
     try:
         env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
         root = tmp_path / "root"
-        run_cli("install", "--repo", server.url, "--trust", str(trust), "--root", str(root), "zlib-utils",
-                env=env, check=True)  # fmt: skip
+        run_cli(
+            "install",
+            "--repo",
+            server.url,
+            "--trust",
+            str(trust),
+            "--root",
+            str(root),
+            "zlib-utils",
+            env=env,
+            check=True,
+        )
         proc = run_cli("verify", str(root), "--repo", server.url, "--recipes", str(RECIPES), env=env)
         assert proc.returncode == 0, proc.stderr
         (root / "usr/lib/libz.so.1.2.13").write_bytes(b"tampered")
@@ -166,12 +226,20 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
     scan = ["scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir), "--fail-on", "high"]
     proc = run_cli(*scan)
     assert proc.returncode == 1 and "zlib 1.2.13-r1 (fixed in 1.2.13-r2)  affected" in proc.stdout
-    affected = run_cli("affected", "CVE-2022-37434", "--advisories", str(adv), "--packages", str(out), "--json")
-    assert {h["package"] for h in json.loads(affected.stdout)["affected"]} >= {"zlib", "zlib-utils", "zlib-dev"}
+    affected = run_cli(
+        "affected", "CVE-2022-37434", "--advisories", str(adv), "--packages", str(out), "--json"
+    )
+    assert {h["package"] for h in json.loads(affected.stdout)["affected"]} >= {
+        "zlib",
+        "zlib-utils",
+        "zlib-dev",
+    }
 
     (vexdir / "zlib.json").write_text(json.dumps(vex(None)))
     proc = run_cli(*scan)
-    assert proc.returncode == 2 and str(vexdir / "zlib.json") in proc.stderr and "justification" in proc.stderr
+    assert (
+        proc.returncode == 2 and str(vexdir / "zlib.json") in proc.stderr and "justification" in proc.stderr
+    )
     (vexdir / "zlib.json").write_text(json.dumps(vex("vulnerable_code_not_in_execute_path")))
     proc = run_cli(*scan)
     assert proc.returncode == 0, proc.stderr
@@ -179,29 +247,62 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
 
     (recipes / "fix.patch").write_text("--- /dev/null\n+++ b/SECURITY-FIX\n@@ -0,0 +1 @@\n+CVE-2022-37434\n")
     text = (recipes / "zlib.yaml").read_text().replace("  release: 1\n", "  release: 2\n", 1)
-    (recipes / "zlib.yaml").write_text(text.replace("\nbuild-depends:", "\npatches:\n  - file: fix.patch\n\nbuild-depends:"))
-    proc = run_cli("rollout", "zlib", "--recipes", str(recipes), "--out", str(out), "--repo", str(repo),
-                   "--keys", str(keys), "--images", str(images), "--json")  # fmt: skip
+    (recipes / "zlib.yaml").write_text(
+        text.replace("\nbuild-depends:", "\npatches:\n  - file: fix.patch\n\nbuild-depends:")
+    )
+    proc = run_cli(
+        "rollout",
+        "zlib",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(out),
+        "--repo",
+        str(repo),
+        "--keys",
+        str(keys),
+        "--images",
+        str(images),
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["rebuilt"] == ["zlib"] and "musl" in report["cached"]
     assert "packages/zlib-1.2.13-r2.x86_64.pkg.tar.zst.intoto.json" in report["published"]
     assert report["images"][0]["changed"] and report["images"][0]["packages"]["zlib"] == "1.2.13-r2"
-    proc = run_cli("scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir), "--fail-on", "low")
+    proc = run_cli(
+        "scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir), "--fail-on", "low"
+    )
     assert proc.returncode == 0 and "no known advisories apply" in proc.stdout
     sbom = json.loads((images / "base.spdx.json").read_text())
     assert {p["name"]: p.get("versionInfo") for p in sbom["packages"]}["zlib"] == "1.2.13-r2"
     valid_spdx(images / "base.spdx.json")
-    assert run_cli("verify", str(images / "base"), "--provenance", str(out), "--key", str(out / "provenance.pub"),
-                   "--recipes", str(recipes)).returncode == 0  # fmt: skip
+    assert (
+        run_cli(
+            "verify",
+            str(images / "base"),
+            "--provenance",
+            str(out),
+            "--key",
+            str(out / "provenance.pub"),
+            "--recipes",
+            str(recipes),
+        ).returncode
+        == 0
+    )
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("{", "advisory is not JSON"),
-    ('{"id": "X"}', "not an OSV advisory"),
-    ('{"id": "X", "affected": [{"package": {"name": "zlib"}, "ranges": [{"type": "SEMVER", "events": []}]}]}',
-     "is not ECOSYSTEM"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{", "advisory is not JSON"),
+        ('{"id": "X"}', "not an OSV advisory"),
+        (
+            '{"id": "X", "affected": [{"package": {"name": "zlib"}, "ranges": [{"type": "SEMVER", "events": []}]}]}',
+            "is not ECOSYSTEM",
+        ),
+    ],
+)
 def test_malformed_advisory_refused(tmp_path: Path, text: str, expected: str):
     (tmp_path / "adv").mkdir()
     (tmp_path / "adv" / "bad.json").write_text(text)
@@ -211,12 +312,15 @@ def test_malformed_advisory_refused(tmp_path: Path, text: str, expected: str):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("[1", "SBOM is not JSON"),
-    ('{"spdxVersion": "SPDX-2.3"}', "not a valid SPDX document"),
-    ('{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": 3}', "not a valid CycloneDX"),
-    ('{"hello": 1}', "neither SPDX"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[1", "SBOM is not JSON"),
+        ('{"spdxVersion": "SPDX-2.3"}', "not a valid SPDX document"),
+        ('{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": 3}', "not a valid CycloneDX"),
+        ('{"hello": 1}', "neither SPDX"),
+    ],
+)
 def test_malformed_sbom_refused(tmp_path: Path, text: str, expected: str):
     (tmp_path / "adv").mkdir()
     (tmp_path / "s.json").write_text(text)
@@ -229,5 +333,14 @@ def test_malformed_vex_refused(tmp_path: Path):
     (tmp_path / "vex").mkdir()
     (tmp_path / "vex" / "v.json").write_text(json.dumps({**vex("component_not_present"), "author": 3}))
     (tmp_path / "s.json").write_text("{}")
-    proc = run_cli("scan", str(tmp_path / "s.json"), "--advisories", str(tmp_path / "adv"), "--vex", str(tmp_path / "vex"))
-    assert proc.returncode == 2 and "v.json: not a valid OpenVEX document at author" in proc.stderr, proc.stderr
+    proc = run_cli(
+        "scan",
+        str(tmp_path / "s.json"),
+        "--advisories",
+        str(tmp_path / "adv"),
+        "--vex",
+        str(tmp_path / "vex"),
+    )
+    assert proc.returncode == 2 and "v.json: not a valid OpenVEX document at author" in proc.stderr, (
+        proc.stderr
+    )

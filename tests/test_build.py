@@ -117,7 +117,9 @@ def test_file_conflict_refused(built: Path, tmp_path: Path):
     (stage / "usr/bin/hello").write_text("#!/bin/sh\n")
     info, _ = read_head(_pkg(built, "hello"))
     manifest = scan_tree(stage, ["usr/bin/hello"])
-    info = info.replace(name="impostor", depends=(), provides=(), installed_size=sum(e.size for e in manifest))
+    info = info.replace(
+        name="impostor", depends=(), provides=(), installed_size=sum(e.size for e in manifest)
+    )
     write_package(stage, manifest, info, other / info.filename)
     before = (root / "usr/bin/hello").read_bytes()
     proc = run_cli("install", "--packages", str(other), "--root", str(root), "impostor")

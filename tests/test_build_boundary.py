@@ -46,9 +46,15 @@ def canary(tmp_path: Path) -> Path:
 
 
 def probe(
-    tmp_path: Path, script: str, more: str = "", package_extra: str = "", env: dict[str, str] | None = None,
-    files: dict[str, str] | None = None, check: bool = True, steps: str = "",
-):  # fmt: skip
+    tmp_path: Path,
+    script: str,
+    more: str = "",
+    package_extra: str = "",
+    env: dict[str, str] | None = None,
+    files: dict[str, str] | None = None,
+    check: bool = True,
+    steps: str = "",
+):
     if not (tmp_path / "probe.tar.gz").exists():  # gzip stamps the time: made once, so rebuilds match
         make_tarball(tmp_path / "probe.tar.gz", files or {"main.c": "int main(void){return 0;}\n"})
     url, sha = mirror_url(tmp_path, tmp_path / "probe.tar.gz")
@@ -59,8 +65,18 @@ def probe(
         HEAD.format(url=url, sha=sha, more=more, package_extra=package_extra, script=body) + steps
     )
     out = tmp_path / "out"
-    proc = run_cli("build", "probe", "--force", "--recipes", str(recipes), "--out", str(out),
-                   "--cache", str(tmp_path / "c"), env={**mirror_env(tmp_path), **(env or {})})  # fmt: skip
+    proc = run_cli(
+        "build",
+        "probe",
+        "--force",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c"),
+        env={**mirror_env(tmp_path), **(env or {})},
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc, out
@@ -106,11 +122,15 @@ cat /proc/self/uid_map > {D}/usr/share/probe/uid_map
 
 def test_caller_environment_not_visible(tmp_path: Path):
     """Finding 2: /proc/1/environ (bwrap itself) and the steps' environment hold nothing of the caller's."""
-    _, out = probe(tmp_path, f"""
+    _, out = probe(
+        tmp_path,
+        f"""
 mkdir -p {D}/usr/share/probe
 cat /proc/1/environ > {D}/usr/share/probe/pid1 || true
 env > {D}/usr/share/probe/env
-""", env={"PKGREPO_CANARY": "ci-secret-token-42"})  # fmt: skip
+""",
+        env={"PKGREPO_CANARY": "ci-secret-token-42"},
+    )
     assert b"ci-secret-token-42" not in b"".join(members(out).values())
 
 
@@ -121,8 +141,12 @@ def test_planted_host_tools_never_run(tmp_path: Path):
     for tool in ("strip", "objcopy", "tar", "patch", "bwrap", "cat"):
         (bin_dir / tool).write_text(f"#!/bin/sh\necho {tool} >> {ran}\nexit 1\n")
         (bin_dir / tool).chmod(0o755)
-    _, out = probe(tmp_path, f"mkdir -p {D}/usr/bin\ncc -static -o {D}/usr/bin/prog main.c",
-                   steps="  - uses: strip\n", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})  # fmt: skip
+    _, out = probe(
+        tmp_path,
+        f"mkdir -p {D}/usr/bin\ncc -static -o {D}/usr/bin/prog main.c",
+        steps="  - uses: strip\n",
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
     assert not ran.exists()
     assert b".symtab" not in members(out)["usr/bin/prog"]  # stripped, by the sandbox's strip
 
@@ -133,12 +157,18 @@ def test_planted_host_tools_never_run(tmp_path: Path):
         ("url: file:///etc/shadow", "7: sources.0.url: only https:// and http:// URLs"),
         ("url: 'data:text/plain,x'", "7: sources.0.url: only https:// and http:// URLs"),
         ("url: example.org/x.tar.gz", "7: sources.0.url: only https:// and http:// URLs"),
-        ("url: https://h.invalid/x\n    filename: ../../x", "8: sources.0.filename: filename must be a relative"),
-        ("url: https://h.invalid/x\n    filename: /etc/cron.d/x", "8: sources.0.filename: filename must be a"),
+        (
+            "url: https://h.invalid/x\n    filename: ../../x",
+            "8: sources.0.filename: filename must be a relative",
+        ),
+        (
+            "url: https://h.invalid/x\n    filename: /etc/cron.d/x",
+            "8: sources.0.filename: filename must be a",
+        ),
         ("url: https://h.invalid/x\n    filename: a/b", "8: sources.0.filename: filename must be a single"),
         ("url: https://h.invalid/x\n    destination: a//b", "8: sources.0.destination: destination must be"),
     ],
-)  # fmt: skip
+)
 def test_bad_source_refused_at_load(tmp_path: Path, source: str, expect: str):
     """Finding 3: schemes other than http(s), and escaping names, are refused before anything runs."""
     recipes = tmp_path / "recipes"
@@ -148,8 +178,16 @@ def test_bad_source_refused_at_load(tmp_path: Path, source: str, expect: str):
             "url: X", source
         )
     )
-    proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(tmp_path / "out"),
-                   "--cache", str(tmp_path / "c"))  # fmt: skip
+    proc = run_cli(
+        "build",
+        "probe",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "c"),
+    )
     line = one_line_error(proc, 2)
     assert f"{recipes / 'probe.yaml'}:{expect}" in line
     assert not (tmp_path / "c").exists() and not (tmp_path / "out").exists()
@@ -228,8 +266,11 @@ def test_caller_tar_options_do_not_change_bytes(tmp_path: Path):
     )
     first = {p.name: p.read_bytes() for p in out.glob("*.pkg.tar.zst")}
     time.sleep(1.1)
-    _, out = probe(tmp_path, f"mkdir -p {D}/usr/share\ncp main.c {D}/usr/share/main.c\nls -l --time-style=+%s . > {D}/usr/share/ls",
-                   env={"TAR_OPTIONS": "--touch", "SOURCE_DATE_EPOCH": "1", "TZ": "Asia/Tokyo"})  # fmt: skip
+    _, out = probe(
+        tmp_path,
+        f"mkdir -p {D}/usr/share\ncp main.c {D}/usr/share/main.c\nls -l --time-style=+%s . > {D}/usr/share/ls",
+        env={"TAR_OPTIONS": "--touch", "SOURCE_DATE_EPOCH": "1", "TZ": "Asia/Tokyo"},
+    )
     assert {p.name: p.read_bytes() for p in out.glob("*.pkg.tar.zst")} == first
 
 
@@ -253,15 +294,27 @@ def test_unextracted_source_dated_by_the_sources_not_the_copy(tmp_path: Path):
 def test_clock_is_varied_by_check_reproducible(tmp_path: Path):
     """Finding 6: a build that embeds the time to the second is caught."""
     _, out = probe(tmp_path, f"mkdir -p {D}/usr/share\ndate -u +%Y%m%d%H%M%S > {D}/usr/share/when")
-    proc = run_cli("build", "--check-reproducible", "probe", "--recipes", str(tmp_path / "recipes"),
-                   "--out", str(out), "--cache", str(tmp_path / "c"))  # fmt: skip
+    proc = run_cli(
+        "build",
+        "--check-reproducible",
+        "probe",
+        "--recipes",
+        str(tmp_path / "recipes"),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c"),
+    )
     assert proc.returncode == 1 and "files differ: usr/share/when" in proc.stderr, proc.stderr
 
 
 def test_host_interpreter_in_shebang_fails(tmp_path: Path):
     """Finding 7: a packaged script whose #! names an interpreter no package provides fails the build."""
-    proc, _ = probe(tmp_path, f"mkdir -p {D}/usr/bin\nprintf '#!/bin/bash\\necho\\n' > {D}/usr/bin/tool\nchmod 755 {D}/usr/bin/tool",
-                    check=False)  # fmt: skip
+    proc, _ = probe(
+        tmp_path,
+        f"mkdir -p {D}/usr/bin\nprintf '#!/bin/bash\\necho\\n' > {D}/usr/bin/tool\nchmod 755 {D}/usr/bin/tool",
+        check=False,
+    )
     assert "/usr/bin/tool (package probe) starts with #!/bin/bash" in one_line_error(proc, 1)
 
 
@@ -294,13 +347,20 @@ def test_sbom_path_planted_as_a_link_is_not_written_through(tmp_path: Path, link
     victim = victim_dir / "file"
     victim.write_text("untouched\n")
     victim.chmod(0o600)
-    plant = (f"ln -s {victim} {D}/var/lib/pkgrepo/sbom/probe.spdx.json" if link == "file"
-             else f"rmdir {D}/var/lib/pkgrepo/sbom && ln -s {victim_dir} {D}/var/lib/pkgrepo/sbom")  # fmt: skip
-    proc, out = probe(tmp_path, f"""
+    plant = (
+        f"ln -s {victim} {D}/var/lib/pkgrepo/sbom/probe.spdx.json"
+        if link == "file"
+        else f"rmdir {D}/var/lib/pkgrepo/sbom && ln -s {victim_dir} {D}/var/lib/pkgrepo/sbom"
+    )
+    proc, out = probe(
+        tmp_path,
+        f"""
 mkdir -p {D}/usr/share/probe {D}/var/lib/pkgrepo/sbom
 echo data > {D}/usr/share/probe/file
 {plant}
-""", check=False)  # fmt: skip
+""",
+        check=False,
+    )
     assert "/var/lib/pkgrepo/sbom" in one_line_error(proc, 1)
     assert victim.read_text() == "untouched\n"
     assert sorted(p.name for p in victim_dir.iterdir()) == ["file"]

@@ -101,8 +101,14 @@ def test_signed_repository_as_build_cache(cached, built: Path, tmp_path: Path):
         served = next((repo / "targets" / "packages").glob("*.hello-2.10-r1.x86_64.pkg.tar.zst"))
         served.write_bytes(served.read_bytes()[:-10] + b"0123456789")
         again = _with_musl(built, tmp_path / "again")
-        proc = _build(again, "--cache-from", server.url, "--trust", str(trust),
-                      env={**env, "PKGREPO_CACHE": str(tmp_path / "client2")})  # fmt: skip
+        proc = _build(
+            again,
+            "--cache-from",
+            server.url,
+            "--trust",
+            str(trust),
+            env={**env, "PKGREPO_CACHE": str(tmp_path / "client2")},
+        )
         assert proc.returncode == 2 and "hash or length mismatch" in proc.stderr, proc.stderr
         assert not list(again.glob("hello-*"))
     finally:

@@ -40,14 +40,21 @@ def raising():
     cli.commands.pop("raise")
 
 
-@pytest.mark.parametrize("kind, code, line", [
-    ("runtime", 1, "pkgrepo: internal error: RuntimeError: boom second line "
-                   "(run with --verbose or PKGREPO_DEBUG=1 for the traceback)"),
-    ("bad", 2, "pkgrepo: error: x.yaml: field: wrong"),
-    ("server", 3, "pkgrepo: error: cannot download timestamp.json: connection refused"),
-    ("interrupt", 130, "pkgrepo: interrupted"),
-    ("oserror", 1, "pkgrepo: error: /some/file: Permission denied"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind, code, line",
+    [
+        (
+            "runtime",
+            1,
+            "pkgrepo: internal error: RuntimeError: boom second line "
+            "(run with --verbose or PKGREPO_DEBUG=1 for the traceback)",
+        ),
+        ("bad", 2, "pkgrepo: error: x.yaml: field: wrong"),
+        ("server", 3, "pkgrepo: error: cannot download timestamp.json: connection refused"),
+        ("interrupt", 130, "pkgrepo: interrupted"),
+        ("oserror", 1, "pkgrepo: error: /some/file: Permission denied"),
+    ],
+)
 def test_every_error_is_one_line_and_its_exit_code(
     raising, capsys, monkeypatch, kind: str, code: int, line: str
 ):
@@ -76,8 +83,12 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys):
 
 
 def test_a_closed_stdout_is_quiet():
-    proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "schema", "recipe"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pkgrepo", "schema", "recipe"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader goes away, as `| head -0` would
     assert proc.wait(timeout=60) == 141
     assert proc.stderr.read() == b""
@@ -86,7 +97,8 @@ def test_a_closed_stdout_is_quiet():
 def test_an_unwritable_cache_is_one_line(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    proc = run_cli("resolve", "bash", "--index", f"debian:{tmp_path / 'Packages'}",
-                   env={"PKGREPO_CACHE": str(blocker)})  # fmt: skip
+    proc = run_cli(
+        "resolve", "bash", "--index", f"debian:{tmp_path / 'Packages'}", env={"PKGREPO_CACHE": str(blocker)}
+    )
     assert proc.returncode in (1, 2)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

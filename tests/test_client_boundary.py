@@ -101,8 +101,16 @@ class Repo:
         run_cli("publish", "--repo", str(self.repo), *map(str, files), env=self.env, check=True)
 
     def search(self, url: str, *extra: str, env: dict[str, str] | None = None, trust: Path | None = None):
-        return run_cli("search", "--repo", url, "--trust", str(trust or self.trust), *extra,
-                       env={**self.env, **(env or {})}, timeout=120)  # fmt: skip
+        return run_cli(
+            "search",
+            "--repo",
+            url,
+            "--trust",
+            str(trust or self.trust),
+            *extra,
+            env={**self.env, **(env or {})},
+            timeout=120,
+        )
 
 
 @pytest.fixture
@@ -195,8 +203,17 @@ def test_search_and_info_need_a_repository():
 
 def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, tmp_path: Path):
     other = tmp_path / "other-root.json"
-    run_cli("repo", "init", str(tmp_path / "other"), "--keys", str(tmp_path / "other-keys"),
-            "--export-root", str(other), env=repo.env, check=True)  # fmt: skip
+    run_cli(
+        "repo",
+        "init",
+        str(tmp_path / "other"),
+        "--keys",
+        str(tmp_path / "other-keys"),
+        "--export-root",
+        str(other),
+        env=repo.env,
+        check=True,
+    )
     served = PkgrepoServer(repo.repo)
     try:
         one_line(repo.search(served.url, trust=other), 2, "bad signature", f"is --trust {other} the root")
@@ -209,20 +226,39 @@ def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, tmp_path:
 
 def test_the_trust_on_the_command_line_is_checked_against_the_cache(repo: Repo, tmp_path: Path):
     other = tmp_path / "other-root.json"
-    run_cli("repo", "init", str(tmp_path / "other"), "--keys", str(tmp_path / "other-keys"),
-            "--export-root", str(other), env=repo.env, check=True)  # fmt: skip
+    run_cli(
+        "repo",
+        "init",
+        str(tmp_path / "other"),
+        "--keys",
+        str(tmp_path / "other-keys"),
+        "--export-root",
+        str(other),
+        env=repo.env,
+        check=True,
+    )
     served = PkgrepoServer(repo.repo)
     try:
         assert repo.search(served.url).returncode == 0  # the cache now trusts this repository's root
-        line = one_line(repo.search(served.url, trust=other), 2, f"--trust {other}", "not on the chain",
-                        "remove")  # fmt: skip
+        line = one_line(
+            repo.search(served.url, trust=other), 2, f"--trust {other}", "not on the chain", "remove"
+        )
         cache_dir = Path(line.split("remove ")[1].split(" and run")[0])
         assert cache_dir.is_dir() and cache_dir.is_relative_to(tmp_path / "cache")
         assert repo.search(served.url).returncode == 0  # the refusal changed nothing
         # a newer root, signed by the one the cache holds, is on the chain once the client follows it
         newer = tmp_path / "root-v2.json"
-        run_cli("repo", "rotate", str(repo.repo), "--role", "root", "--export-root", str(newer),
-                env=repo.env, check=True)  # fmt: skip
+        run_cli(
+            "repo",
+            "rotate",
+            str(repo.repo),
+            "--role",
+            "root",
+            "--export-root",
+            str(newer),
+            env=repo.env,
+            check=True,
+        )
         proc = repo.search(served.url, trust=newer)
         assert proc.returncode == 0, proc.stderr
         assert repo.search(served.url).returncode == 0  # and the first root still is

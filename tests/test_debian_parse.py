@@ -31,9 +31,23 @@ from pkgrepo.resolve.version import compare
 from tests.helpers.cli import run_cli
 from tests.helpers.peers import MAIN
 
-BAD_RELATIONS = ["| bar", "foo (= 1.0", "foo [amd64", "foo,, bar", "foo (=> 1.0)", "foo,", "foo (>> )",
-                 "foo (>= )", "foo ()", "(= 1.0)", "foo | | bar", "foo (== 1.0)", "foo (= 1.0) (= 2.0)",
-                 "foo bar", "foo (= 1 0)"]  # fmt: skip
+BAD_RELATIONS = [
+    "| bar",
+    "foo (= 1.0",
+    "foo [amd64",
+    "foo,, bar",
+    "foo (=> 1.0)",
+    "foo,",
+    "foo (>> )",
+    "foo (>= )",
+    "foo ()",
+    "(= 1.0)",
+    "foo | | bar",
+    "foo (== 1.0)",
+    "foo (= 1.0) (= 2.0)",
+    "foo bar",
+    "foo (= 1 0)",
+]
 
 
 @pytest.mark.parametrize("text", BAD_RELATIONS)
@@ -42,14 +56,19 @@ def test_malformed_relations_are_bad_input(text: str):
         parse_relations(text)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("foo", "((Dep(name='foo', op=None, version=None),),)"),
-    ("foo (>> 1.0~rc1) | bar:any (<< 2:1.0-1), baz [amd64 !i386] <!nocheck>",
-     "((Dep(name='foo', op='>>', version='1.0~rc1'), Dep(name='bar', op='<<', version='2:1.0-1')), "
-     "(Dep(name='baz', op=None, version=None),))"),
-    ("foo (>1)", "((Dep(name='foo', op='>=', version='1'),),)"),
-    ("foo(>=1.0)", "((Dep(name='foo', op='>=', version='1.0'),),)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("foo", "((Dep(name='foo', op=None, version=None),),)"),
+        (
+            "foo (>> 1.0~rc1) | bar:any (<< 2:1.0-1), baz [amd64 !i386] <!nocheck>",
+            "((Dep(name='foo', op='>>', version='1.0~rc1'), Dep(name='bar', op='<<', version='2:1.0-1')), "
+            "(Dep(name='baz', op=None, version=None),))",
+        ),
+        ("foo (>1)", "((Dep(name='foo', op='>=', version='1'),),)"),
+        ("foo(>=1.0)", "((Dep(name='foo', op='>=', version='1.0'),),)"),
+    ],
+)
 def test_wellformed_relations(text: str, expected: str):
     assert repr(parse_relations(text)) == expected
 
@@ -101,20 +120,25 @@ def write_index(path: Path, stanzas: list[str]) -> Path:
 
 
 def test_a_malformed_stanza_is_skipped_and_counted(tmp_path: Path):
-    index = write_index(tmp_path / "Packages", [
-        STANZA.format(name="good", size="10", depends="libc"),
-        STANZA.format(name="libc", size="20", depends=""),
-        STANZA.format(name="bad", size="10", depends="foo (=> 1.0)"),
-        STANZA.format(name="huge", size="9" * 30, depends="libc"),
-        STANZA.format(name="negative", size="-5", depends="libc"),
-    ])  # fmt: skip
+    index = write_index(
+        tmp_path / "Packages",
+        [
+            STANZA.format(name="good", size="10", depends="libc"),
+            STANZA.format(name="libc", size="20", depends=""),
+            STANZA.format(name="bad", size="10", depends="foo (=> 1.0)"),
+            STANZA.format(name="huge", size="9" * 30, depends="libc"),
+            STANZA.format(name="negative", size="-5", depends="libc"),
+        ],
+    )
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
     proc = run_cli("resolve", "--index", f"debian:{index}", "good", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     warning = proc.stderr.strip()
-    assert warning == (f"pkgrepo: warning: 3 stanzas skipped, first: {index}: bad: Depends: "
-                       "'foo (=> 1.0)': expected NAME[:ARCH] [(OP VERSION)] [[ARCH...]] [<PROFILE...>], "
-                       "OP one of << <= = >= >>")  # fmt: skip
+    assert warning == (
+        f"pkgrepo: warning: 3 stanzas skipped, first: {index}: bad: Depends: "
+        "'foo (=> 1.0)': expected NAME[:ARCH] [(OP VERSION)] [[ARCH...]] [<PROFILE...>], "
+        "OP one of << <= = >= >>"
+    )
     data = json.loads(proc.stdout)
     assert data["skipped"]["count"] == 3
     assert [p["name"] for p in data["packages"]] == ["good", "libc"]
@@ -143,9 +167,11 @@ def test_a_failed_compile_leaves_nothing_in_the_cache(tmp_path: Path):
 def test_typed_roots_never_crash(tmp_path: Path, root: str):
     index = write_index(tmp_path / "Packages", [STANZA.format(name="bash", size="1", depends="")])
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
-    for command in (["resolve", root, "--index", f"debian:{index}"],
-                    ["why", root, "--target", "bash", "--index", f"debian:{index}"],
-                    ["install", root, "--root", str(tmp_path / "root"), "--packages", str(tmp_path)]):  # fmt: skip
+    for command in (
+        ["resolve", root, "--index", f"debian:{index}"],
+        ["why", root, "--target", "bash", "--index", f"debian:{index}"],
+        ["install", root, "--root", str(tmp_path / "root"), "--packages", str(tmp_path)],
+    ):
         proc = run_cli(*command, env=env)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -172,8 +198,15 @@ def test_version_order_matches_apt_on_every_bookworm_version():
     rng = random.Random(7)
     pairs = list(itertools.pairwise(ordered))
     pairs += [(rng.choice(versions), rng.choice(versions)) for _ in range(20_000)]
-    apt = json.loads(subprocess.run(["/usr/bin/python3", "-c", APT_COMPARE], input=json.dumps(pairs),
-                                    capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    apt = json.loads(
+        subprocess.run(
+            ["/usr/bin/python3", "-c", APT_COMPARE],
+            input=json.dumps(pairs),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     ours = [compare(a, b) for a, b in pairs]
     wrong = [(a, b, o, x) for (a, b), o, x in zip(pairs, ours, apt, strict=True) if o != x]
     assert not wrong, wrong[:10]

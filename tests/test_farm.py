@@ -26,10 +26,23 @@ def cluster(tmp_path: Path):
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    commands = {"scheduler": [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]}
+    commands = {
+        "scheduler": [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    }
     for i in range(2):
-        commands[f"w{i}"] = [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                             "--name", f"w{i}", "--host", "127.0.0.1"]  # fmt: skip
+        commands[f"w{i}"] = [
+            DASK,
+            "worker",
+            address,
+            "--nthreads",
+            "1",
+            "--no-nanny",
+            "--no-dashboard",
+            "--name",
+            f"w{i}",
+            "--host",
+            "127.0.0.1",
+        ]
     procs = []
     for name, argv in commands.items():
         with open(tmp_path / f"{name}.log", "wb") as log:
@@ -62,7 +75,9 @@ def _same_as_local(built: Path, out: Path, names: list[str]) -> None:
     files = sorted(f.name for n in names for f in out.glob(f"{n}-*.pkg.tar.zst"))
     assert files, "nothing was built"
     for name in files:
-        assert (out / name).read_bytes() == (built / name).read_bytes(), f"{name} differs from the local build"
+        assert (out / name).read_bytes() == (built / name).read_bytes(), (
+            f"{name} differs from the local build"
+        )
 
 
 def test_workers_build_bit_identical_packages(built: Path, tmp_path: Path, cluster):
@@ -79,8 +94,24 @@ def test_a_worker_killed_mid_build_is_retried_on_the_other(built: Path, tmp_path
     address, client = cluster
     out = tmp_path / "out"
     _seed(built, out, ["musl"])
-    cli = subprocess.Popen([sys.executable, "-m", "pkgrepo", "build", "hello", "--out", str(out), "--scheduler",
-                            address, "--no-test"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pkgrepo",
+            "build",
+            "hello",
+            "--out",
+            str(out),
+            "--scheduler",
+            address,
+            "--no-test",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:

@@ -30,18 +30,28 @@ def write_spec(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
     ("text", "expected"),
     [
         ("name: x\npackages: [hello\n", ":3: YAML syntax error"),
-        ("name: x\npackages: [hello]\ncolour: blue\n", ":3: colour: unknown field (see `pkgrepo schema image`)"),
+        (
+            "name: x\npackages: [hello]\ncolour: blue\n",
+            ":3: colour: unknown field (see `pkgrepo schema image`)",
+        ),
         ("name: x\npackages: [hello]\naccounts:\n  run-as: bob\n", ":4: accounts.run-as: unknown user 'bob'"),
-        ("name: x\npackages: [hello]\npaths:\n  - path: /d\n    type: directory\n    mode: 0755\n",
-         ":6: paths.0.mode: write the mode as a quoted octal string"),
-        ("name: x\npackages: [hello]\npaths:\n  - {path: /d, type: file, owner: carol}\n",
-         ":4: paths.0.owner: unknown owner 'carol'"),
+        (
+            "name: x\npackages: [hello]\npaths:\n  - path: /d\n    type: directory\n    mode: 0755\n",
+            ":6: paths.0.mode: write the mode as a quoted octal string",
+        ),
+        (
+            "name: x\npackages: [hello]\npaths:\n  - {path: /d, type: file, owner: carol}\n",
+            ":4: paths.0.owner: unknown owner 'carol'",
+        ),
         ("name: X Y\npackages: [hello]\n", ":1: name:"),
-        ("name: x\npackages: ['!hello>=1']\n", ":2: packages: '!hello>=1': an exclusion is a bare package name"),
+        (
+            "name: x\npackages: ['!hello>=1']\n",
+            ":2: packages: '!hello>=1': an exclusion is a bare package name",
+        ),
         ("name: x\n", ":1: packages: required field is missing"),
         ("- a\n", ":1: an image spec is a YAML mapping"),
     ],
-)  # fmt: skip
+)
 def test_bad_spec_is_one_line_at_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
     spec = write_spec(tmp_path, text)
     proc = run_cli("image", "build", str(spec), "--out", str(tmp_path / "out"), "--packages", str(tmp_path))
@@ -54,33 +64,64 @@ def test_bad_spec_is_one_line_at_file_and_line(tmp_path: Path, text: str, expect
 
 def test_schema_image_lists_every_field() -> None:
     schema = json.loads(run_cli("schema", "image", check=True).stdout)
-    assert {"name", "packages", "source", "accounts", "environment", "entrypoint", "cmd", "work-dir", "paths",
-            "annotations", "keep", "exclude", "dev", "layers"} <= set(schema["properties"])  # fmt: skip
+    assert {
+        "name",
+        "packages",
+        "source",
+        "accounts",
+        "environment",
+        "entrypoint",
+        "cmd",
+        "work-dir",
+        "paths",
+        "annotations",
+        "keep",
+        "exclude",
+        "dev",
+        "layers",
+    } <= set(schema["properties"])
     assert schema["additionalProperties"] is False
 
 
 def test_examples_load(tmp_path: Path) -> None:
     for spec in sorted(EXAMPLES.glob("*.yaml")):
-        proc = run_cli("image", "build", str(spec), "--packages", "/nonexistent-dir", "--out", str(tmp_path / "x"))
+        proc = run_cli(
+            "image", "build", str(spec), "--packages", "/nonexistent-dir", "--out", str(tmp_path / "x")
+        )
         assert proc.returncode == 2 and "packages directory does not exist" in proc.stderr, proc.stderr
 
 
 def build(spec: Path, packages: Path, out: Path, *extra: str, cwd: Path | None = None, env=None):
     env = {**(env or {}), "PYTHONPATH": str(ROOT)}  # this checkout's pkgrepo, from any directory
-    proc = run_cli("image", "build", str(spec), "--packages", str(packages), "--out", str(out), "--json", *extra,
-                   cwd=cwd, env=env)  # fmt: skip
+    proc = run_cli(
+        "image",
+        "build",
+        str(spec),
+        "--packages",
+        str(packages),
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+        cwd=cwd,
+        env=env,
+    )
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
-def test_same_spec_same_digest_in_different_dirs_at_different_times(image_packages: Path, tmp_path: Path) -> None:
+def test_same_spec_same_digest_in_different_dirs_at_different_times(
+    image_packages: Path, tmp_path: Path
+) -> None:
     spec = EXAMPLES / "hello.yaml"
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = build(spec, image_packages, tmp_path / "a" / "layout", cwd=tmp_path / "a")
     time.sleep(1.1)
-    second = build(spec, image_packages, tmp_path / "b" / "layout", cwd=tmp_path / "b", env={"TZ": "Asia/Tokyo"})
+    second = build(
+        spec, image_packages, tmp_path / "b" / "layout", cwd=tmp_path / "b", env={"TZ": "Asia/Tokyo"}
+    )
     assert first["digest"] == second["digest"]
     assert first["size"] < 500_000, first["size"]
     index = json.loads((tmp_path / "a" / "layout" / "index.json").read_text())
@@ -90,8 +131,11 @@ def test_same_spec_same_digest_in_different_dirs_at_different_times(image_packag
 
 
 def test_config_base_files_and_installed_record(image_packages: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "name: tool\npackages: [hello]\nentrypoint: [/usr/bin/hello]\ncmd: [--greeting, hi]\n"
-                      "environment: {GREETING: hi}\nannotations: {org.opencontainers.image.revision: abc}\n")  # fmt: skip
+    spec = write_spec(
+        tmp_path,
+        "name: tool\npackages: [hello]\nentrypoint: [/usr/bin/hello]\ncmd: [--greeting, hi]\n"
+        "environment: {GREETING: hi}\nannotations: {org.opencontainers.image.revision: abc}\n",
+    )
     build(spec, image_packages, tmp_path / "layout", "--rootfs", str(tmp_path / "root"))
     from pkgrepo.image.oci import read_layout
 
@@ -113,16 +157,28 @@ def test_config_base_files_and_installed_record(image_packages: Path, tmp_path: 
 
 
 def test_prod_minimization_report(image_packages: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, "name: docs\npackages: [hello, hello-doc, zlib-dev]\nentrypoint: [/usr/bin/hello]\n")
-    proc = run_cli("image", "build", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "l"),
-                   "--report")  # fmt: skip
+    spec = write_spec(
+        tmp_path, "name: docs\npackages: [hello, hello-doc, zlib-dev]\nentrypoint: [/usr/bin/hello]\n"
+    )
+    proc = run_cli(
+        "image",
+        "build",
+        str(spec),
+        "--packages",
+        str(image_packages),
+        "--out",
+        str(tmp_path / "l"),
+        "--report",
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "usr/share/man/" in out and "usr/include/zlib.h" in out and "libz.a" in out
     assert "unused shared library" in out and "minimization removed" in out
     saved = int(out.rsplit(", ", 1)[1].split()[0])
     assert saved > 0
-    kept = write_spec(tmp_path, "name: docs\npackages: [hello, zlib-dev]\nkeep: ['/usr/lib/libz.so*']\n", "k.yaml")
+    kept = write_spec(
+        tmp_path, "name: docs\npackages: [hello, zlib-dev]\nkeep: ['/usr/lib/libz.so*']\n", "k.yaml"
+    )
     data = build(kept, image_packages, tmp_path / "k")
     assert not any("libz.so" in r["path"] for r in data["minimized"]["removed"])
 
@@ -143,7 +199,9 @@ def test_dev_extends_prod_layers(image_packages: Path, tmp_path: Path) -> None:
 def test_rootfs_dir_and_tar(image_packages: Path, tmp_path: Path) -> None:
     spec = EXAMPLES / "hello.yaml"
     run_cli("rootfs", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "r"), check=True)
-    run_cli("rootfs", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "r.tar"), check=True)
+    run_cli(
+        "rootfs", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "r.tar"), check=True
+    )
     assert (tmp_path / "r/usr/bin/hello").is_file()
     import tarfile
 
@@ -164,16 +222,37 @@ def test_outputs_under_attack(image_packages: Path, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("keep me")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "data").write_text("keep me")
-    for out, why in (("link", "is a symlink"), ("file", "not a directory"), ("busy", "not an OCI image layout")):
-        proc = run_cli("image", "build", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / out))
+    for out, why in (
+        ("link", "is a symlink"),
+        ("file", "not a directory"),
+        ("busy", "not an OCI image layout"),
+    ):
+        proc = run_cli(
+            "image", "build", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / out)
+        )
         assert proc.returncode == 2 and why in proc.stderr, proc.stderr
         no_traceback(proc)
     assert not any(victim.iterdir())
-    assert (tmp_path / "file").read_text() == "keep me" and (tmp_path / "busy" / "data").read_text() == "keep me"
-    args = [sys.executable, "-m", "pkgrepo", "image", "build", str(spec), "--packages", str(image_packages),
-            "--out", str(tmp_path / "same"), "--json"]  # fmt: skip
-    procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    assert (tmp_path / "file").read_text() == "keep me" and (
+        tmp_path / "busy" / "data"
+    ).read_text() == "keep me"
+    args = [
+        sys.executable,
+        "-m",
+        "pkgrepo",
+        "image",
+        "build",
+        str(spec),
+        "--packages",
+        str(image_packages),
+        "--out",
+        str(tmp_path / "same"),
+        "--json",
+    ]
+    procs = [
+        subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     digests = set()
     for p in procs:
         out, err = p.communicate()
@@ -186,7 +265,9 @@ def test_outputs_under_attack(image_packages: Path, tmp_path: Path) -> None:
 
 def test_unknown_package_is_bad_input(image_packages: Path, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "name: x\npackages: [no-such-thing]\n")
-    proc = run_cli("image", "build", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "o"))
+    proc = run_cli(
+        "image", "build", str(spec), "--packages", str(image_packages), "--out", str(tmp_path / "o")
+    )
     assert proc.returncode == 2 and "no-such-thing: no such package" in proc.stderr
     assert not (tmp_path / "o").exists()
 
@@ -212,10 +293,14 @@ def _write(rel: str, text: str):
 
 BAD = {
     "no-shell": _spec_bad("paths:\n  - {path: /bin/sh, type: symlink, target: /usr/bin/hello}\n"),
-    "no-package-manager": _spec_bad("paths:\n  - {path: /usr/bin/apk, type: file, mode: '0755', content: x}\n"),
+    "no-package-manager": _spec_bad(
+        "paths:\n  - {path: /usr/bin/apk, type: file, mode: '0755', content: x}\n"
+    ),
     "non-root": _spec_bad("accounts:\n  run-as: root\n"),
     "no-setuid": _dir_bad(_chmod("usr/bin/hello", 0o4755)),
-    "no-world-writable": _spec_bad("paths:\n  - {path: /etc/app.conf, type: file, mode: '0666', content: x}\n"),
+    "no-world-writable": _spec_bad(
+        "paths:\n  - {path: /etc/app.conf, type: file, mode: '0666', content: x}\n"
+    ),
     "locked-passwords": _dir_bad(_write("etc/shadow", "root::::::::\n")),
     "no-private-keys": _spec_bad(f'paths:\n  - {{path: /etc/key, type: file, content: "{KEY}"}}\n'),
     "owned-files": _dir_bad(_write("usr/bin/stray", "not from a package\n")),
@@ -230,8 +315,15 @@ def test_audit_fails_a_bad_image_on_each_rule(image_packages: Path, tmp_path: Pa
         build(write_spec(tmp_path, what), image_packages, target)
     else:
         target = tmp_path / "root"
-        run_cli("rootfs", str(EXAMPLES / "hello.yaml"), "--packages", str(image_packages), "--out", str(target),
-                check=True)  # fmt: skip
+        run_cli(
+            "rootfs",
+            str(EXAMPLES / "hello.yaml"),
+            "--packages",
+            str(image_packages),
+            "--out",
+            str(target),
+            check=True,
+        )
         assert run_cli("image", "audit", str(target)).returncode == 0
         what(target)
     proc = run_cli("image", "audit", str(target), "--json")

@@ -18,8 +18,16 @@ from tests.helpers.cli import ROOT, run_cli
 
 def test_sbom_verify_and_scan_of_a_layout(built: Path, tmp_path: Path):
     layout = tmp_path / "hello"
-    run_cli("image", "build", str(ROOT / "repo-data/images/hello.yaml"), "--packages", str(built),
-            "--out", str(layout), check=True)  # fmt: skip
+    run_cli(
+        "image",
+        "build",
+        str(ROOT / "repo-data/images/hello.yaml"),
+        "--packages",
+        str(built),
+        "--out",
+        str(layout),
+        check=True,
+    )
     spdx = json.loads(run_cli("sbom", str(layout), check=True).stdout)
     assert {"hello", "musl"} <= {p["name"] for p in spdx["packages"]}
     proc = run_cli("verify", str(layout), "--provenance", str(built))
@@ -60,11 +68,15 @@ def _layout(tmp_path: Path, members: list[tuple[str, str, bytes]]) -> Path:
     return layout
 
 
-@pytest.mark.parametrize("members", [
-    [("../escape", "file", b"x")],
-    [("etc", "symlink", b"/tmp"), ("etc/passwd", "file", b"root::0:0::/:/bin/sh\n")],
-    [("a", "symlink", b"../../.."), ("a/b", "file", b"x")],
-], ids=["dotdot", "through-absolute-link", "through-relative-link"])  # fmt: skip
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../escape", "file", b"x")],
+        [("etc", "symlink", b"/tmp"), ("etc/passwd", "file", b"root::0:0::/:/bin/sh\n")],
+        [("a", "symlink", b"../../.."), ("a/b", "file", b"x")],
+    ],
+    ids=["dotdot", "through-absolute-link", "through-relative-link"],
+)
 def test_hostile_layers_never_write_outside(tmp_path: Path, members):
     layout = _layout(tmp_path, members)
     dest = tmp_path / "root"

@@ -38,8 +38,11 @@ def registry(tmp_path_factory) -> Iterator[str]:
         f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {d / 'data'}}}}}\n"
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
-    proc = subprocess.Popen(["docker-registry", "serve", str(d / "config.yml")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(d / "config.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -67,12 +70,24 @@ def test_registry_umoci_and_multistage_build(registry: str, image_packages: Path
     repo = f"{registry}/pkgrepo/lua-app"
     for profile in ("prod", "dev"):
         layout = tmp_path / profile
-        run_cli("image", "build", str(spec), "--profile", profile, "--packages", str(image_packages), "--out",
-                str(layout), check=True)  # fmt: skip
+        run_cli(
+            "image",
+            "build",
+            str(spec),
+            "--profile",
+            profile,
+            "--packages",
+            str(image_packages),
+            "--out",
+            str(layout),
+            check=True,
+        )
         pushed = run_cli("image", "push", str(layout), f"{repo}:{profile}", "--insecure", check=True)
         assert "@sha256:" in pushed.stdout
-    inspect = {p: json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{repo}:{p}").stdout)
-               for p in ("prod", "dev")}  # fmt: skip
+    inspect = {
+        p: json.loads(run("skopeo", "inspect", "--tls-verify=false", f"docker://{repo}:{p}").stdout)
+        for p in ("prod", "dev")
+    }
     prod_layers, dev_layers = inspect["prod"]["Layers"], inspect["dev"]["Layers"]
     assert dev_layers[: len(prod_layers)] == prod_layers and len(dev_layers) > len(prod_layers)
     assert inspect["dev"]["Labels"]["org.opencontainers.image.base.digest"] == inspect["prod"]["Digest"]
@@ -85,35 +100,82 @@ def test_registry_umoci_and_multistage_build(registry: str, image_packages: Path
     ctx = tmp_path / "ctx"
     (ctx / "app").mkdir(parents=True)
     (ctx / "app" / "main.lua").write_text(APP)
-    run_cli("dockerfile", str(spec), "--packages", str(image_packages), "--app", "app", "--build",
-            "luac -o main.luac main.lua", "--registry", f"{registry}/pkgrepo", "--out", str(ctx / "Dockerfile"),
-            check=True)  # fmt: skip
+    run_cli(
+        "dockerfile",
+        str(spec),
+        "--packages",
+        str(image_packages),
+        "--app",
+        "app",
+        "--build",
+        "luac -o main.luac main.lua",
+        "--registry",
+        f"{registry}/pkgrepo",
+        "--out",
+        str(ctx / "Dockerfile"),
+        check=True,
+    )
     text = (ctx / "Dockerfile").read_text()
     runtime = text.split("\nFROM ")[-1]
-    assert f"@{inspect['dev']['Digest']} AS build" in text and runtime.startswith(f"{repo}@{inspect['prod']['Digest']}")
+    assert f"@{inspect['dev']['Digest']} AS build" in text and runtime.startswith(
+        f"{repo}@{inspect['prod']['Digest']}"
+    )
     assert "RUN" not in runtime and "USER 65532:65532" in runtime and 'ENTRYPOINT ["/usr/bin/lua"]' in runtime
 
-    buildah = ["buildah", "--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run"),
-               "--storage-driver", "vfs"]  # fmt: skip
+    buildah = [
+        "buildah",
+        "--root",
+        str(tmp_path / "storage"),
+        "--runroot",
+        str(tmp_path / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
     try:
-        run(*buildah, "bud", "--isolation", "chroot", "--tls-verify=false", "-t", "lua-app-test", str(ctx), cwd=ctx)
+        run(
+            *buildah,
+            "bud",
+            "--isolation",
+            "chroot",
+            "--tls-verify=false",
+            "-t",
+            "lua-app-test",
+            str(ctx),
+            cwd=ctx,
+        )
         container = run(*buildah, "from", "lua-app-test").stdout.strip()
-        config = json.loads(run(*buildah, "inspect", "--type", "image", "lua-app-test").stdout)["OCIv1"]["config"]
+        config = json.loads(run(*buildah, "inspect", "--type", "image", "lua-app-test").stdout)["OCIv1"][
+            "config"
+        ]
         command = [*config["Entrypoint"], *config["Cmd"]]
         out = run(*buildah, "run", "--isolation", "chroot", container, "--", *command)
         assert out.stdout == "squares: 1 4 9\n"
-        shell = run(*buildah, "run", "--isolation", "chroot", container, "--", "/bin/sh", "-c", "true", check=False)
+        shell = run(
+            *buildah, "run", "--isolation", "chroot", container, "--", "/bin/sh", "-c", "true", check=False
+        )
         assert shell.returncode != 0
 
         # the rootfs tarball works as `FROM scratch` + `ADD rootfs.tar /`
         scratch = tmp_path / "scratch"
         scratch.mkdir()
-        run_cli("rootfs", str(ROOT / "repo-data/images/hello.yaml"), "--packages", str(image_packages), "--out",
-                str(scratch / "rootfs.tar"), check=True)  # fmt: skip
-        (scratch / "Dockerfile").write_text('FROM scratch\nADD rootfs.tar /\nUSER 65532:65532\nENTRYPOINT ["/usr/bin/hello"]\n')
+        run_cli(
+            "rootfs",
+            str(ROOT / "repo-data/images/hello.yaml"),
+            "--packages",
+            str(image_packages),
+            "--out",
+            str(scratch / "rootfs.tar"),
+            check=True,
+        )
+        (scratch / "Dockerfile").write_text(
+            'FROM scratch\nADD rootfs.tar /\nUSER 65532:65532\nENTRYPOINT ["/usr/bin/hello"]\n'
+        )
         run(*buildah, "bud", "--isolation", "chroot", "-t", "hello-scratch", str(scratch), cwd=scratch)
         c2 = run(*buildah, "from", "hello-scratch").stdout.strip()
-        assert run(*buildah, "run", "--isolation", "chroot", c2, "--", "/usr/bin/hello").stdout == "Hello, world!\n"
+        assert (
+            run(*buildah, "run", "--isolation", "chroot", c2, "--", "/usr/bin/hello").stdout
+            == "Hello, world!\n"
+        )
     finally:
         run(*buildah, "rm", "--all", check=False)
         run(*buildah, "rmi", "--all", "--force", check=False)

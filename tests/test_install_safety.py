@@ -44,8 +44,14 @@ _copy_symlink = libarchive.ffi.ffi(
 _copy_hardlink = libarchive.ffi.ffi(
     "entry_copy_hardlink", [libarchive.ffi.c_archive_entry_p, ctypes.c_char_p], None
 )
-FILETYPES = {"file": FileType.REGULAR_FILE, "dir": FileType.DIRECTORY, "symlink": FileType.SYMBOLINK_LINK,
-             "hardlink": FileType.REGULAR_FILE, "fifo": FileType.NAMED_PIPE, "device": FileType.CHAR_DEVICE}  # fmt: skip
+FILETYPES = {
+    "file": FileType.REGULAR_FILE,
+    "dir": FileType.DIRECTORY,
+    "symlink": FileType.SYMBOLINK_LINK,
+    "hardlink": FileType.REGULAR_FILE,
+    "fifo": FileType.NAMED_PIPE,
+    "device": FileType.CHAR_DEVICE,
+}
 
 
 def forge(path: Path, entries: list[dict], name: str = "evil", version: str = "1.0") -> Path:
@@ -56,8 +62,11 @@ def forge(path: Path, entries: list[dict], name: str = "evil", version: str = "1
         kind = e.get("type", "file")
         listed = {"dir": "dir", "symlink": "symlink"}.get(kind, "file")
         p = e["path"]
-        m = {"path": p.decode("utf-8", "replace") if isinstance(p, bytes) else p, "type": listed,
-             "mode": e.get("mode", {"dir": 0o755, "symlink": 0o777}.get(listed, 0o644))}  # fmt: skip
+        m = {
+            "path": p.decode("utf-8", "replace") if isinstance(p, bytes) else p,
+            "type": listed,
+            "mode": e.get("mode", {"dir": 0o755, "symlink": 0o777}.get(listed, 0o644)),
+        }
         if listed == "file":
             data = e.get("data", b"")
             m.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -81,9 +90,16 @@ def forge(path: Path, entries: list[dict], name: str = "evil", version: str = "1
             kind = e.get("type", "file")
             data = e.get("data", b"") if kind == "file" else b""
             p = e["path"] if isinstance(e["path"], bytes) else e["path"].encode()
-            entry = libarchive.ArchiveEntry(header_codec="latin-1", pathname=p, size=len(data),
-                                            filetype=FILETYPES[kind], perm=e.get("mode", {"dir": 0o755, "symlink": 0o777}.get(kind, 0o644)), uid=0, gid=0,
-                                            mtime=1)  # fmt: skip
+            entry = libarchive.ArchiveEntry(
+                header_codec="latin-1",
+                pathname=p,
+                size=len(data),
+                filetype=FILETYPES[kind],
+                perm=e.get("mode", {"dir": 0o755, "symlink": 0o777}.get(kind, 0o644)),
+                uid=0,
+                gid=0,
+                mtime=1,
+            )
             target = e.get("target", "")
             target = target if isinstance(target, bytes) else target.encode()
             if kind == "symlink":
@@ -140,16 +156,33 @@ def db_matches_files(root: Path) -> None:
 # --- finding 8: the database ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("entries,member", [
-    ([{"path": "var", "type": "dir"}, {"path": "var/lib", "type": "dir"},
-      {"path": "var/lib/pkgrepo", "type": "symlink", "target": "/tmp"}], "var/lib/pkgrepo"),
-    ([{"path": "var/lib/pkgrepo/installed.json", "data": b'{"format":1,"packages":{}}\n'}],
-     "var/lib/pkgrepo/installed.json"),
-    ([{"path": "var/lib/pkgrepo/installed.json.new", "data": b"x"}], "var/lib/pkgrepo/installed.json.new"),
-    ([{"path": "var/lib/pkgrepo/journal.json", "data": b"x"}], "var/lib/pkgrepo/journal.json"),
-    ([{"path": "var", "type": "symlink", "target": "/tmp"}], "'var'"),
-    ([{"path": "var", "type": "dir"}, {"path": "var/lib", "type": "symlink", "target": "../tmp"}], "'var/lib'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "entries,member",
+    [
+        (
+            [
+                {"path": "var", "type": "dir"},
+                {"path": "var/lib", "type": "dir"},
+                {"path": "var/lib/pkgrepo", "type": "symlink", "target": "/tmp"},
+            ],
+            "var/lib/pkgrepo",
+        ),
+        (
+            [{"path": "var/lib/pkgrepo/installed.json", "data": b'{"format":1,"packages":{}}\n'}],
+            "var/lib/pkgrepo/installed.json",
+        ),
+        (
+            [{"path": "var/lib/pkgrepo/installed.json.new", "data": b"x"}],
+            "var/lib/pkgrepo/installed.json.new",
+        ),
+        ([{"path": "var/lib/pkgrepo/journal.json", "data": b"x"}], "var/lib/pkgrepo/journal.json"),
+        ([{"path": "var", "type": "symlink", "target": "/tmp"}], "'var'"),
+        (
+            [{"path": "var", "type": "dir"}, {"path": "var/lib", "type": "symlink", "target": "../tmp"}],
+            "'var/lib'",
+        ),
+    ],
+)
 def test_package_shipping_into_the_database_is_refused(tmp_path: Path, entries: list[dict], member: str):
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
@@ -222,9 +255,25 @@ def test_concurrent_installs_both_land(tmp_path: Path):
     make_package(pkgs, "b", files={f"usr/share/b/{i}": f"{i}\n" for i in range(50)})
     for trial in range(8):
         root = tmp_path / f"root{trial}"
-        procs = [subprocess.Popen([sys.executable, "-m", "pkgrepo", "install", "--packages", str(pkgs), "--root",
-                                   str(root), name], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-                 for name in ("a", "b")]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pkgrepo",
+                    "install",
+                    "--packages",
+                    str(pkgs),
+                    "--root",
+                    str(root),
+                    name,
+                ],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in ("a", "b")
+        ]
         for p in procs:
             assert p.wait() == 0, p.stderr.read()
         assert sorted(json.loads((root / DB).read_text())["packages"]) == ["a", "b"], f"trial {trial}"
@@ -254,8 +303,12 @@ def test_kill_9_during_install_or_remove_then_the_next_command_recovers(tmp_path
     for _ in range(12):
         installed = "big" in json.loads((root / DB).read_text())["packages"]
         cmd = ["remove", "--root", str(root), "big"] if installed else argv[3:]
-        proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", *cmd], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", *cmd],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.4 * duration, 1.5 * duration))  # some kills land after the end
         proc.kill()
         proc.wait()
@@ -308,12 +361,15 @@ def test_unowned_file_is_not_replaced_unless_overwrite(tmp_path: Path):
     assert json.loads((root / DB).read_text())["packages"]["app"]["files"] == ["etc/app.conf"]
 
 
-@pytest.mark.parametrize("entry,mode", [
-    ({"path": "bin/tool", "mode": 0o777, "data": b"x"}, "0777"),
-    ({"path": "bin/tool", "mode": 0o600, "data": b"x"}, "0600"),
-    ({"path": "share", "type": "dir", "mode": 0o777}, "0777"),
-    ({"path": "tmp", "type": "dir", "mode": 0o1777}, "1777"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "entry,mode",
+    [
+        ({"path": "bin/tool", "mode": 0o777, "data": b"x"}, "0777"),
+        ({"path": "bin/tool", "mode": 0o600, "data": b"x"}, "0600"),
+        ({"path": "share", "type": "dir", "mode": 0o777}, "0777"),
+        ({"path": "tmp", "type": "dir", "mode": 0o1777}, "1777"),
+    ],
+)
 def test_modes_that_are_not_normalised_are_refused(tmp_path: Path, entry: dict, mode: str):
     with pytest.raises(BadInput, match=f"'{entry['path']}' has mode {mode}"):
         check_package(forge(tmp_path / "p.pkg.tar.zst", [entry]))
@@ -335,15 +391,18 @@ def test_two_files_claiming_one_package_are_refused(tmp_path: Path):
 # --- finding 12: no tracebacks ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("entries,words", [
-    ([{"path": b"caf\xe9", "data": b"x"}], ["not valid UTF-8", "caf"]),
-    ([{"path": "l", "type": "symlink", "target": b"caf\xe9"}], ["link target", "not valid UTF-8"]),
-    ([{"path": "/".join(["d" * 200] * 21), "data": b"x"}], ["PATH_MAX"]),
-    ([{"path": "d/" + "n" * 256, "data": b"x"}], ["NAME_MAX"]),
-    ([{"path": "a", "data": b"1"}, {"path": "a", "data": b"2"}], ["'a'", "twice"]),
-    ([{"path": "p", "type": "fifo"}], ["'p' is a fifo"]),
-    ([{"path": ".pkgrepo-new.0", "data": b"x"}], ["temporary names"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "entries,words",
+    [
+        ([{"path": b"caf\xe9", "data": b"x"}], ["not valid UTF-8", "caf"]),
+        ([{"path": "l", "type": "symlink", "target": b"caf\xe9"}], ["link target", "not valid UTF-8"]),
+        ([{"path": "/".join(["d" * 200] * 21), "data": b"x"}], ["PATH_MAX"]),
+        ([{"path": "d/" + "n" * 256, "data": b"x"}], ["NAME_MAX"]),
+        ([{"path": "a", "data": b"1"}, {"path": "a", "data": b"2"}], ["'a'", "twice"]),
+        ([{"path": "p", "type": "fifo"}], ["'p' is a fifo"]),
+        ([{"path": ".pkgrepo-new.0", "data": b"x"}], ["temporary names"]),
+    ],
+)
 def test_bad_member_names_and_kinds_are_one_line(tmp_path: Path, entries: list[dict], words: list[str]):
     (tmp_path / "pkgs").mkdir()
     pkg = forge(tmp_path / "pkgs" / "evil-1.0-r1.x86_64.pkg.tar.zst", entries)
@@ -360,12 +419,20 @@ def test_bad_roots_and_databases_are_one_line(tmp_path: Path):
     make_package(pkgs, "app")
     file_root = tmp_path / "file"
     file_root.write_text("x")
-    one_line_error(run_cli("install", "--packages", str(pkgs), "--root", str(file_root), "app"), 2, str(file_root),
-                   "not a directory")  # fmt: skip
+    one_line_error(
+        run_cli("install", "--packages", str(pkgs), "--root", str(file_root), "app"),
+        2,
+        str(file_root),
+        "not a directory",
+    )
     one_line_error(run_cli("remove", "--root", str(file_root), "app"), 2, "not a directory")
-    for text, what in (("[1, 2]", "packages"), ("{", "Expecting"), ('{"packages": {"app": []}}', "app"),
-                       ('{"packages": {"app": {"version": 1}}}', "app.version"),
-                       ('{"packages": {"app": {"version": "1", "files": "x"}}}', "app.files")):  # fmt: skip
+    for text, what in (
+        ("[1, 2]", "packages"),
+        ("{", "Expecting"),
+        ('{"packages": {"app": []}}', "app"),
+        ('{"packages": {"app": {"version": 1}}}', "app.version"),
+        ('{"packages": {"app": {"version": "1", "files": "x"}}}', "app.files"),
+    ):
         root = tmp_path / f"root{len(text)}"
         (root / "var/lib/pkgrepo").mkdir(parents=True)
         (root / DB).write_text(text)
@@ -377,8 +444,17 @@ def test_bad_roots_and_databases_are_one_line(tmp_path: Path):
 def _bomb(path: Path, gib: float) -> Path:
     """A package whose manifest says `big` is 10 bytes; its tar entry holds `gib` GiB of zeros."""
     size = int(gib * (1 << 30))
-    manifest = canonical_json([{"path": "big", "type": "file", "mode": 0o644, "size": 10,
-                                "sha256": hashlib.sha256(b"\0" * 10).hexdigest()}])  # fmt: skip
+    manifest = canonical_json(
+        [
+            {
+                "path": "big",
+                "type": "file",
+                "mode": 0o644,
+                "size": 10,
+                "sha256": hashlib.sha256(b"\0" * 10).hexdigest(),
+            }
+        ]
+    )
     info = PackageInfo(name="bomb", version="1.0", origin="bomb", installed_size=10).to_bytes()
     cctx = zstandard.ZstdCompressor(level=1)
     with open(path, "wb") as out, cctx.stream_writer(out) as z:
@@ -477,8 +553,11 @@ def _prepare(work: Path) -> tuple[Path, Path]:
     root, sentinel = work / "root", work / SENTINEL
     sentinel.mkdir()
     (sentinel / "keep").write_text("keep\n")
-    base = forge(work / "base.pkg.tar.zst", [{"path": "etc", "type": "dir", "mode": 0o755},
-                                             {"path": "etc/owned", "data": b"owned\n"}], "base")  # fmt: skip
+    base = forge(
+        work / "base.pkg.tar.zst",
+        [{"path": "etc", "type": "dir", "mode": 0o755}, {"path": "etc/owned", "data": b"owned\n"}],
+        "base",
+    )
     install([check_package(base)], root)
     (root / "etc/passwd").write_text("unowned\n")
     (root / "lnk").symlink_to(sentinel)
@@ -563,15 +642,28 @@ CLI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("first,second,words", [
-    # one package, the member archived before the symlink it lies under
-    ([{"path": "q/b", "data": b"x"}, {"path": "q", "type": "symlink", "target": "elsewhere"}], None,
-     ("'q/b'", "through symlink 'q'")),
-    # two packages, each valid alone: a directory in one, a symlink or a file at that path in the other
-    ([{"path": "a", "type": "dir"}, {"path": "a/b", "data": b"x"}], [{"path": "a", "type": "symlink", "target": "x"}],
-     ("/a", "dir (one)", "symlink (two)")),
-    ([{"path": "z", "data": b"file"}], [{"path": "z/c", "data": b"x"}], ("/z", "dir (two)", "file (one)")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "first,second,words",
+    [
+        # one package, the member archived before the symlink it lies under
+        (
+            [{"path": "q/b", "data": b"x"}, {"path": "q", "type": "symlink", "target": "elsewhere"}],
+            None,
+            ("'q/b'", "through symlink 'q'"),
+        ),
+        # two packages, each valid alone: a directory in one, a symlink or a file at that path in the other
+        (
+            [{"path": "a", "type": "dir"}, {"path": "a/b", "data": b"x"}],
+            [{"path": "a", "type": "symlink", "target": "x"}],
+            ("/a", "dir (one)", "symlink (two)"),
+        ),
+        (
+            [{"path": "z", "data": b"file"}],
+            [{"path": "z/c", "data": b"x"}],
+            ("/z", "dir (two)", "file (one)"),
+        ),
+    ],
+)
 def test_a_path_that_is_both_a_directory_and_not_is_refused_before_writing(
     tmp_path: Path, first: list[dict], second: list[dict] | None, words: tuple[str, ...]
 ):

@@ -45,17 +45,24 @@ def deps(draw, names=NAMES + VIRTUAL):
 
 @st.composite
 def universes(draw):
-    idents = draw(st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(VERSIONS)), min_size=1, max_size=9,
-                           unique=True))  # fmt: skip
+    idents = draw(
+        st.lists(
+            st.tuples(st.sampled_from(NAMES), st.sampled_from(VERSIONS)), min_size=1, max_size=9, unique=True
+        )
+    )
     packages = []
     for name, version in idents:
         clauses = draw(st.lists(st.lists(deps(), min_size=1, max_size=3).map(tuple), max_size=3))
-        provides = draw(st.lists(st.tuples(st.sampled_from(VIRTUAL), st.sampled_from([None, *VERSIONS])),
-                                 max_size=1))  # fmt: skip
+        provides = draw(
+            st.lists(st.tuples(st.sampled_from(VIRTUAL), st.sampled_from([None, *VERSIONS])), max_size=1)
+        )
         conflicts = draw(st.lists(deps(), max_size=1))
         size = draw(st.integers(0, 5000))
-        packages.append(Package(f"{name}={version}", name, version, size, tuple(clauses), tuple(conflicts),
-                                tuple(provides)))  # fmt: skip
+        packages.append(
+            Package(
+                f"{name}={version}", name, version, size, tuple(clauses), tuple(conflicts), tuple(provides)
+            )
+        )
     roots = draw(st.lists(deps(NAMES), min_size=1, max_size=2))
     return packages, roots
 
@@ -130,19 +137,28 @@ def test_pure_python_search_agrees_with_maxsat(case):
 
 
 def pkg(name, version="1", size=1, depends=(), conflicts=(), provides=()):
-    return Package(f"{name}={version}", name, version, size, tuple(tuple(c) for c in depends), tuple(conflicts),
-                   tuple(provides))  # fmt: skip
+    return Package(
+        f"{name}={version}",
+        name,
+        version,
+        size,
+        tuple(tuple(c) for c in depends),
+        tuple(conflicts),
+        tuple(provides),
+    )
 
 
 def test_chooses_the_smaller_alternative_and_explains():
-    index = MemoryIndex([
-        pkg("app", depends=[[Dep("mta")], [Dep("libc")]]),
-        pkg("big-mta", size=900, provides=[("mta", None)], depends=[[Dep("libc")]]),
-        pkg("small-mta", size=10, provides=[("mta", None)], depends=[[Dep("libc")], [Dep("helper")]]),
-        pkg("helper", size=5, depends=[[Dep("libc")]]),
-        pkg("libc", size=100, depends=[[Dep("libgcc")]]),
-        pkg("libgcc", size=20, depends=[[Dep("libc")]]),
-    ])  # fmt: skip
+    index = MemoryIndex(
+        [
+            pkg("app", depends=[[Dep("mta")], [Dep("libc")]]),
+            pkg("big-mta", size=900, provides=[("mta", None)], depends=[[Dep("libc")]]),
+            pkg("small-mta", size=10, provides=[("mta", None)], depends=[[Dep("libc")], [Dep("helper")]]),
+            pkg("helper", size=5, depends=[[Dep("libc")]]),
+            pkg("libc", size=100, depends=[[Dep("libgcc")]]),
+            pkg("libgcc", size=20, depends=[[Dep("libc")]]),
+        ]
+    )
     result = minimize(index, [Dep("app")])
     assert [p.name for p in result.packages] == ["app", "helper", "libc", "libgcc", "small-mta"]
     assert result.optimal and result.solver == "maxsat"
@@ -219,8 +235,17 @@ def test_native_dev_profile_adds_a_shell(built: Path):
 
     diff = json.loads(proc.stdout)
     assert [p["name"] for p in diff["added"]] == ["busybox"]
-    proc = run_cli("resolve", "--index", f"native:{built}", "--profile", "dev", "--dev-extra", "zlib-utils",
-                   "--json", "hello", check=True)  # fmt: skip
+    proc = run_cli(
+        "resolve",
+        "--index",
+        f"native:{built}",
+        "--profile",
+        "dev",
+        "--dev-extra",
+        "zlib-utils",
+        "--json",
+        "hello",
+        check=True,
+    )
     names = sorted(p["name"] for p in json.loads(proc.stdout)["packages"])
     assert names == ["hello", "musl", "zlib", "zlib-utils"]
-

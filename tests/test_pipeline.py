@@ -66,7 +66,14 @@ split:
 """)
     out = tmp_path / "out"
     proc = run_cli(
-        "build", "probe", "--recipes", str(recipes), "--out", str(out), "--cache", str(tmp_path / "c"),
+        "build",
+        "probe",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c"),
         env=mirror_env(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
@@ -78,9 +85,9 @@ split:
     assert (root / "usr/share/man/man1/prog.1").read_text() == "hi\n"
     assert (root / "usr/share/doc/probe/notes.txt").read_text() == "copied as it is\n"
     dbg, dbg_files = read_head(next(out.glob("probe-dbg-*.pkg.tar.zst")))
-    assert [f.path for f in dbg_files if f.type == "file" and not f.path.startswith("var/lib/pkgrepo/sbom/")] == [
-        "usr/lib/debug/usr/bin/prog.debug"
-    ]
+    assert [
+        f.path for f in dbg_files if f.type == "file" and not f.path.startswith("var/lib/pkgrepo/sbom/")
+    ] == ["usr/lib/debug/usr/bin/prog.debug"]
     assert "probe=1.0-r1" in dbg.depends
     main_members = {m.path: m for m in iter_members(next(out.glob("probe-1.0-*.pkg.tar.zst")))}
     assert b".gnu_debuglink" in main_members["usr/bin/prog"].data

@@ -43,9 +43,13 @@ def test_kill_9_during_publish_leaves_old_or_new(tmp_path: Path):
         known = _names(client)
         for trial in range(20):
             batch = [make_package(pkgs, f"t{trial}p{i}") for i in range(12)]
-            proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo),
-                                     *map(str, batch)], cwd=ROOT, env={**os.environ, **env},
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo), *map(str, batch)],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0, 1.3 * duration))  # some kills land after the commit too
             proc.kill()
             proc.wait()
@@ -74,8 +78,15 @@ def test_concurrent_publishes_both_land(tmp_path: Path):
     pkgs = tmp_path / "pkgs"
     pkgs.mkdir()
     groups = [[make_package(pkgs, f"g{g}p{i}") for i in range(8)] for g in range(3)]
-    procs = [subprocess.Popen([sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo), *map(str, grp)],
-                              cwd=ROOT, env=env, stderr=subprocess.PIPE) for grp in groups]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo), *map(str, grp)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for grp in groups
+    ]
     for p in procs:
         assert p.wait() == 0, p.stderr.read()
     server = PkgrepoServer(repo)

@@ -73,8 +73,12 @@ sources:
 def test_dependency_cycle_names_the_cycle(tmp_path: Path):
     sha = make_tarball(tmp_path / "s.tar.gz", {"README": "x"})
     for name, dep in (("alpha", "beta-dev"), ("beta", "gamma"), ("gamma", "alpha")):
-        _recipe(tmp_path, name, HEADER.format(name=name, url="https://mirror.invalid/s.tar.gz", sha=sha)
-                + f"build-depends: [{dep}]\npipeline:\n  - runs: 'true'\n")  # fmt: skip
+        _recipe(
+            tmp_path,
+            name,
+            HEADER.format(name=name, url="https://mirror.invalid/s.tar.gz", sha=sha)
+            + f"build-depends: [{dep}]\npipeline:\n  - runs: 'true'\n",
+        )
     out = tmp_path / "out"
     proc = run_cli("build", "--all", "--recipes", str(tmp_path), "--out", str(out))
     assert proc.returncode == 2
@@ -90,9 +94,15 @@ def test_wrong_checksum_fails_before_unpacking(tmp_path: Path):
     wrong = "1" * 64
     out, cache = tmp_path / "out", tmp_path / "cache"
     with http_files(tmp_path) as base:
-        _recipe(tmp_path, "wrongsum", HEADER.format(name="wrongsum", url=f"{base}/s.tar.gz", sha=wrong)
-                + "pipeline:\n  - runs: 'touch /build/unpacked-marker'\n")  # fmt: skip
-        proc = run_cli("build", "wrongsum", "--recipes", str(tmp_path), "--out", str(out), "--cache", str(cache))
+        _recipe(
+            tmp_path,
+            "wrongsum",
+            HEADER.format(name="wrongsum", url=f"{base}/s.tar.gz", sha=wrong)
+            + "pipeline:\n  - runs: 'touch /build/unpacked-marker'\n",
+        )
+        proc = run_cli(
+            "build", "wrongsum", "--recipes", str(tmp_path), "--out", str(out), "--cache", str(cache)
+        )
     assert proc.returncode == 2, proc.stderr
     errors = [x for x in proc.stderr.splitlines() if x.startswith("pkgrepo: error:")]
     assert len(errors) == 1 and proc.stderr.strip().endswith(errors[0])

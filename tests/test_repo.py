@@ -118,8 +118,14 @@ def test_republishing_different_bytes_is_refused_unless_forced(setup: Setup):
     other = make_package(setup.tmp / "other", "app", "1.0", files={"usr/share/app/X": "different\n"})
     proc = run_cli("publish", "--repo", str(setup.repo), str(other), env=setup.env)
     refused(proc, "app 1.0-r1 is already published with different bytes")
-    again = run_cli("publish", "--repo", str(setup.repo), str(setup.pkgs / "app-1.0-r1.x86_64.pkg.tar.zst"),
-                    env=setup.env, check=True)  # fmt: skip
+    again = run_cli(
+        "publish",
+        "--repo",
+        str(setup.repo),
+        str(setup.pkgs / "app-1.0-r1.x86_64.pkg.tar.zst"),
+        env=setup.env,
+        check=True,
+    )
     assert "unchanged packages/app-1.0-r1" in again.stdout
     setup.publish(other, extra=("--force",))
     assert setup.client.install("app").returncode == 0
@@ -127,8 +133,15 @@ def test_republishing_different_bytes_is_refused_unless_forced(setup: Setup):
 
 
 def test_first_use_needs_trust(setup: Setup):
-    proc = run_cli("install", "--repo", setup.server.url, "--root", str(setup.tmp / "r"), "app",
-                   env={"PKGREPO_CACHE": str(setup.tmp / "fresh")})  # fmt: skip
+    proc = run_cli(
+        "install",
+        "--repo",
+        setup.server.url,
+        "--root",
+        str(setup.tmp / "r"),
+        "app",
+        env={"PKGREPO_CACHE": str(setup.tmp / "fresh")},
+    )
     refused(proc, "first use of this repository needs --trust")
 
 
@@ -161,8 +174,13 @@ def _swap(path: Path, data: bytes) -> bytes:
 
 def test_tampered_package_bytes(setup: Setup):
     f = lambda: setup.package_file("app-2.0-r1.x86_64.pkg.tar.zst")  # noqa: E731
-    attack(setup, lambda: _swap(f(), f().read_bytes()[:-10] + b"0123456789"), lambda old: f().write_bytes(old),
-           "refused packages/app-2.0-r1.x86_64.pkg.tar.zst", "hash or length mismatch")  # fmt: skip
+    attack(
+        setup,
+        lambda: _swap(f(), f().read_bytes()[:-10] + b"0123456789"),
+        lambda old: f().write_bytes(old),
+        "refused packages/app-2.0-r1.x86_64.pkg.tar.zst",
+        "hash or length mismatch",
+    )
 
 
 def test_tampered_index(setup: Setup):
@@ -176,8 +194,13 @@ def test_tampered_index(setup: Setup):
 def test_package_swapped_for_an_older_signed_one(setup: Setup):
     new = lambda: setup.package_file("app-2.0-r1.x86_64.pkg.tar.zst")  # noqa: E731
     older = setup.package_file("app-1.0-r1.x86_64.pkg.tar.zst").read_bytes()
-    attack(setup, lambda: _swap(new(), older), lambda old: new().write_bytes(old),
-           "refused packages/app-2.0-r1", "mismatch")  # fmt: skip
+    attack(
+        setup,
+        lambda: _swap(new(), older),
+        lambda old: new().write_bytes(old),
+        "refused packages/app-2.0-r1",
+        "mismatch",
+    )
 
 
 def test_metadata_signed_by_a_wrong_key(setup: Setup):
@@ -255,14 +278,23 @@ def test_mix_and_match(setup: Setup):
 
 def test_endless_data_metadata(setup: Setup):
     ts = setup.meta("timestamp.json")
-    attack(setup, lambda: _swap(ts, ts.read_bytes() + b" " * 100_000), lambda old: ts.write_bytes(old),
-           "timestamp", "too large")  # fmt: skip
+    attack(
+        setup,
+        lambda: _swap(ts, ts.read_bytes() + b" " * 100_000),
+        lambda old: ts.write_bytes(old),
+        "timestamp",
+        "too large",
+    )
 
 
 def test_endless_data_package(setup: Setup):
     f = lambda: setup.package_file("app-2.0-r1.x86_64.pkg.tar.zst")  # noqa: E731
-    attack(setup, lambda: _swap(f(), f().read_bytes() + b"\0" * 5_000_000), lambda old: f().write_bytes(old),
-           "packages/app-2.0-r1")  # fmt: skip
+    attack(
+        setup,
+        lambda: _swap(f(), f().read_bytes() + b"\0" * 5_000_000),
+        lambda old: f().write_bytes(old),
+        "packages/app-2.0-r1",
+    )
 
 
 @pytest.mark.parametrize("role", ["timestamp", "snapshot", "targets", "root"])
@@ -310,8 +342,10 @@ def test_nginx_serves_the_same_tree(setup: Setup, tmp_path: Path):
         assert {k: v for k, v in tree(c.root).items() if k != db} == {
             k: v for k, v in tree(other).items() if k != db
         }
-        versions = [{n: r["version"] for n, r in json.loads((r / db).read_text())["packages"].items()}
-                    for r in (c.root, other)]  # fmt: skip
+        versions = [
+            {n: r["version"] for n, r in json.loads((r / db).read_text())["packages"].items()}
+            for r in (c.root, other)
+        ]
         assert versions[0] == versions[1] == {"app": "1.0-r1", "lib": "1.0-r1"}
         # a tampered package is refused through nginx just the same
         app2 = make_package(setup.pkgs, "app", "2.0", depends=("lib",))
@@ -393,8 +427,9 @@ def test_keys_live_outside_the_repository_with_private_modes(setup: Setup):
 
 
 def test_resolve_over_the_signed_repository(setup: Setup):
-    proc = setup.client.run("resolve", "--index", f"native:{setup.server.url}", "--trust", str(setup.trust),
-                            "--json", "app")  # fmt: skip
+    proc = setup.client.run(
+        "resolve", "--index", f"native:{setup.server.url}", "--trust", str(setup.trust), "--json", "app"
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [p["name"] for p in data["packages"]] == ["app", "lib"] and data["optimal"] is True

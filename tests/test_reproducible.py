@@ -17,10 +17,16 @@ from tests.helpers.recipes import build_probe
         ("date +%s%N", "the clock"),
         ("hostname", "the hostname"),
         ("umask", "the umask"),
-        ("echo $PWD; readlink -f /proc/self/root; cat /proc/self/mountinfo | grep -o '/tmp/[^ ]*' | head -1", "the host build directory"),
-        ("echo $MAKEFLAGS; nproc 2>/dev/null; getconf _NPROCESSORS_ONLN; echo ${{build.jobs}}", "the job count"),
+        (
+            "echo $PWD; readlink -f /proc/self/root; cat /proc/self/mountinfo | grep -o '/tmp/[^ ]*' | head -1",
+            "the host build directory",
+        ),
+        (
+            "echo $MAKEFLAGS; nproc 2>/dev/null; getconf _NPROCESSORS_ONLN; echo ${{build.jobs}}",
+            "the job count",
+        ),
     ],
-)  # fmt: skip
+)
 def test_variation_is_detected(tmp_path: Path, leak: str, what: str):
     script = (
         f"mkdir -p ${{{{targets.destdir}}}}/usr/share\n({leak}) > ${{{{targets.destdir}}}}/usr/share/leak"
@@ -28,8 +34,17 @@ def test_variation_is_detected(tmp_path: Path, leak: str, what: str):
     proc, out = build_probe(tmp_path, "leaky", script)
     assert proc.returncode == 0, proc.stderr
     recipes = tmp_path / "recipes"
-    proc = run_cli("build", "--check-reproducible", "leaky", "--recipes", str(recipes), "--out", str(out),
-                   "--cache", str(tmp_path / "c"))  # fmt: skip
+    proc = run_cli(
+        "build",
+        "--check-reproducible",
+        "leaky",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "c"),
+    )
     assert proc.returncode == 1, f"{what} did not vary: {proc.stdout}"
     assert (
         "leaky: not reproducible: leaky-1.0-r1.x86_64.pkg.tar.zst: files differ: usr/share/leak"

@@ -21,8 +21,12 @@ from tests.helpers.cli import ROOT, TRACEBACK
 
 class Served:
     def __init__(self, repo: Path, *options: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "serve", str(repo), "--port", "0", *options],
-                                     stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", "serve", str(repo), "--port", "0", *options],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         m = re.search(r"127\.0\.0\.1:(\d+)", self.proc.stderr.readline())
         assert m
         self.port = int(m.group(1))
@@ -64,32 +68,41 @@ def status(response: bytes) -> int:
 GET = b"GET /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 
 
-@pytest.mark.parametrize("value, code", [
-    (b"bytes=" + b"9" * 5000 + b"-", 416),
-    (b"bytes=-" + b"9" * 5000, 416),
-    (b"bytes=0-" + b"9" * 5000, 416),
-    (b"bytes=" + b"1" * 18 + b"-", 416),
-    (b"bytes=10-5", 416),
-    (b"bytes=5-9", 206),
-    (b"bytes=x-y", 200),
-    (b"\xff\xfe", 200),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, code",
+    [
+        (b"bytes=" + b"9" * 5000 + b"-", 416),
+        (b"bytes=-" + b"9" * 5000, 416),
+        (b"bytes=0-" + b"9" * 5000, 416),
+        (b"bytes=" + b"1" * 18 + b"-", 416),
+        (b"bytes=10-5", 416),
+        (b"bytes=5-9", 206),
+        (b"bytes=x-y", 200),
+        (b"\xff\xfe", 200),
+    ],
+)
 def test_ranges_are_bounded(served: Served, value: bytes, code: int):
     assert status(served.exchange(GET + b"Range: " + value + b"\r\n\r\n")) == code
 
 
-@pytest.mark.parametrize("request_bytes, code", [
-    (b"GET /" + b"a" * 60_000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
-    (b"GET /" + b"a/" * 5000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
-    (b"GET /%00 HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
-    (b"GET /../../etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
-    (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
-    (GET + b"X: " + b"y" * 70_000 + b"\r\n\r\n", 431),
-    (GET + b"X: y\r\n" * 200 + b"\r\n", 431),
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"\x00\xff\x16\x03\x01 junk\r\n\r\n", 400),
-    (b"POST /metadata/timestamp.json HTTP/1.1\r\nConnection: close\r\nContent-Length: 9999999999\r\n\r\n", 405),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "request_bytes, code",
+    [
+        (b"GET /" + b"a" * 60_000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /" + b"a/" * 5000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /%00 HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /../../etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (GET + b"X: " + b"y" * 70_000 + b"\r\n\r\n", 431),
+        (GET + b"X: y\r\n" * 200 + b"\r\n", 431),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"\x00\xff\x16\x03\x01 junk\r\n\r\n", 400),
+        (
+            b"POST /metadata/timestamp.json HTTP/1.1\r\nConnection: close\r\nContent-Length: 9999999999\r\n\r\n",
+            405,
+        ),
+    ],
+)
 def test_malformed_requests_get_a_response(served: Served, request_bytes: bytes, code: int):
     assert status(served.exchange(request_bytes)) == code
 

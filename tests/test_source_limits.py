@@ -61,10 +61,17 @@ class Hostile:
         self.thread.join(timeout=5)
 
 
-@pytest.mark.parametrize(("mode", "env", "words"), [
-    ("trickle", {"PKGREPO_SOURCE_TIMEOUT": "2"}, "not complete within 2s (PKGREPO_SOURCE_TIMEOUT)"),
-    ("endless", {"PKGREPO_SOURCE_MAX_BYTES": "1000000"}, "larger than 1000000 bytes (PKGREPO_SOURCE_MAX_BYTES)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "env", "words"),
+    [
+        ("trickle", {"PKGREPO_SOURCE_TIMEOUT": "2"}, "not complete within 2s (PKGREPO_SOURCE_TIMEOUT)"),
+        (
+            "endless",
+            {"PKGREPO_SOURCE_MAX_BYTES": "1000000"},
+            "larger than 1000000 bytes (PKGREPO_SOURCE_MAX_BYTES)",
+        ),
+    ],
+)
 def test_hostile_source_server_is_cut_off(tmp_path: Path, mode: str, env: dict[str, str], words: str):
     server = Hostile(mode)
     try:
@@ -73,8 +80,17 @@ def test_hostile_source_server_is_cut_off(tmp_path: Path, mode: str, env: dict[s
         (recipes / "probe.yaml").write_text(RECIPE.format(url=server.url, sha="0" * 64))
         cache = tmp_path / "cache"
         start = time.monotonic()
-        proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(tmp_path / "out"),
-                       "--cache", str(cache), env=env)  # fmt: skip
+        proc = run_cli(
+            "build",
+            "probe",
+            "--recipes",
+            str(recipes),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache",
+            str(cache),
+            env=env,
+        )
         assert time.monotonic() - start < 30
         assert proc.returncode == 1 and words in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
@@ -87,6 +103,15 @@ def test_bad_limit_is_bad_input(tmp_path: Path):
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     (recipes / "probe.yaml").write_text(RECIPE.format(url="http://127.0.0.1:9/src.tar.gz", sha="0" * 64))
-    proc = run_cli("build", "probe", "--recipes", str(recipes), "--out", str(tmp_path / "out"),
-                   "--cache", str(tmp_path / "cache"), env={"PKGREPO_SOURCE_TIMEOUT": "soon"})  # fmt: skip
+    proc = run_cli(
+        "build",
+        "probe",
+        "--recipes",
+        str(recipes),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(tmp_path / "cache"),
+        env={"PKGREPO_SOURCE_TIMEOUT": "soon"},
+    )
     assert proc.returncode == 2 and "PKGREPO_SOURCE_TIMEOUT='soon'" in proc.stderr, proc.stderr

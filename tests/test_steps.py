@@ -16,12 +16,14 @@ from tests.helpers.cli import ROOT
 
 
 def _recipe(pipeline: list[dict], dbg: bool = False) -> Recipe:
-    return Recipe.model_validate({
-        "package": {"name": "probe", "version": "1.0", "description": "d", "license": "MIT"},
-        "sources": [{"url": "https://example.invalid/s.tar.gz", "sha256": "0" * 64}],
-        "pipeline": pipeline,
-        "split": {"dbg": dbg},
-    })  # fmt: skip
+    return Recipe.model_validate(
+        {
+            "package": {"name": "probe", "version": "1.0", "description": "d", "license": "MIT"},
+            "sources": [{"url": "https://example.invalid/s.tar.gz", "sha256": "0" * 64}],
+            "pipeline": pipeline,
+            "split": {"dbg": dbg},
+        }
+    )
 
 
 @pytest.mark.parametrize("name", sorted(STEPS))
@@ -39,12 +41,14 @@ def test_every_entry_renders_with_its_defaults(name: str) -> None:
 
 
 def test_builtin_steps_render_as_documented(tmp_path: Path) -> None:
-    recipe = _recipe([
-        {"uses": "autoconf/configure", "with": {"opts": "--disable-nls"}},
-        {"uses": "make", "with": {"target": "all", "opts": "V=${{build.jobs}}"}},
-        {"uses": "autoconf/make-install"},
-        {"runs": "echo ${{build.jobs}}", "working-directory": "sub"},
-    ])  # fmt: skip
+    recipe = _recipe(
+        [
+            {"uses": "autoconf/configure", "with": {"opts": "--disable-nls"}},
+            {"uses": "make", "with": {"target": "all", "opts": "V=${{build.jobs}}"}},
+            {"uses": "autoconf/make-install"},
+            {"runs": "echo ${{build.jobs}}", "working-directory": "sub"},
+        ]
+    )
     commands = [step_command(s, recipe, 4, tmp_path) for s in recipe.pipeline]
     assert [c.argv[2] if c else None for c in commands] == [
         f"{CONFIGURE} --disable-nls",

@@ -88,16 +88,25 @@ class Advisory:
                     if r["type"] != "ECOSYSTEM":
                         raise BadInput(f"{path}: affected[{i}].ranges: type {r['type']!r} is not ECOSYSTEM")
                     ranges += _ranges(path, i, r["events"])
-                affected.append(Affected(str(pkg["name"]), tuple(ranges), tuple(map(str, a.get("versions", [])))))
+                affected.append(
+                    Affected(str(pkg["name"]), tuple(ranges), tuple(map(str, a.get("versions", []))))
+                )
             severity = str((data.get("database_specific") or {}).get("severity", "unknown")).lower()
             severity_rank(severity)
-            return cls(str(data["id"]), str(data.get("summary", "")), _ALIASES.get(severity, severity),
-                       tuple(map(str, data.get("aliases", []))), tuple(affected), path)  # fmt: skip
+            return cls(
+                str(data["id"]),
+                str(data.get("summary", "")),
+                _ALIASES.get(severity, severity),
+                tuple(map(str, data.get("aliases", []))),
+                tuple(affected),
+                path,
+            )
         except BadInput as e:
             raise BadInput(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
         except (KeyError, TypeError, AttributeError, AssertionError) as e:
-            raise BadInput(f"{path}: not an OSV advisory (missing or wrong {e}); "
-                           "see docs/evidence.md for the fields") from None  # fmt: skip
+            raise BadInput(
+                f"{path}: not an OSV advisory (missing or wrong {e}); see docs/evidence.md for the fields"
+            ) from None
 
 
 def _ranges(path: Path, i: int, events: list[dict]) -> list[Range]:
@@ -138,7 +147,9 @@ def find(advisories: list[Advisory], ident: str) -> Advisory:
     for a in advisories:
         if ident in a.names():
             return a
-    raise BadInput(f"{ident}: no such advisory among {len(advisories)} loaded; check the id or --advisories DIR")
+    raise BadInput(
+        f"{ident}: no such advisory among {len(advisories)} loaded; check the id or --advisories DIR"
+    )
 
 
 def data_dir(name: str) -> Path:

@@ -49,8 +49,10 @@ def load_public_key(path: Path, data: bytes | None = None) -> SSlibKey:
     except OSError as e:
         raise BadInput(f"{path}: cannot read public key ({e.strerror}); pass --key PUB") from None
     except (ValueError, KeyError, TypeError, AttributeError, FormatError) as e:
-        raise BadInput(f"{path}: not a pkgrepo public key ({type(e).__name__}: {e}); "
-                       "use the keys/provenance-KEYID.pub the repository publishes") from None  # fmt: skip
+        raise BadInput(
+            f"{path}: not a pkgrepo public key ({type(e).__name__}: {e}); "
+            "use the keys/provenance-KEYID.pub the repository publishes"
+        ) from None
 
 
 def sign(payload: bytes, key: CryptoSigner) -> bytes:
@@ -63,7 +65,9 @@ def read_envelope(path: Path, data: bytes) -> Envelope:
     try:
         env = Envelope.from_dict(json.loads(data))
     except (ValueError, KeyError, TypeError, AttributeError, FormatError) as e:
-        raise BadInput(f"{path}: not a DSSE envelope ({type(e).__name__}: {e}); re-download the provenance") from None
+        raise BadInput(
+            f"{path}: not a DSSE envelope ({type(e).__name__}: {e}); re-download the provenance"
+        ) from None
     if env.payload_type != PAYLOAD_TYPE:
         raise BadInput(f"{path}: payloadType is {env.payload_type!r}, expected {PAYLOAD_TYPE}")
     return env

@@ -29,7 +29,6 @@ from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.model import Package
 
 if TYPE_CHECKING:
-
     pass
 
 SUFFIXES = (".spdx.json", ".cdx.json", ".intoto.json")
@@ -44,15 +43,26 @@ def _write(path: Path, data: bytes) -> None:
 
 def package_subject(recipe: Recipe, info: PackageInfo, manifest: list[FileEntry]) -> Subject:
     component = Component(
-        name=info.name, version=info.full_version, license=info.license, origin=recipe.name,
-        content_sha256=content_digest(manifest), sources=tuple(SourceRef.from_recipe(s) for s in recipe.sources),
-        homepage=info.homepage, description=info.description, arch=info.arch,
-    )  # fmt: skip
+        name=info.name,
+        version=info.full_version,
+        license=info.license,
+        origin=recipe.name,
+        content_sha256=content_digest(manifest),
+        sources=tuple(SourceRef.from_recipe(s) for s in recipe.sources),
+        homepage=info.homepage,
+        description=info.description,
+        arch=info.arch,
+    )
     return Subject("package", info.name, info.full_version, info.build_date, (component,))
 
 
-def manifest_with_sbom(staged: Path, files: list[str], recipe: Recipe, info: PackageInfo,
-                       write_file: Callable[[Path, str, bytes], None]) -> list[FileEntry]:  # fmt: skip
+def manifest_with_sbom(
+    staged: Path,
+    files: list[str],
+    recipe: Recipe,
+    info: PackageInfo,
+    write_file: Callable[[Path, str, bytes], None],
+) -> list[FileEntry]:
     """The manifest of `files`, plus the package's own SBOMs, written into `staged` with
     `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.build.staged.write_file`)."""
     from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
@@ -68,8 +78,15 @@ def manifest_with_sbom(staged: Path, files: list[str], recipe: Recipe, info: Pac
     return [merged[p] for p in sorted(merged)]
 
 
-def write_evidence(recipe_path: Path, recipe: Recipe, staged: Path, packages: list[Path], deps: list[Package],
-                   read_file: Callable[[Path, str], bytes], key_dir: Path | None = None) -> None:  # fmt: skip
+def write_evidence(
+    recipe_path: Path,
+    recipe: Recipe,
+    staged: Path,
+    packages: list[Path],
+    deps: list[Package],
+    read_file: Callable[[Path, str], bytes],
+    key_dir: Path | None = None,
+) -> None:
     """Beside each package: its SBOMs (read from `staged` with `read_file(staged, rel)`, which must
     not follow links) and its signed provenance."""
     from pkgrepo.attest import dsse
@@ -77,21 +94,30 @@ def write_evidence(recipe_path: Path, recipe: Recipe, staged: Path, packages: li
 
     signer = dsse.signer(key_dir)
     dependencies = [Resource("source", SourceRef.from_recipe(s).uri, s.sha256) for s in recipe.sources]
-    dependencies += [Resource(f"patch:{p.file}", sha256=sha256_file((recipe_path.parent / p.file).resolve()))
-                     for p in recipe.patches]  # fmt: skip
-    dependencies += [Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.origin))
-                     for d in sorted(deps, key=lambda d: d.name)]  # fmt: skip
+    dependencies += [
+        Resource(f"patch:{p.file}", sha256=sha256_file((recipe_path.parent / p.file).resolve()))
+        for p in recipe.patches
+    ]
+    dependencies += [
+        Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.origin))
+        for d in sorted(deps, key=lambda d: d.name)
+    ]
     dependencies += host_toolchain()
     for pkg in packages:
         info, manifest = read_head(pkg)
         for rel, suffix in zip(sbom_paths(info.name), SUFFIXES, strict=False):
             _write(pkg.with_name(pkg.name + suffix), read_file(staged, rel))
         statement = Provenance(
-            subjects=(Resource(pkg.name, sha256=sha256_file(pkg)),
-                      Resource(content_subject(info.name, info.full_version), sha256=content_digest(manifest))),
-            recipe_path=recipe_path.name, recipe_sha256=sha256_file(recipe_path),
-            dependencies=tuple(dependencies), build_key=info.build_key, source_date_epoch=info.build_date,
-        )  # fmt: skip
+            subjects=(
+                Resource(pkg.name, sha256=sha256_file(pkg)),
+                Resource(content_subject(info.name, info.full_version), sha256=content_digest(manifest)),
+            ),
+            recipe_path=recipe_path.name,
+            recipe_sha256=sha256_file(recipe_path),
+            dependencies=tuple(dependencies),
+            build_key=info.build_key,
+            source_date_epoch=info.build_date,
+        )
         _write(pkg.with_name(pkg.name + ".intoto.json"), dsse.sign(statement.to_bytes(), signer))
     if packages:
         _write(packages[0].parent / PUBLIC_KEY, dsse.public_key_bytes(signer.public_key))
@@ -104,7 +130,11 @@ def evidence_files(files: list[Path]) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     keys = set()
     for f in files:
-        out += [(f"packages/{f.name}{s}", f.with_name(f.name + s)) for s in SUFFIXES if f.with_name(f.name + s).is_file()]
+        out += [
+            (f"packages/{f.name}{s}", f.with_name(f.name + s))
+            for s in SUFFIXES
+            if f.with_name(f.name + s).is_file()
+        ]
         if (f.parent / PUBLIC_KEY).is_file():
             keys.add(f.parent / PUBLIC_KEY)
     for k in sorted(keys):

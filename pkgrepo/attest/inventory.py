@@ -36,8 +36,9 @@ def rootfs_subject(rootfs: Path, name: str | None = None, version: str = "") -> 
             if not found or found[0].version != rec.version:
                 raise BadInput(f"{own}: does not describe {pkg} {rec.version}; the root is inconsistent")
             c = found[0]
-            base = Component(pkg, rec.version, c.license, c.origin, digest, c.sources, c.homepage,
-                             c.description, c.arch)  # fmt: skip
+            base = Component(
+                pkg, rec.version, c.license, c.origin, digest, c.sources, c.homepage, c.description, c.arch
+            )
             created = max(created, sub.created)
         components.append(base)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")

@@ -50,8 +50,12 @@ class Resource:
 
     @classmethod
     def from_dict(cls, data: dict) -> Resource:
-        return cls(str(data["name"]), data.get("uri"), (data.get("digest") or {}).get("sha256"),
-                   {str(k): str(v) for k, v in (data.get("annotations") or {}).items()})  # fmt: skip
+        return cls(
+            str(data["name"]),
+            data.get("uri"),
+            (data.get("digest") or {}).get("sha256"),
+            {str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,9 @@ class Provenance:
             "predicate": {
                 "buildDefinition": {
                     "buildType": BUILD_TYPE,
-                    "externalParameters": {"recipe": {"path": self.recipe_path,
-                                                      "digest": {"sha256": self.recipe_sha256}}},
+                    "externalParameters": {
+                        "recipe": {"path": self.recipe_path, "digest": {"sha256": self.recipe_sha256}}
+                    },
                     "internalParameters": {"sourceDateEpoch": self.source_date_epoch},
                     "resolvedDependencies": [d.to_dict() for d in self.dependencies],
                 },
@@ -81,7 +86,7 @@ class Provenance:
                     "metadata": {"invocationId": self.build_key},
                 },
             },
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_statement(cls, where: Path, data: object) -> Provenance:
@@ -96,14 +101,17 @@ class Provenance:
             recipe = build["externalParameters"]["recipe"]
             return cls(
                 subjects=tuple(Resource(s["name"], sha256=s["digest"]["sha256"]) for s in data["subject"]),
-                recipe_path=str(recipe["path"]), recipe_sha256=str(recipe["digest"]["sha256"]),
+                recipe_path=str(recipe["path"]),
+                recipe_sha256=str(recipe["digest"]["sha256"]),
                 dependencies=tuple(Resource.from_dict(d) for d in build["resolvedDependencies"]),
                 build_key=str(pred["runDetails"]["metadata"]["invocationId"]),
                 source_date_epoch=int(build["internalParameters"]["sourceDateEpoch"]),
-            )  # fmt: skip
+            )
         except (KeyError, TypeError, ValueError, AssertionError) as e:
-            raise BadInput(f"{where}: provenance statement is malformed (missing or wrong {e}); "
-                           "re-download it or rebuild the package") from None  # fmt: skip
+            raise BadInput(
+                f"{where}: provenance statement is malformed (missing or wrong {e}); "
+                "re-download it or rebuild the package"
+            ) from None
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_statement(), sort_keys=True, separators=(",", ":")) + "\n").encode()
@@ -122,12 +130,20 @@ def host_toolchain() -> tuple[Resource, ...]:
     identity = hosttools.identity()
     packages = list(DEBIAN_TOOLS)
     try:
-        owner = subprocess.run(["dpkg-query", "-S", os.path.realpath("/usr/bin/gcc")], capture_output=True,
-                               text=True, check=False).stdout.split(":", 1)[0]  # fmt: skip
+        owner = subprocess.run(
+            ["dpkg-query", "-S", os.path.realpath("/usr/bin/gcc")],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split(":", 1)[0]
         if owner and owner not in packages:
             packages.append(owner)
-        out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n", *packages],
-                             capture_output=True, text=True, check=False).stdout  # fmt: skip
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n", *packages],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
     except OSError:
         out = ""
     tools = {"gcc": "gcc", "binutils": "binutils", "make": "make", "linux-libc-dev": "kernel-headers"}
@@ -137,6 +153,11 @@ def host_toolchain() -> tuple[Resource, ...]:
         if not version:
             continue
         note = {"identity": identity[tools[pkg]]} if pkg in tools else {}
-        found.append(Resource("toolchain", PackageURL("deb", "debian", pkg, version, {"arch": arch}).to_string(),
-                              annotations=note))  # fmt: skip
+        found.append(
+            Resource(
+                "toolchain",
+                PackageURL("deb", "debian", pkg, version, {"arch": arch}).to_string(),
+                annotations=note,
+            )
+        )
     return tuple(found)

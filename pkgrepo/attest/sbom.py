@@ -59,8 +59,13 @@ def _stable(data: object) -> bytes:
 
 
 def _digest(subject: Subject) -> str:
-    data = {"kind": subject.kind, "name": subject.name, "version": subject.version, "created": subject.created,
-            "components": sorted((c.to_dict() for c in subject.components), key=lambda d: d["name"])}  # fmt: skip
+    data = {
+        "kind": subject.kind,
+        "name": subject.name,
+        "version": subject.version,
+        "created": subject.created,
+        "components": sorted((c.to_dict() for c in subject.components), key=lambda d: d["name"]),
+    }
     return hashlib.sha256(_stable(data)).hexdigest()
 
 
@@ -86,44 +91,80 @@ def spdx_document(subject: Subject) -> bytes:
     created = datetime.fromtimestamp(subject.created, UTC)
     digest = _digest(subject)
     info = CreationInfo(
-        spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=f"{subject.kind} {subject.name} {subject.version}".strip(),
+        spdx_version="SPDX-2.3",
+        spdx_id="SPDXRef-DOCUMENT",
+        name=f"{subject.kind} {subject.name} {subject.version}".strip(),
         document_namespace=f"https://spdx.org/spdxdocs/pkgrepo/{subject.kind}/{subject.name}-{digest}",
-        creators=[Actor(ActorType.TOOL, TOOL)], created=created,
-    )  # fmt: skip
+        creators=[Actor(ActorType.TOOL, TOOL)],
+        created=created,
+    )
     packages: list[Package] = []
     relationships: list[Relationship] = []
     if subject.kind == "image":
         top = _spdx_id("Image", subject.name)
-        packages.append(Package(top, subject.name, SpdxNoAssertion(), version=subject.version,
-                                files_analyzed=False, primary_package_purpose=PackagePurpose.CONTAINER,
-                                license_concluded=SpdxNoAssertion(), license_declared=SpdxNoAssertion(),
-                                copyright_text=SpdxNoAssertion()))  # fmt: skip
+        packages.append(
+            Package(
+                top,
+                subject.name,
+                SpdxNoAssertion(),
+                version=subject.version,
+                files_analyzed=False,
+                primary_package_purpose=PackagePurpose.CONTAINER,
+                license_concluded=SpdxNoAssertion(),
+                license_declared=SpdxNoAssertion(),
+                copyright_text=SpdxNoAssertion(),
+            )
+        )
         relationships.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, top))
     for c in sorted(subject.components, key=lambda c: c.name):
         pid = _spdx_id("Package", c.name)
-        packages.append(Package(
-            pid, c.name, SpdxNoAssertion(), version=c.version, files_analyzed=False,
-            checksums=[Checksum(ChecksumAlgorithm.SHA256, c.content_sha256)],
-            homepage=c.homepage, summary=c.description or None, source_info=f"built by pkgrepo from recipe {c.origin}",
-            license_concluded=_license(c.license), license_declared=_license(c.license),
-            copyright_text=SpdxNoAssertion(), primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
-            external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", c.purl)],
-        ))  # fmt: skip
+        packages.append(
+            Package(
+                pid,
+                c.name,
+                SpdxNoAssertion(),
+                version=c.version,
+                files_analyzed=False,
+                checksums=[Checksum(ChecksumAlgorithm.SHA256, c.content_sha256)],
+                homepage=c.homepage,
+                summary=c.description or None,
+                source_info=f"built by pkgrepo from recipe {c.origin}",
+                license_concluded=_license(c.license),
+                license_declared=_license(c.license),
+                copyright_text=SpdxNoAssertion(),
+                primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+                external_references=[
+                    ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", c.purl)
+                ],
+            )
+        )
         if subject.kind == "image":
             relationships.append(Relationship(top, RelationshipType.CONTAINS, pid))
         else:
             relationships.append(Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, pid))
         for s in sorted(c.sources):
-            relationships.append(Relationship(pid, RelationshipType.GENERATED_FROM, _spdx_id("Source", s.sha256)))
+            relationships.append(
+                Relationship(pid, RelationshipType.GENERATED_FROM, _spdx_id("Source", s.sha256))
+            )
     for s in _sources(subject):
         download = s.uri if s.uri.startswith(("http://", "https://", "ftp://")) else SpdxNoAssertion()
-        packages.append(Package(
-            _spdx_id("Source", s.sha256), s.name, download, files_analyzed=False,
-            checksums=[Checksum(ChecksumAlgorithm.SHA256, s.sha256)], primary_package_purpose=PackagePurpose.SOURCE,
-            license_concluded=SpdxNoAssertion(), license_declared=SpdxNoAssertion(),
-            copyright_text=SpdxNoAssertion(), source_info=f"upstream source {s.uri}",
-            external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", _source_purl(s))],
-        ))  # fmt: skip
+        packages.append(
+            Package(
+                _spdx_id("Source", s.sha256),
+                s.name,
+                download,
+                files_analyzed=False,
+                checksums=[Checksum(ChecksumAlgorithm.SHA256, s.sha256)],
+                primary_package_purpose=PackagePurpose.SOURCE,
+                license_concluded=SpdxNoAssertion(),
+                license_declared=SpdxNoAssertion(),
+                copyright_text=SpdxNoAssertion(),
+                source_info=f"upstream source {s.uri}",
+                external_references=[
+                    ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", _source_purl(s))
+                ],
+            )
+        )
     doc = Document(info, packages=packages, relationships=relationships)
     problems = validate_full_spdx_document(doc)
     if problems:
@@ -134,8 +175,9 @@ def spdx_document(subject: Subject) -> bytes:
 def _source_purl(s: SourceRef) -> str:
     if s.uri.startswith("pkg:"):
         return s.uri
-    return PackageURL("generic", None, s.name, None,
-                      {"download_url": s.uri, "checksum": f"sha256:{s.sha256}"}).to_string()  # fmt: skip
+    return PackageURL(
+        "generic", None, s.name, None, {"download_url": s.uri, "checksum": f"sha256:{s.sha256}"}
+    ).to_string()
 
 
 def _read_spdx(path: Path, data: dict) -> Subject:
@@ -158,52 +200,79 @@ def _read_spdx(path: Path, data: dict) -> Subject:
     for p in doc.packages:
         if p.primary_package_purpose == PackagePurpose.CONTAINER:
             top = p
-        purl = next((PackageURL.from_string(r.locator) for r in p.external_references if r.reference_type == "purl"),
-                    None)  # fmt: skip
+        purl = next(
+            (PackageURL.from_string(r.locator) for r in p.external_references if r.reference_type == "purl"),
+            None,
+        )
         if purl is None or purl.namespace != NAMESPACE:
             continue
         sha = next((c.value for c in p.checksums if c.algorithm == ChecksumAlgorithm.SHA256), "")
         lic = p.license_declared
         origin = (p.source_info or "").removeprefix("built by pkgrepo from recipe ") or purl.name
-        components.append(Component(
-            name=p.name, version=p.version or purl.version or "", origin=origin, content_sha256=sha,
-            license="" if isinstance(lic, SpdxNoAssertion) or lic is None else str(lic),
-            sources=tuple(sorted(generated.get(p.spdx_id, []))), homepage=p.homepage if isinstance(p.homepage, str) else None,
-            description=p.summary or "", arch=(purl.qualifiers or {}).get("arch", ""),
-        ))  # fmt: skip
+        components.append(
+            Component(
+                name=p.name,
+                version=p.version or purl.version or "",
+                origin=origin,
+                content_sha256=sha,
+                license="" if isinstance(lic, SpdxNoAssertion) or lic is None else str(lic),
+                sources=tuple(sorted(generated.get(p.spdx_id, []))),
+                homepage=p.homepage if isinstance(p.homepage, str) else None,
+                description=p.summary or "",
+                arch=(purl.qualifiers or {}).get("arch", ""),
+            )
+        )
     kind = "image" if top else "package"
     name, version = (top.name, top.version or "") if top else (components[0].name if components else "", "")
-    return Subject(kind, name, version, int(doc.creation_info.created.replace(tzinfo=UTC).timestamp()),
-                   tuple(components))  # fmt: skip
+    return Subject(
+        kind, name, version, int(doc.creation_info.created.replace(tzinfo=UTC).timestamp()), tuple(components)
+    )
 
 
 # --- CycloneDX 1.6 ------------------------------------------------------------------------------
 
 
 def _cdx_component(c: Component) -> CdxComponent:
-    refs = [ExternalReference(type=ExternalReferenceType.SOURCE_DISTRIBUTION, url=XsUri(s.uri),
-                              hashes=[HashType(alg=HashAlgorithm.SHA_256, content=s.sha256)])
-            for s in sorted(c.sources)]  # fmt: skip
+    refs = [
+        ExternalReference(
+            type=ExternalReferenceType.SOURCE_DISTRIBUTION,
+            url=XsUri(s.uri),
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=s.sha256)],
+        )
+        for s in sorted(c.sources)
+    ]
     if c.homepage:
         refs.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(c.homepage)))
     return CdxComponent(
-        type=ComponentType.LIBRARY, name=c.name, version=c.version, bom_ref=c.purl,
-        purl=PackageURL.from_string(c.purl), description=c.description or None,
+        type=ComponentType.LIBRARY,
+        name=c.name,
+        version=c.version,
+        bom_ref=c.purl,
+        purl=PackageURL.from_string(c.purl),
+        description=c.description or None,
         licenses=[LicenseExpression(c.license)] if c.license else [],
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=c.content_sha256)],
-        external_references=refs, group=NAMESPACE, properties=[Property(name=ORIGIN, value=c.origin)],
-    )  # fmt: skip
+        external_references=refs,
+        group=NAMESPACE,
+        properties=[Property(name=ORIGIN, value=c.origin)],
+    )
 
 
 def cyclonedx_document(subject: Subject) -> bytes:
     digest = _digest(subject)
-    top = CdxComponent(type=ComponentType.CONTAINER if subject.kind == "image" else ComponentType.LIBRARY,
-                       name=subject.name, version=subject.version or None,
-                       bom_ref=f"{subject.kind}:{subject.name}")  # fmt: skip
-    bom = Bom(serial_number=uuid.UUID(digest[:32]),
-              metadata=BomMetaData(component=top, timestamp=datetime.fromtimestamp(subject.created, UTC)))  # fmt: skip
-    bom.metadata.tools.components.add(CdxComponent(type=ComponentType.APPLICATION, name="pkgrepo",
-                                                   version=__version__))  # fmt: skip
+    top = CdxComponent(
+        type=ComponentType.CONTAINER if subject.kind == "image" else ComponentType.LIBRARY,
+        name=subject.name,
+        version=subject.version or None,
+        bom_ref=f"{subject.kind}:{subject.name}",
+    )
+    bom = Bom(
+        serial_number=uuid.UUID(digest[:32]),
+        metadata=BomMetaData(component=top, timestamp=datetime.fromtimestamp(subject.created, UTC)),
+    )
+    bom.metadata.tools.components.add(
+        CdxComponent(type=ComponentType.APPLICATION, name="pkgrepo", version=__version__)
+    )
     parts = [_cdx_component(c) for c in sorted(subject.components, key=lambda c: c.name)]
     for p in parts:
         bom.components.add(p)
@@ -235,13 +304,26 @@ def _read_cdx(path: Path, text: str, data: dict) -> Subject:
                 homepage = ref["url"]
         lic = next((x["expression"] for x in c.get("licenses", []) if "expression" in x), "")
         origin = next((p["value"] for p in c.get("properties", []) if p.get("name") == ORIGIN), purl.name)
-        components.append(Component(name=c["name"], version=c.get("version", ""), license=lic, origin=origin,
-                                    content_sha256=sha, sources=tuple(sorted(sources)), homepage=homepage,
-                                    description=c.get("description", ""),
-                                    arch=(purl.qualifiers or {}).get("arch", "")))  # fmt: skip
-    created = datetime.fromisoformat(meta["timestamp"]) if meta.get("timestamp") else datetime.fromtimestamp(0, UTC)
+        components.append(
+            Component(
+                name=c["name"],
+                version=c.get("version", ""),
+                license=lic,
+                origin=origin,
+                content_sha256=sha,
+                sources=tuple(sorted(sources)),
+                homepage=homepage,
+                description=c.get("description", ""),
+                arch=(purl.qualifiers or {}).get("arch", ""),
+            )
+        )
+    created = (
+        datetime.fromisoformat(meta["timestamp"]) if meta.get("timestamp") else datetime.fromtimestamp(0, UTC)
+    )
     kind = "image" if top.get("type") == "container" else "package"
-    return Subject(kind, top.get("name", ""), top.get("version", ""), int(created.timestamp()), tuple(components))
+    return Subject(
+        kind, top.get("name", ""), top.get("version", ""), int(created.timestamp()), tuple(components)
+    )
 
 
 def read_sbom(path: Path) -> Subject:

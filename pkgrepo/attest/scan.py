@@ -35,9 +35,16 @@ class Finding:
         return self.status in SUPPRESSED
 
     def to_dict(self) -> dict:
-        return {"advisory": self.advisory, "severity": self.severity, "package": self.package,
-                "version": self.version, "fixed": self.fixed, "status": self.status, "note": self.note,
-                "vex": str(self.vex) if self.vex else None}  # fmt: skip
+        return {
+            "advisory": self.advisory,
+            "severity": self.severity,
+            "package": self.package,
+            "version": self.version,
+            "fixed": self.fixed,
+            "status": self.status,
+            "note": self.note,
+            "vex": str(self.vex) if self.vex else None,
+        }
 
 
 def _vex_for(statements: list[Statement], adv: Advisory, c: Component) -> Statement | None:
@@ -58,9 +65,13 @@ def scan(subject: Subject, advisories: list[Advisory], statements: list[Statemen
             else:
                 status = s.status
                 note = {"not_affected": s.justification or "", "fixed": s.impact or "fixed"}.get(
-                    s.status, s.action or s.impact or adv.summary)
-            out.append(Finding(adv.id, adv.severity, c.name, c.version, hit.fixed, status, note,
-                               s.path if s else None))  # fmt: skip
+                    s.status, s.action or s.impact or adv.summary
+                )
+            out.append(
+                Finding(
+                    adv.id, adv.severity, c.name, c.version, hit.fixed, status, note, s.path if s else None
+                )
+            )
     return out
 
 
@@ -91,11 +102,18 @@ class Holder:
         return {"kind": self.kind, "where": self.where, "package": self.package, "version": self.version}
 
 
-def affected(adv: Advisory, packages: list[tuple[Path, Component]], images: list[tuple[Path, Subject]]
-             ) -> list[Holder]:  # fmt: skip
-    out = [Holder("package", str(p), c.name, c.version) for p, c in packages
-           if adv.matches(c.name, c.origin, c.version)]  # fmt: skip
+def affected(
+    adv: Advisory, packages: list[tuple[Path, Component]], images: list[tuple[Path, Subject]]
+) -> list[Holder]:
+    out = [
+        Holder("package", str(p), c.name, c.version)
+        for p, c in packages
+        if adv.matches(c.name, c.origin, c.version)
+    ]
     for path, subject in images:
-        out += [Holder("image", str(path), c.name, c.version) for c in subject.components
-                if adv.matches(c.name, c.origin, c.version)]  # fmt: skip
+        out += [
+            Holder("image", str(path), c.name, c.version)
+            for c in subject.components
+            if adv.matches(c.name, c.origin, c.version)
+        ]
     return out

@@ -46,7 +46,9 @@ class LocalEvidence:
         try:
             return path, path.read_bytes()
         except OSError as e:
-            raise BadInput(f"{path}: no provenance for {filename} ({e.strerror}); pass --provenance FILE|DIR") from None
+            raise BadInput(
+                f"{path}: no provenance for {filename} ({e.strerror}); pass --provenance FILE|DIR"
+            ) from None
 
     def key(self, keyid: str) -> Key:
         return self.trusted
@@ -77,7 +79,9 @@ def _check_recipe(where: Path, prov: Provenance, origin: str, recipes: Path) -> 
         return [f"{where}: recipe {prov.recipe_path} is not in {recipes}"]
     problems = []
     if sha256_file(path) != prov.recipe_sha256:
-        problems.append(f"{where}: recipe {path} has changed since the build (sha256 differs from the provenance)")
+        problems.append(
+            f"{where}: recipe {path} has changed since the build (sha256 differs from the provenance)"
+        )
     recipe = load_recipe(path)
     from pkgrepo.attest.component import SourceRef
 
@@ -104,8 +108,10 @@ def verify_package(pkg: Path, source: EvidenceSource, recipes: Path | None) -> l
     problems = []
     digest = sha256_file(pkg)
     if not any(s.sha256 == digest for s in prov.subjects):
-        problems.append(f"{where}: no subject has {pkg.name}'s sha256 {digest[:12]}; it is the provenance of "
-                        f"{prov.subjects[0].name if prov.subjects else 'nothing'}")  # fmt: skip
+        problems.append(
+            f"{where}: no subject has {pkg.name}'s sha256 {digest[:12]}; it is the provenance of "
+            f"{prov.subjects[0].name if prov.subjects else 'nothing'}"
+        )
     if recipes is not None:
         problems += _check_recipe(where, prov, info.origin, recipes)
     return problems
@@ -114,7 +120,9 @@ def verify_package(pkg: Path, source: EvidenceSource, recipes: Path | None) -> l
 def verify_rootfs(rootfs: Path, source: EvidenceSource, recipes: Path | None) -> list[str]:
     db = installed_in(rootfs)
     if not db:
-        raise BadInput(f"{rootfs}: no installed packages recorded (var/lib/pkgrepo/installed.json); pass a root")
+        raise BadInput(
+            f"{rootfs}: no installed packages recorded (var/lib/pkgrepo/installed.json); pass a root"
+        )
     problems = []
     for name, rec in sorted(db.items()):
         filename = package_filename(name, rec.version)

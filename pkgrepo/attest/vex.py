@@ -59,17 +59,30 @@ def _require_justification(path: Path, data: object) -> None:
     statements = data.get("statements") if isinstance(data, dict) else None
     for i, s in enumerate(statements if isinstance(statements, list) else []):
         if isinstance(s, dict) and s.get("status") == "not_affected" and "justification" not in s:
-            raise BadInput(f"{path}: statements[{i}] is not_affected without a justification; add one of the "
-                           "OpenVEX justifications (e.g. vulnerable_code_not_in_execute_path)")  # fmt: skip
+            raise BadInput(
+                f"{path}: statements[{i}] is not_affected without a justification; add one of the "
+                "OpenVEX justifications (e.g. vulnerable_code_not_in_execute_path)"
+            )
 
 
 def _parse(path: Path, data: dict) -> list[Statement]:
     out = []
     for s in data["statements"]:
-        products = tuple(p.get("identifiers", {}).get("purl") or p.get("@id", "") for p in s.get("products", []))
-        out.append(Statement(s["vulnerability"]["name"], tuple(s["vulnerability"].get("aliases", [])), products,
-                             s["status"], s.get("justification"), s.get("impact_statement"),
-                             s.get("action_statement"), path))  # fmt: skip
+        products = tuple(
+            p.get("identifiers", {}).get("purl") or p.get("@id", "") for p in s.get("products", [])
+        )
+        out.append(
+            Statement(
+                s["vulnerability"]["name"],
+                tuple(s["vulnerability"].get("aliases", [])),
+                products,
+                s["status"],
+                s.get("justification"),
+                s.get("impact_statement"),
+                s.get("action_statement"),
+                path,
+            )
+        )
     return out
 
 

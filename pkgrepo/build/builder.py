@@ -100,8 +100,14 @@ def source_date_epoch(src: Path) -> int:
 
 
 class Builder:
-    def __init__(self, out: Path, cache: SourceCache, report: Report = lambda _m: None,
-                 caches: Sequence[BuildCache] = (), cache_to: DirectoryCache | None = None):  # fmt: skip
+    def __init__(
+        self,
+        out: Path,
+        cache: SourceCache,
+        report: Report = lambda _m: None,
+        caches: Sequence[BuildCache] = (),
+        cache_to: DirectoryCache | None = None,
+    ):
         self.out = Path(out)
         self.cache = cache
         self.report = report
@@ -139,7 +145,11 @@ class Builder:
         deps = self._build_deps(recipe, str(path))
         patches = self._patches(path, recipe)
         digests = {p.name: self.index.digest(Path(p.origin)) for p in deps}
-        return deps, patches, cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, digests)
+        return (
+            deps,
+            patches,
+            cache_key(recipe, {p: hashlib.sha256(b).hexdigest() for p, b in patches.items()}, digests),
+        )
 
     def lookup(self, path: Path, recipe: Recipe) -> BuildResult | None:
         """The packages of an earlier build from the same inputs: still here, or in a shared build cache."""
@@ -162,8 +172,10 @@ class Builder:
                 packages = [(f, read_info(f)) for f in files if f.name.endswith(".pkg.tar.zst")]
                 for f, info in packages:
                     if (info.origin, info.build_key) != (name, key) or f.name != info.filename:
-                        raise BadInput(f"{cache.label}: {f.name} is not a package of {name} built from "
-                                       "these inputs; the build cache is wrong, do not use it")  # fmt: skip
+                        raise BadInput(
+                            f"{cache.label}: {f.name} is not a package of {name} built from "
+                            "these inputs; the build cache is wrong, do not use it"
+                        )
                 for f in files:
                     if not f.name.endswith(".pkg.tar.zst"):
                         os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages
@@ -181,9 +193,13 @@ class Builder:
         record.write_bytes(canonical_json({"key": key, "packages": [f.name for f in packages]}))
 
     def build(
-        self, path: Path, recipe: Recipe, variation: Variation | None = None, out: Path | None = None,
+        self,
+        path: Path,
+        recipe: Recipe,
+        variation: Variation | None = None,
+        out: Path | None = None,
         force: bool = False,
-    ) -> BuildResult:  # fmt: skip
+    ) -> BuildResult:
         """Build `recipe` (read from `path`), taking build dependencies from `self.out`.
 
         `out` redirects the packages (the reproducibility check builds into scratch directories).
@@ -194,7 +210,11 @@ class Builder:
         where = str(path)
         deps, patches, key = self._inputs(path, recipe)
         log = (dest_dir / LOGS / f"{recipe.name}.log") if out else self.log_path(recipe.name)
-        if out is None and not force and (hit := self.cached(recipe.name, key) or self._from_caches(recipe.name, key)):
+        if (
+            out is None
+            and not force
+            and (hit := self.cached(recipe.name, key) or self._from_caches(recipe.name, key))
+        ):
             return BuildResult(recipe.name, hit, True, time.monotonic() - start, log)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_bytes(b"")
@@ -240,9 +260,18 @@ class Builder:
         return out
 
     def _build_in(
-        self, work: Path, path: Path, recipe: Recipe, variation: Variation, deps: list[Package],
-        sources: list[Path], patches: dict[str, bytes], key: str, log: Path, dest_dir: Path,
-    ) -> list[Path]:  # fmt: skip
+        self,
+        work: Path,
+        path: Path,
+        recipe: Recipe,
+        variation: Variation,
+        deps: list[Package],
+        sources: list[Path],
+        patches: dict[str, bytes],
+        key: str,
+        log: Path,
+        dest_dir: Path,
+    ) -> list[Path]:
         build_dir, sysroot, tc = work / "build", work / "sysroot", work / "tc"
         work.chmod(0o711)  # the build user passes through to its own directory
         for d in (
@@ -266,16 +295,38 @@ class Builder:
         for spec, file in plain:
             script = 'mkdir -p -- "$1" && cat > "$1/$2" && touch -d "@$3" -- "$1/$2"'
             with open(file, "rb") as f:
-                self._run(path, f"source {source_filename(spec)}", Sandbox(build_dir), limit, log,
-                          ["/bin/sh", "-ec", script, "copy", f"{BUILD}/src/{spec.destination}",
-                           source_filename(spec), str(sde)], stdin=f.fileno())  # fmt: skip
+                self._run(
+                    path,
+                    f"source {source_filename(spec)}",
+                    Sandbox(build_dir),
+                    limit,
+                    log,
+                    [
+                        "/bin/sh",
+                        "-ec",
+                        script,
+                        "copy",
+                        f"{BUILD}/src/{spec.destination}",
+                        source_filename(spec),
+                        str(sde),
+                    ],
+                    stdin=f.fileno(),
+                )
         for spec in recipe.patches:
             with tempfile.TemporaryFile() as f:
                 f.write(patches[spec.file])
                 f.seek(0)
-                self._run(path, f"patch {spec.file}", Sandbox(build_dir), limit, log,
-                          ["patch", f"-p{spec.strip}", "--no-backup-if-mismatch"], cwd=f"{BUILD}/src",
-                          stdin=f.fileno(), failed="does not apply")  # fmt: skip
+                self._run(
+                    path,
+                    f"patch {spec.file}",
+                    Sandbox(build_dir),
+                    limit,
+                    log,
+                    ["patch", f"-p{spec.strip}", "--no-backup-if-mismatch"],
+                    cwd=f"{BUILD}/src",
+                    stdin=f.fileno(),
+                    failed="does not apply",
+                )
         env = toolchain.prepare(tc, sysroot)
         env.update({"SOURCE_DATE_EPOCH": str(sde), **recipe.environment})
         box = Sandbox(build_dir, sysroot, tc, env, variation.hostname, variation.umask)
@@ -307,13 +358,29 @@ class Builder:
             dest = f"{BUILD}/src/{spec.destination}"
             argv = ["/bin/sh", "-ec", script, "unpack", dest, str(spec.strip_components)]
             with open(file, "rb") as f:
-                self._run(path, f"source {source_filename(spec)}", box, limit, log, argv, stdin=f.fileno(),
-                          failed="could not be unpacked by tar (not an archive? then set extract: false)")  # fmt: skip
+                self._run(
+                    path,
+                    f"source {source_filename(spec)}",
+                    box,
+                    limit,
+                    log,
+                    argv,
+                    stdin=f.fileno(),
+                    failed="could not be unpacked by tar (not an archive? then set extract: false)",
+                )
 
     def _run(
-        self, path: Path, label: str, box: Sandbox, timeout: int, log: Path, argv: list[str],
-        cwd: str = f"{BUILD}/src", stdin: int | None = None, failed: str = "failed",
-    ) -> None:  # fmt: skip
+        self,
+        path: Path,
+        label: str,
+        box: Sandbox,
+        timeout: int,
+        log: Path,
+        argv: list[str],
+        cwd: str = f"{BUILD}/src",
+        stdin: int | None = None,
+        failed: str = "failed",
+    ) -> None:
         try:
             rc = box.run(argv, log, timeout, cwd, stdin)
         except StepTimeout:
@@ -344,13 +411,25 @@ class Builder:
             if part.kind in ("dev", "dbg") and main.files:
                 depends.add(f"{main.name}={recipe.full_version}")
             provides = set(part.dependencies.provides) | f.provides
-            infos.append((part, PackageInfo(
-                name=part.name, version=recipe.package.version, epoch=recipe.package.epoch,
-                release=recipe.package.release, description=part.description,
-                license=recipe.package.license, homepage=recipe.package.homepage, origin=recipe.name,
-                depends=sorted(depends - {p.split("=", 1)[0] for p in provides}),
-                provides=sorted(provides), build_date=sde, build_key=key,
-            )))  # fmt: skip
+            infos.append(
+                (
+                    part,
+                    PackageInfo(
+                        name=part.name,
+                        version=recipe.package.version,
+                        epoch=recipe.package.epoch,
+                        release=recipe.package.release,
+                        description=part.description,
+                        license=recipe.package.license,
+                        homepage=recipe.package.homepage,
+                        origin=recipe.name,
+                        depends=sorted(depends - {p.split("=", 1)[0] for p in provides}),
+                        provides=sorted(provides),
+                        build_date=sde,
+                        build_key=key,
+                    ),
+                )
+            )
         self._check_libraries(path, recipe, infos, findings, deps)
         staging = dest_dir / f".staging-{recipe.name}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -376,9 +455,13 @@ class Builder:
         return final
 
     def _check_libraries(
-        self, path: Path, recipe: Recipe, infos: list[tuple[Part, PackageInfo]], findings: dict[str, Findings],
+        self,
+        path: Path,
+        recipe: Recipe,
+        infos: list[tuple[Part, PackageInfo]],
+        findings: dict[str, Findings],
         deps: list[Package],
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Every `so:` need and every script interpreter is met by this build's packages, its build
         deps or its declared deps: otherwise the package would only work on the build host.
 

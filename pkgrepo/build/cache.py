@@ -72,11 +72,19 @@ class DirectoryCache:
             return None
         packages = {n for n in files if isinstance(n, str) and n.endswith(PACKAGE)}
         allowed = packages | {p + s for p in packages for s in SUFFIXES}
-        bad = next((n for n, d in files.items() if n not in allowed or "/" in n or not isinstance(d, str)
-                    or not DIGEST.match(d)), None)  # fmt: skip
+        bad = next(
+            (
+                n
+                for n, d in files.items()
+                if n not in allowed or "/" in n or not isinstance(d, str) or not DIGEST.match(d)
+            ),
+            None,
+        )
         if bad is not None or not packages:
-            raise BadInput(f"{entry}: names {bad!r}, not a package of the build or its SBOM or provenance; "
-                           "the build cache is wrong, remove the entry")  # fmt: skip
+            raise BadInput(
+                f"{entry}: names {bad!r}, not a package of the build or its SBOM or provenance; "
+                "the build cache is wrong, remove the entry"
+            )
         out = []
         for name, digest in sorted(files.items()):
             blob = self.directory / "blobs" / digest

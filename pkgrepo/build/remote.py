@@ -70,7 +70,9 @@ def run_job(job: Job) -> Returned:
             result = builder.build(path, load_recipe(path), Variation(jobs=job.jobs), force=True)
         except PkgrepoError as e:
             log = builder.log_path(job.name)
-            return Returned({}, b"", log.read_bytes() if log.exists() else b"", time.monotonic() - start, str(e))
+            return Returned(
+                {}, b"", log.read_bytes() if log.exists() else b"", time.monotonic() - start, str(e)
+            )
         files = [e for p in result.packages for e in (p, *sorted(out.glob(f"{p.name}.*")))]  # with evidence
         datas = {p.name: p.read_bytes() for p in files}
         return Returned(
@@ -165,4 +167,3 @@ def remote_builder(
         return BuildResult(name, packages, False, returned.seconds, builder.log_path(name))
 
     return task, threads, client.close
-

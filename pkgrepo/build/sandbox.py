@@ -113,11 +113,19 @@ def run_confined(argv: list[str], log: Path, timeout: int, stdin: int | None = N
     ident = build_identity()
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=out, stderr=subprocess.STDOUT,
-            env=dict(HOST_ENV), cwd="/", close_fds=True, start_new_session=True,
-            user=ident.uid, group=ident.gid, extra_groups=[] if ident.uid is not None else None,
+            argv,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(HOST_ENV),
+            cwd="/",
+            close_fds=True,
+            start_new_session=True,
+            user=ident.uid,
+            group=ident.gid,
+            extra_groups=[] if ident.uid is not None else None,
             preexec_fn=lambda: _limits(ident.uid is not None),
-        )  # fmt: skip
+        )
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -136,12 +144,30 @@ def bwrap_argv(
     Build steps and test roots differ only in `mounts`, hostname, directory and environment.
     """
     args = [
-        bwrap(), "--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--cap-drop", "ALL",
-        "--die-with-parent", "--new-session", "--hostname", hostname,
+        bwrap(),
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        "0",
+        "--gid",
+        "0",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        hostname,
         *mounts,
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--chdir", cwd, "--clearenv",
-    ]  # fmt: skip
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        cwd,
+        "--clearenv",
+    ]
     for key in sorted(env):
         args += ["--setenv", key, env[key]]
     return [*args, *command]
@@ -158,14 +184,27 @@ class Sandbox:
 
     def argv(self, command: list[str], cwd: str = BUILD) -> list[str]:
         mounts = [
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/sbin", "/sbin",
-            "--symlink", "usr/lib64", "/lib64",
-            "--dir", "/lib",
-            "--symlink", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
-            "--bind", str(self.build_dir), BUILD,
-        ]  # fmt: skip
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--dir",
+            "/lib",
+            "--symlink",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/x86_64-linux-gnu",
+            "--bind",
+            str(self.build_dir),
+            BUILD,
+        ]
         for path in HOST_ETC:
             if os.path.exists(path):
                 mounts += ["--ro-bind", path, path]
@@ -203,7 +242,9 @@ class Sandbox:
 def run_in_root(rootfs: Path, script: str, log: Path, timeout: int, hostname: str = "pkgrepo-test") -> int:
     """Run `script` with /bin/sh of an installed rootfs, that rootfs as `/`, no network."""
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TZ": "UTC", "LC_ALL": "C"}
-    argv = bwrap_argv(["--bind", str(rootfs), "/"], ["/bin/sh", "-ec", script], hostname=hostname, cwd="/", env=env)
+    argv = bwrap_argv(
+        ["--bind", str(rootfs), "/"], ["/bin/sh", "-ec", script], hostname=hostname, cwd="/", env=env
+    )
     with open(log, "ab") as out:
         out.write(f"$ (test) {script}\n".encode())
     return run_confined(argv, log, timeout)

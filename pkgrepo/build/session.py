@@ -70,9 +70,17 @@ def _exclusive(builder: Builder) -> Iterator[None]:
 
 
 def _build_all(
-    builder: Builder, recipes: Recipes, wanted: list[str], order: list[str], test: bool, force: bool,
-    budget: int, keep_going: bool, events: Events | None, scheduler: str | None,
-) -> list[BuildResult]:  # fmt: skip
+    builder: Builder,
+    recipes: Recipes,
+    wanted: list[str],
+    order: list[str],
+    test: bool,
+    force: bool,
+    budget: int,
+    keep_going: bool,
+    events: Events | None,
+    scheduler: str | None,
+) -> list[BuildResult]:
 
     def build_one(name: str, share: int) -> BuildResult:
         path, recipe = recipes[name]

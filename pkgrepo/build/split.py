@@ -83,9 +83,10 @@ def split(root: Path, recipe: Recipe) -> list[Part]:
         if not enabled:
             continue
         taken = [
-            f for f in remaining
+            f
+            for f in remaining
             if any(matches(f, g) for g in globs) or (kind == "dev" and _is_dev_symlink(root, f))
-        ]  # fmt: skip
+        ]
         if taken:
             parts.append(Part(f"{recipe.name}-{kind}", f"{desc} ({what})", taken, kind=kind))
             remaining = [f for f in remaining if f not in set(taken)]

@@ -126,18 +126,26 @@ def write_file(root: Path, rel: str, data: bytes) -> None:
                 if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 where = "/".join(parts[: i + 1])
-                raise BuildFailed(f"{root}/{where}: the build put a link or a file where pkgrepo writes "
-                                  f"/{rel}; it must be a directory") from None  # fmt: skip
+                raise BuildFailed(
+                    f"{root}/{where}: the build put a link or a file where pkgrepo writes "
+                    f"/{rel}; it must be a directory"
+                ) from None
             os.close(fd)
             fd = child
         try:
-            ffd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                          0o644, dir_fd=fd)  # fmt: skip
+            ffd = os.open(
+                parts[-1],
+                os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                0o644,
+                dir_fd=fd,
+            )
         except OSError as e:
             if e.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EWOULDBLOCK):
                 raise
-            raise BuildFailed(f"{root}/{rel}: the build put a link or something other than a regular file "
-                              "where pkgrepo writes this file; leave it to pkgrepo") from None  # fmt: skip
+            raise BuildFailed(
+                f"{root}/{rel}: the build put a link or something other than a regular file "
+                "where pkgrepo writes this file; leave it to pkgrepo"
+            ) from None
     finally:
         os.close(fd)
     with os.fdopen(ffd, "wb") as f:

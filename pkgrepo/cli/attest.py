@@ -9,10 +9,20 @@ import click
 
 from pkgrepo.cli.options import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, emit
 
-ADVISORIES = click.option("--advisories", "advisories_dir", type=click.Path(path_type=Path), default=None,
-                          help="Directory of OSV advisories (default repo-data/advisories).")  # fmt: skip
-VEX = click.option("--vex", "vex_dir", type=click.Path(path_type=Path), default=None,
-                   help="Directory of OpenVEX documents (default repo-data/vex).")  # fmt: skip
+ADVISORIES = click.option(
+    "--advisories",
+    "advisories_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of OSV advisories (default repo-data/advisories).",
+)
+VEX = click.option(
+    "--vex",
+    "vex_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of OpenVEX documents (default repo-data/vex).",
+)
 
 
 def _is_package(path: Path) -> bool:
@@ -58,12 +68,27 @@ def sbom(target, fmt, name, version, output) -> None:
 
 @click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option("--recipes", "recipes_dir", type=click.Path(path_type=Path), default=None,
-              help="Check the recipe and source digests against this recipe tree.")  # fmt: skip
-@click.option("--provenance", "prov", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Provenance file, or a directory of them (default: beside the package).")  # fmt: skip
-@click.option("--key", "key_file", type=click.Path(path_type=Path), default=None,
-              help="Provenance public key (default: this machine's provenance key).")  # fmt: skip
+@click.option(
+    "--recipes",
+    "recipes_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Check the recipe and source digests against this recipe tree.",
+)
+@click.option(
+    "--provenance",
+    "prov",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Provenance file, or a directory of them (default: beside the package).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Provenance public key (default: this machine's provenance key).",
+)
 @REPO_URL
 @TRUST
 def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
@@ -74,12 +99,16 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
     from pkgrepo.repo.client import open_client
 
     if repo_url and (key_file or prov):
-        raise BadInput("pass --repo URL (provenance and key from the repository) or --key/--provenance, not both")
+        raise BadInput(
+            "pass --repo URL (provenance and key from the repository) or --key/--provenance, not both"
+        )
     if repo_url:
         source = RepoEvidence(open_client(repo_url, trust))
     else:
         if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
-            raise BadInput(f"no provenance key on this machine ({dsse.default_key_dir()}); pass --key PUB or --repo URL")
+            raise BadInput(
+                f"no provenance key on this machine ({dsse.default_key_dir()}); pass --key PUB or --repo URL"
+            )
         key = dsse.load_public_key(key_file) if key_file else dsse.signer().public_key
         if prov is None and target.is_dir():
             raise BadInput(f"{target}: pass --provenance DIR or --repo URL --trust ROOT to verify a root")
@@ -104,8 +133,11 @@ def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @ADVISORIES
 @VEX
-@click.option("--fail-on", default=None, help="Exit 1 when a finding at or above this severity remains "
-              "(low, medium, high, critical).")  # fmt: skip
+@click.option(
+    "--fail-on",
+    default=None,
+    help="Exit 1 when a finding at or above this severity remains (low, medium, high, critical).",
+)
 @JSON
 def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
     """Match an installed root, package or SBOM against advisories, honouring VEX."""
@@ -121,8 +153,13 @@ def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
     subject = _subject(target)
     findings = run(subject, advisories, statements)
     if as_json:
-        emit({"target": str(target), "packages": len(subject.components),
-              "findings": [f.to_dict() for f in findings]})  # fmt: skip
+        emit(
+            {
+                "target": str(target),
+                "packages": len(subject.components),
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
     else:
         click.echo(f"{target}: {len(subject.components)} packages, {len(advisories)} advisories")
         for f in findings:
@@ -133,16 +170,28 @@ def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
             click.echo("no known advisories apply")
     bad = failing(findings, fail_on) if fail_on else []
     if bad:
-        raise PkgrepoError(f"{len(bad)} finding(s) at or above {fail_on}: {bad[0].advisory} in {bad[0].package}")
+        raise PkgrepoError(
+            f"{len(bad)} finding(s) at or above {fail_on}: {bad[0].advisory} in {bad[0].package}"
+        )
 
 
 @click.command()
 @click.argument("advisory_id")
 @ADVISORIES
-@click.option("--packages", "packages_dir", type=click.Path(path_type=Path), default=None,
-              help="Packages directory to search (default $PKGREPO_PACKAGES or packages).")  # fmt: skip
-@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
-              help="Directory of image SBOMs (*.spdx.json, *.cdx.json) to search.")  # fmt: skip
+@click.option(
+    "--packages",
+    "packages_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Packages directory to search (default $PKGREPO_PACKAGES or packages).",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of image SBOMs (*.spdx.json, *.cdx.json) to search.",
+)
 @JSON
 def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> None:
     """The packages and images that contain a version an advisory affects."""
@@ -161,8 +210,11 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
             packages.append((p, Component(i.name, i.full_version, i.license, i.origin, "")))
     images = []
     if images_dir is not None:
-        images = [(p, read_sbom(p)) for p in sorted(images_dir.iterdir())
-                  if p.name.endswith((".spdx.json", ".cdx.json"))]  # fmt: skip
+        images = [
+            (p, read_sbom(p))
+            for p in sorted(images_dir.iterdir())
+            if p.name.endswith((".spdx.json", ".cdx.json"))
+        ]
     found = holders(adv, packages, images)
     if as_json:
         emit({"advisory": adv.id, "affected": [h.to_dict() for h in found]})
@@ -178,11 +230,21 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
 @RECIPES
 @OUT
 @CACHE
-@click.option("--repo", "repo_path", type=click.Path(path_type=Path), default=None,
-              help="Publish what was rebuilt into this repository directory.")  # fmt: skip
+@click.option(
+    "--repo",
+    "repo_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Publish what was rebuilt into this repository directory.",
+)
 @KEYS
-@click.option("--images", "images_dir", type=click.Path(path_type=Path), default=None,
-              help="Directory of image roots to re-assemble when their closure changed.")  # fmt: skip
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of image roots to re-assemble when their closure changed.",
+)
 @click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
 @JSON
 def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, no_test, as_json) -> None:
@@ -205,14 +267,18 @@ def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir,
     if as_json:
         emit(report.to_dict())
         return
-    click.echo(f"rebuilt: {', '.join(report.rebuilt) or 'nothing'}; cached: {', '.join(report.cached) or 'nothing'}")
+    click.echo(
+        f"rebuilt: {', '.join(report.rebuilt) or 'nothing'}; cached: {', '.join(report.cached) or 'nothing'}"
+    )
     for p in report.published:
         click.echo(f"published {p}")
     for i in report.images:
         state = "re-assembled" if i.changed else "unchanged"
         click.echo(f"image {i.path}: {state}, digest sha256:{i.digest}")
-    click.echo(f"seconds: build {report.build_seconds:.1f}, publish {report.publish_seconds:.1f}, "
-               f"assemble {report.assemble_seconds:.1f}")  # fmt: skip
+    click.echo(
+        f"seconds: build {report.build_seconds:.1f}, publish {report.publish_seconds:.1f}, "
+        f"assemble {report.assemble_seconds:.1f}"
+    )
 
 
 COMMANDS = [sbom, verify, scan, affected, rollout]

@@ -48,23 +48,59 @@ def lint(paths: tuple[Path, ...]) -> None:
 )
 @click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
 @click.option("--force", is_flag=True, help="Rebuild the named recipes even when cached.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Job budget shared by concurrent builds and their make -j (default: the core count).")
-@click.option("--keep-going", "-k", is_flag=True,
-              help="After a failure, build everything that does not need the failed recipe; report all.")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Build on the workers of this dask.distributed scheduler (see docs/build-farm.md).")
-@click.option("--cache-from", "cache_from", multiple=True, metavar="DIR|URL",
-              help="Take builds with the same inputs from this build cache: a directory, or a signed "
-                   "repository's URL (with --trust). Repeatable; asked in order.")
-@click.option("--cache-to", "cache_to", type=click.Path(path_type=Path), default=None,
-              help="Also store every finished build in this build cache directory.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Job budget shared by concurrent builds and their make -j (default: the core count).",
+)
+@click.option(
+    "--keep-going",
+    "-k",
+    is_flag=True,
+    help="After a failure, build everything that does not need the failed recipe; report all.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Build on the workers of this dask.distributed scheduler (see docs/build-farm.md).",
+)
+@click.option(
+    "--cache-from",
+    "cache_from",
+    multiple=True,
+    metavar="DIR|URL",
+    help="Take builds with the same inputs from this build cache: a directory, or a signed "
+    "repository's URL (with --trust). Repeatable; asked in order.",
+)
+@click.option(
+    "--cache-to",
+    "cache_to",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also store every finished build in this build cache directory.",
+)
 @TRUST
 @JSON
 def build(
-    names, build_all_, recipes_dir, out, cache_dir, check_reproducible, no_test, force, jobs, keep_going,
-    scheduler, cache_from, cache_to, trust, as_json,
-) -> None:  # fmt: skip
+    names,
+    build_all_,
+    recipes_dir,
+    out,
+    cache_dir,
+    check_reproducible,
+    no_test,
+    force,
+    jobs,
+    keep_going,
+    scheduler,
+    cache_from,
+    cache_to,
+    trust,
+    as_json,
+) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
     from pkgrepo.build.cache import DirectoryCache, open_cache
@@ -82,13 +118,24 @@ def build(
     wanted = sorted(recipes) if build_all_ else [find_recipe(recipes, n) for n in names]
     with Progress(as_json) as progress:
         caches = [open_cache(c, trust) for c in cache_from]
-        builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress, caches=caches,
-                          cache_to=DirectoryCache(cache_to) if cache_to else None)  # fmt: skip
+        builder = Builder(
+            out,
+            SourceCache(cache_dir, log=progress),
+            report=progress,
+            caches=caches,
+            cache_to=DirectoryCache(cache_to) if cache_to else None,
+        )
         if check_reproducible:
             report = check(builder, recipes, wanted)
             if as_json:
-                emit({"recipes": {n: [{"package": x.package, "detail": x.detail} for x in d]
-                                  for n, d in report.items()}})  # fmt: skip
+                emit(
+                    {
+                        "recipes": {
+                            n: [{"package": x.package, "detail": x.detail} for x in d]
+                            for n, d in report.items()
+                        }
+                    }
+                )
             else:
                 for n, d in report.items():
                     click.echo(f"{n}: {'NOT reproducible' if d else 'reproducible'}")
@@ -97,13 +144,36 @@ def build(
             bad = {n: d for n, d in report.items() if d}
             if bad:
                 first = next(iter(bad))
-                raise BuildFailed(f"{first}: not reproducible: {bad[first][0].package}: {bad[first][0].detail}")
+                raise BuildFailed(
+                    f"{first}: not reproducible: {bad[first][0].package}: {bad[first][0].detail}"
+                )
             return
-        results = build_all(builder, recipes, wanted, test=not no_test, force=force, jobs=jobs,
-                            keep_going=keep_going, events=progress, scheduler=scheduler)  # fmt: skip
+        results = build_all(
+            builder,
+            recipes,
+            wanted,
+            test=not no_test,
+            force=force,
+            jobs=jobs,
+            keep_going=keep_going,
+            events=progress,
+            scheduler=scheduler,
+        )
     if as_json:
-        emit({"builds": [{"name": r.name, "cached": r.cached, "seconds": round(r.seconds, 3),
-                          "packages": [str(p) for p in r.packages], "log": str(r.log)} for r in results]})  # fmt: skip
+        emit(
+            {
+                "builds": [
+                    {
+                        "name": r.name,
+                        "cached": r.cached,
+                        "seconds": round(r.seconds, 3),
+                        "packages": [str(p) for p in r.packages],
+                        "log": str(r.log),
+                    }
+                    for r in results
+                ]
+            }
+        )
         return
     for r in results:
         state = "cached" if r.cached else f"built in {r.seconds:.1f}s"
@@ -133,8 +203,13 @@ def show(package: Path, as_json: bool) -> None:
 
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--add", "add", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
-              help="Put a local file into the source cache.")  # fmt: skip
+@click.option(
+    "--add",
+    "add",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Put a local file into the source cache.",
+)
 @RECIPES
 @CACHE
 def fetch(names, add, recipes_dir, cache_dir) -> None:

@@ -28,31 +28,48 @@ def check_as(path: Path, name: str, version: str) -> CheckedPackage:
     """Check a package file and that it is the package the index promised."""
     c = check_package(path)
     if (c.info.name, c.info.full_version) != (name, version):
-        raise BadInput(f"{c.path}: contains {c.info.name} {c.info.full_version}, the index says "
-                       f"{name} {version}; refusing")  # fmt: skip
+        raise BadInput(
+            f"{c.path}: contains {c.info.name} {c.info.full_version}, the index says "
+            f"{name} {version}; refusing"
+        )
     return c
 
 
-def apply(result: Result, source: PackageSource, root: Rootfs, requested: Iterable[str],
-          overwrite: bool = False) -> list[CheckedPackage]:  # fmt: skip
+def apply(
+    result: Result, source: PackageSource, root: Rootfs, requested: Iterable[str], overwrite: bool = False
+) -> list[CheckedPackage]:
     """Install what the open root lacks of `result`; every package is checked before anything is written."""
     db = root.installed()
-    checked = [check_as(source.fetch(p), p.name, p.version) for p in result.packages
-               if not (p.name in db and db[p.name].version == p.version)]  # fmt: skip
+    checked = [
+        check_as(source.fetch(p), p.name, p.version)
+        for p in result.packages
+        if not (p.name in db and db[p.name].version == p.version)
+    ]
     root.install(checked, requested, source.label, overwrite)
     return checked
 
 
-def install(source: PackageSource, names: list[str], path: Path, time_limit: float, overwrite: bool = False,
-            on_wait: Wait | None = None) -> list[CheckedPackage]:  # fmt: skip
+def install(
+    source: PackageSource,
+    names: list[str],
+    path: Path,
+    time_limit: float,
+    overwrite: bool = False,
+    on_wait: Wait | None = None,
+) -> list[CheckedPackage]:
     """The smallest closure of `names` into the root at `path` (created if absent)."""
     result = minimize(source.index, [parse_root(n) for n in names], time_limit)
     with Rootfs.open(path, create=True, on_wait=on_wait) as root:
         return apply(result, source, root, names, overwrite)
 
 
-def upgrade(open_source: Callable[[], PackageSource], path: Path, time_limit: float, overwrite: bool = False,
-            on_wait: Wait | None = None) -> list[CheckedPackage]:  # fmt: skip
+def upgrade(
+    open_source: Callable[[], PackageSource],
+    path: Path,
+    time_limit: float,
+    overwrite: bool = False,
+    on_wait: Wait | None = None,
+) -> list[CheckedPackage]:
     """The newest closure of what was asked for; the source is opened only once the root is locked."""
     with Rootfs.open(path, on_wait=on_wait) as root:
         requested = sorted(n for n, rec in root.installed().items() if rec.requested)

@@ -24,8 +24,9 @@ class Fetched:
     path: Path
 
 
-def populate(root: Path, packages: list[Fetched], requested: set[str], source: str
-             ) -> tuple[list[PackageInfo], dict[str, list[str]]]:  # fmt: skip
+def populate(
+    root: Path, packages: list[Fetched], requested: set[str], source: str
+) -> tuple[list[PackageInfo], dict[str, list[str]]]:
     """Install `packages` (all checked before the first write) into `root`.
 
     Returns the packages' metadata and, for each installed name, the files it owns."""

@@ -35,12 +35,34 @@ from pkgrepo.image.tree import walk
 
 BIN_DIRS = {"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"}
 SHELLS = {"sh", "ash", "bash", "dash", "zsh", "ksh", "mksh", "hush", "csh", "tcsh", "fish", "busybox"}
-PACKAGE_MANAGERS = {"apk", "apt", "apt-get", "dpkg", "rpm", "yum", "dnf", "microdnf", "opkg", "pip", "pip3",
-                    "pkgrepo", "zypper", "pacman"}  # fmt: skip
+PACKAGE_MANAGERS = {
+    "apk",
+    "apt",
+    "apt-get",
+    "dpkg",
+    "rpm",
+    "yum",
+    "dnf",
+    "microdnf",
+    "opkg",
+    "pip",
+    "pip3",
+    "pkgrepo",
+    "zypper",
+    "pacman",
+}
 KEY_MARKERS = (b"-----BEGIN OPENSSH PRIVATE KEY-----", b"PRIVATE KEY-----")
 MAX_SCAN = 16 << 20
-RULES = ("no-shell", "no-package-manager", "non-root", "no-setuid", "no-world-writable", "locked-passwords",
-         "no-private-keys", "owned-files")  # fmt: skip
+RULES = (
+    "no-shell",
+    "no-package-manager",
+    "non-root",
+    "no-setuid",
+    "no-world-writable",
+    "locked-passwords",
+    "no-private-keys",
+    "owned-files",
+)
 PROD_ONLY = {"no-shell", "no-package-manager", "non-root"}
 
 
@@ -79,8 +101,12 @@ class AuditReport:
         return all(r.status != "fail" for r in self.rules)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "profile": self.profile, "passed": self.passed,
-                "rules": [r.to_dict() for r in self.rules]}  # fmt: skip
+        return {
+            "target": self.target,
+            "profile": self.profile,
+            "passed": self.passed,
+            "rules": [r.to_dict() for r in self.rules],
+        }
 
 
 def _from_layout(path: Path) -> tuple[dict[str, Entry], str | None, str | None]:
@@ -127,8 +153,10 @@ def _in_bin(path: str, names: set[str]) -> bool:
 
 def _passwords(entries: dict[str, Entry]) -> list[str]:
     bad = []
-    for name, ok in (("etc/passwd", lambda pw: pw in ("x", "*") or pw.startswith("!")),
-                     ("etc/shadow", lambda pw: pw.startswith(("!", "*")))):  # fmt: skip
+    for name, ok in (
+        ("etc/passwd", lambda pw: pw in ("x", "*") or pw.startswith("!")),
+        ("etc/shadow", lambda pw: pw.startswith(("!", "*"))),
+    ):
         e = entries.get(name)
         if e is None:
             continue

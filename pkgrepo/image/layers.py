@@ -40,8 +40,14 @@ def group_packages(order: list[str], budget: int) -> list[list[str]]:
     return [[n] for n in order[: budget - 1]] + [order[budget - 1 :]]
 
 
-def plan_layers(tree: dict[str, Node], owners: dict[str, str], groups: list[list[str]], top_title: str,
-                versions: dict[str, str], below: dict[str, Node] | None = None) -> list[LayerPlan]:  # fmt: skip
+def plan_layers(
+    tree: dict[str, Node],
+    owners: dict[str, str],
+    groups: list[list[str]],
+    top_title: str,
+    versions: dict[str, str],
+    below: dict[str, Node] | None = None,
+) -> list[LayerPlan]:
     """Assign every entry of `tree` not already (identically) in `below` to a layer."""
     below = below or {}
     index = {name: i for i, group in enumerate(groups) for name in group}

@@ -28,11 +28,21 @@ from pathlib import Path
 from pkgrepo.elf import read_dynamic as _read_elf
 
 DEFAULT_EXCLUDE = (
-    "usr/share/doc/**", "usr/share/man/**", "usr/share/info/**", "usr/share/locale/**",
-    "usr/lib/locale/**", "usr/share/i18n/**", "usr/include/**", "usr/local/include/**",
-    "**/*.a", "**/*.la", "usr/lib/pkgconfig/**", "usr/share/pkgconfig/**", "usr/share/aclocal/**",
+    "usr/share/doc/**",
+    "usr/share/man/**",
+    "usr/share/info/**",
+    "usr/share/locale/**",
+    "usr/lib/locale/**",
+    "usr/share/i18n/**",
+    "usr/include/**",
+    "usr/local/include/**",
+    "**/*.a",
+    "**/*.la",
+    "usr/lib/pkgconfig/**",
+    "usr/share/pkgconfig/**",
+    "usr/share/aclocal/**",
     "usr/share/gtk-doc/**",
-)  # fmt: skip
+)
 SO_RE = re.compile(r"\.so(\.[0-9]+)*$")
 
 
@@ -53,9 +63,13 @@ class Report:
         return sum(r.size for r in self.removed)
 
     def to_dict(self) -> dict[str, object]:
-        return {"bytes_saved": self.bytes_saved,
-                "removed": [{"path": "/" + r.path, "package": r.package, "size": r.size, "reason": r.reason}
-                            for r in self.removed]}  # fmt: skip
+        return {
+            "bytes_saved": self.bytes_saved,
+            "removed": [
+                {"path": "/" + r.path, "package": r.package, "size": r.size, "reason": r.reason}
+                for r in self.removed
+            ],
+        }
 
 
 @cache
@@ -110,8 +124,9 @@ def _resolve(root: Path, rel: str, limit: int = 40) -> str | None:
     return None
 
 
-def minimize_files(root: Path, owned: dict[str, list[str]], root_packages: set[str], keep: list[str],
-                   exclude: list[str]) -> Report:  # fmt: skip
+def minimize_files(
+    root: Path, owned: dict[str, list[str]], root_packages: set[str], keep: list[str], exclude: list[str]
+) -> Report:
     """Remove from `root` what prod does not need; `owned` maps package names to their files."""
     owner = {f: name for name, files in owned.items() for f in files}
     patterns = [*DEFAULT_EXCLUDE, *exclude]

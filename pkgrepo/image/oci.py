@@ -108,8 +108,11 @@ def write_layout(image: Image, directory: Path) -> None:
     for blob in [image.config, image.manifest, *(x.blob for x in image.layers)]:
         (blobs / blob.digest.removeprefix("sha256:")).write_bytes(blob.data)
     (directory / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
-    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX,
-             "manifests": [image.manifest.descriptor({REF_NAME: image.ref})]}  # fmt: skip
+    index = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_INDEX,
+        "manifests": [image.manifest.descriptor({REF_NAME: image.ref})],
+    }
     (directory / "index.json").write_bytes(canonical_json(index))
 
 
@@ -123,8 +126,9 @@ def docker_archive(image: Image, repo_tag: str) -> bytes:
         name = x.diff_id.removeprefix("sha256:") + "/layer.tar"
         files[name] = x.tar
         layer_names.append(name)
-    files["manifest.json"] = canonical_json([{"Config": config_name, "RepoTags": [repo_tag],
-                                              "Layers": layer_names}])  # fmt: skip
+    files["manifest.json"] = canonical_json(
+        [{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_names}]
+    )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs = sorted({n.split("/")[0] for n in files if "/" in n})
@@ -178,8 +182,10 @@ def read_layout(path: Path, ref: str | None = None) -> LayoutImage:
     if ref is not None:
         manifests = [m for m in manifests if m.get("annotations", {}).get(REF_NAME) == ref]
     if len(manifests) != 1:
-        raise BadInput(f"{path}: expected one image{f' tagged {ref}' if ref else ''} in index.json, "
-                       f"found {len(manifests)}")  # fmt: skip
+        raise BadInput(
+            f"{path}: expected one image{f' tagged {ref}' if ref else ''} in index.json, "
+            f"found {len(manifests)}"
+        )
     digest = manifests[0]["digest"]
     manifest = load(blob(digest), "manifest")
     config = load(blob(manifest["config"]["digest"]), "config")

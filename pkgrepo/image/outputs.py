@@ -126,8 +126,9 @@ def materialize(tree: dict[str, Node], directory: Path) -> None:
             os.chmod(directory / path, node.mode)
 
 
-def write_outputs(built: BuiltImage, layout: Path | None, rootfs: Path | None, tar: Path | None,
-                  archive: Path | None) -> None:  # fmt: skip
+def write_outputs(
+    built: BuiltImage, layout: Path | None, rootfs: Path | None, tar: Path | None, archive: Path | None
+) -> None:
     """Write what was asked for of a built image; each output appears whole or not at all."""
     from pkgrepo.image.layers import layer_tar
     from pkgrepo.image.oci import docker_archive, write_layout

@@ -61,16 +61,33 @@ def walk(root: Path, attrs: dict[str, Attrs]) -> dict[str, Node]:
             st = e.stat(follow_symlinks=False)
             a = attrs.get(path)
             if stat.S_ISDIR(st.st_mode):
-                out[path] = Node(path, "dir", a.mode if a else 0o755, a.uid if a else 0, a.gid if a else 0,
-                                 0, None, Path(e.path))  # fmt: skip
+                out[path] = Node(
+                    path,
+                    "dir",
+                    a.mode if a else 0o755,
+                    a.uid if a else 0,
+                    a.gid if a else 0,
+                    0,
+                    None,
+                    Path(e.path),
+                )
                 visit(Path(e.path), path)
             elif stat.S_ISLNK(st.st_mode):
-                out[path] = Node(path, "symlink", 0o777, a.uid if a else 0, a.gid if a else 0, 0,
-                                 os.readlink(e.path), Path(e.path))  # fmt: skip
+                out[path] = Node(
+                    path,
+                    "symlink",
+                    0o777,
+                    a.uid if a else 0,
+                    a.gid if a else 0,
+                    0,
+                    os.readlink(e.path),
+                    Path(e.path),
+                )
             elif stat.S_ISREG(st.st_mode):
                 mode = a.mode if a else stat.S_IMODE(st.st_mode)
-                out[path] = Node(path, "file", mode, a.uid if a else 0, a.gid if a else 0, st.st_size, None,
-                                 Path(e.path))  # fmt: skip
+                out[path] = Node(
+                    path, "file", mode, a.uid if a else 0, a.gid if a else 0, st.st_size, None, Path(e.path)
+                )
 
     visit(root, "")
     return dict(sorted(out.items()))

@@ -35,7 +35,9 @@ def _safe(dest: Path, name: str, where: Path) -> Path:
     parent = target.parent
     while parent != dest:  # never through a link a layer planted
         if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
-            raise BadInput(f"{where}: layer member {name!r} would be written through a link; refusing the image")
+            raise BadInput(
+                f"{where}: layer member {name!r} would be written through a link; refusing the image"
+            )
         parent = parent.parent
     return target
 

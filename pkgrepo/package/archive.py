@@ -285,8 +285,14 @@ class PackageReader:
             for what, value in (("member name", path), ("link target", linkpath)):
                 if isinstance(value, bytes):
                     raise BadInput(f"{self.path}: {what} {value!r} is not valid UTF-8; refusing the package")
-            yield Entry(path=path, kind=_kind(entry), mode=entry.mode & 0o7777, size=entry.size or 0,
-                        linkpath=linkpath, reader=self)  # fmt: skip
+            yield Entry(
+                path=path,
+                kind=_kind(entry),
+                mode=entry.mode & 0o7777,
+                size=entry.size or 0,
+                linkpath=linkpath,
+                reader=self,
+            )
         if self._pump.error is not None:
             raise self._bad(self._pump.error)
 
@@ -301,8 +307,10 @@ class PackageReader:
                 return
             total += n
             if total > limit:
-                raise BadInput(f"{self.path}: member {entry.path!r} holds more than its declared {limit} "
-                               "bytes; refusing the package")  # fmt: skip
+                raise BadInput(
+                    f"{self.path}: member {entry.path!r} holds more than its declared {limit} "
+                    "bytes; refusing the package"
+                )
             yield ctypes.string_at(self._buf, n)
 
 

@@ -40,6 +40,8 @@ SBOM_DIR = f"{DB_DIR}/sbom"  # ...but for its own SBOMs here, where scanners rea
 def own_sboms(name: str) -> tuple[str, str]:
     """The SPDX and CycloneDX files package `name` may carry about itself."""
     return f"{SBOM_DIR}/{name}.spdx.json", f"{SBOM_DIR}/{name}.cdx.json"
+
+
 RESERVED_PREFIX = ".pkgrepo-"  # the destination's temporary names
 NORMAL_MODES = {"file": (0o644, 0o755), "dir": (0o755,), "symlink": (0o777,)}
 SPOOL_MEMORY = 8 << 20  # file bytes per package kept in memory before spilling to a temporary file
@@ -90,14 +92,19 @@ def check_path(where: Path, name: str, allowed: frozenset[str] = frozenset()) ->
         )
     long = next((p for p in parts if len(p.encode()) > NAME_MAX), None)
     if long:
-        raise BadInput(f"{where}: member {name[:60]!r}... has a component longer than NAME_MAX "
-                       f"({NAME_MAX} bytes); refusing")  # fmt: skip
+        raise BadInput(
+            f"{where}: member {name[:60]!r}... has a component longer than NAME_MAX "
+            f"({NAME_MAX} bytes); refusing"
+        )
     if (rel == DB_DIR or rel.startswith(DB_DIR + "/")) and rel not in allowed:
-        raise BadInput(f"{where}: member {rel!r} is in /{DB_DIR}, where pkgrepo keeps its database; "
-                       "refusing the package")  # fmt: skip
+        raise BadInput(
+            f"{where}: member {rel!r} is in /{DB_DIR}, where pkgrepo keeps its database; refusing the package"
+        )
     if parts[-1].startswith(RESERVED_PREFIX):
-        raise BadInput(f"{where}: member {rel!r}: names starting with {RESERVED_PREFIX!r} are pkgrepo's "
-                       "temporary names; refusing the package")  # fmt: skip
+        raise BadInput(
+            f"{where}: member {rel!r}: names starting with {RESERVED_PREFIX!r} are pkgrepo's "
+            "temporary names; refusing the package"
+        )
     return rel
 
 
@@ -123,8 +130,10 @@ def _check_head(path: Path, info: PackageInfo, manifest: list[FileEntry]) -> dic
         raise BadInput(f"{path}: manifest gives {bad.path!r} a negative size; the package is tampered")
     total = sum(e.size for e in manifest if e.type == "file")
     if info.installed_size != total:
-        raise BadInput(f"{path}: installed_size {info.installed_size} differs from the manifest's total "
-                       f"{total}; the package is tampered")  # fmt: skip
+        raise BadInput(
+            f"{path}: installed_size {info.installed_size} differs from the manifest's total "
+            f"{total}; the package is tampered"
+        )
     return expected
 
 
@@ -148,8 +157,10 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
         for m in entries:
             name = check_path(path, m.path, allowed)
             if name in allowed and m.kind != ("file" if name in sboms else "dir"):
-                raise BadInput(f"{path}: member {name!r} is a {m.kind} in /{DB_DIR}, where pkgrepo keeps its "
-                               "database; refusing the package")  # fmt: skip
+                raise BadInput(
+                    f"{path}: member {name!r} is a {m.kind} in /{DB_DIR}, where pkgrepo keeps its "
+                    "database; refusing the package"
+                )
             if name in seen:
                 raise BadInput(f"{path}: member {name!r} appears twice; refusing the package")
             parts = name.split("/")
@@ -167,8 +178,10 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
             if m.mode & 0o6000:
                 raise BadInput(f"{path}: member {name!r} has a setuid/setgid bit; refusing the package")
             if DB_DIR.startswith(name + "/") and m.kind != "dir":
-                raise BadInput(f"{path}: member {name!r} is a {m.kind} on the way to /{DB_DIR}, where pkgrepo "
-                               "keeps its database; refusing the package")  # fmt: skip
+                raise BadInput(
+                    f"{path}: member {name!r} is a {m.kind} on the way to /{DB_DIR}, where pkgrepo "
+                    "keeps its database; refusing the package"
+                )
             entry = expected.get(name)
             if entry is None:
                 raise BadInput(
@@ -180,13 +193,17 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
                 )
             if m.mode not in NORMAL_MODES[m.kind]:
                 allowed = " or ".join(f"{x:04o}" for x in NORMAL_MODES[m.kind])
-                raise BadInput(f"{path}: member {name!r} has mode {m.mode:04o}; a {m.kind} must be {allowed} "
-                               "(modes are normalised, see docs/packages.md); refusing the package")  # fmt: skip
+                raise BadInput(
+                    f"{path}: member {name!r} has mode {m.mode:04o}; a {m.kind} must be {allowed} "
+                    "(modes are normalised, see docs/packages.md); refusing the package"
+                )
             offset = spool.tell()
             if m.kind == "file":
                 if m.size != entry.size:
-                    raise BadInput(f"{path}: member {name!r} is {m.size} bytes, its manifest entry says "
-                                   f"{entry.size}; the package is tampered")  # fmt: skip
+                    raise BadInput(
+                        f"{path}: member {name!r} is {m.size} bytes, its manifest entry says "
+                        f"{entry.size}; the package is tampered"
+                    )
                 h = hashlib.sha256()
                 for block in m.chunks(entry.size):
                     h.update(block)
@@ -200,11 +217,14 @@ def _check(path: Path, spool: tempfile.SpooledTemporaryFile) -> CheckedPackage:
                     raise BadInput(f"{path}: symlink {name!r} differs from its manifest entry; tampered")
                 check_symlink(path, name, m.linkpath or "")
                 links.add(name)
-            seen[name] = CheckedMember(name, m.kind, m.mode, entry.size if m.kind == "file" else 0,
-                                       m.linkpath, offset)  # fmt: skip
+            seen[name] = CheckedMember(
+                name, m.kind, m.mode, entry.size if m.kind == "file" else 0, m.linkpath, offset
+            )
     for name in seen:  # a member archived before the symlink it would be written through
         parts = name.split("/")
-        through = next(("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in links), None)
+        through = next(
+            ("/".join(parts[:i]) for i in range(1, len(parts)) if "/".join(parts[:i]) in links), None
+        )
         if through:
             raise BadInput(f"{path}: member {name!r} would be written through symlink {through!r}; refusing")
     if len(seen) != len(manifest):

@@ -46,8 +46,11 @@ def _check(cls: type, data: object) -> dict[str, Any]:
         if not ok:
             raise MetadataError(f"{name}: {value!r} is not a valid {cls.TYPES_SHOWN[name]}")
         out[name] = value
-    missing = [n for n, f in fields.items() if n not in out and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in out and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
         raise MetadataError(f"{missing[0]}: field required")
     return out
@@ -72,15 +75,32 @@ class PackageInfo:
     build_key: str = ""  # digest of every input of the build
 
     TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
-        "name": (str,), "version": (str,), "origin": (str,), "format": (int,), "epoch": (int,),
-        "release": (int,), "arch": (str,), "description": (str,), "license": (str,),
-        "homepage": (str, type(None)), "depends": (list, tuple), "provides": (list, tuple),
-        "installed_size": (int,), "build_date": (int,), "build_key": (str,),
-    }  # fmt: skip
+        "name": (str,),
+        "version": (str,),
+        "origin": (str,),
+        "format": (int,),
+        "epoch": (int,),
+        "release": (int,),
+        "arch": (str,),
+        "description": (str,),
+        "license": (str,),
+        "homepage": (str, type(None)),
+        "depends": (list, tuple),
+        "provides": (list, tuple),
+        "installed_size": (int,),
+        "build_date": (int,),
+        "build_key": (str,),
+    }
     TYPES_SHOWN: ClassVar[dict[str, str]] = {
-        k: "list of strings" if k in ("depends", "provides") else "string or null" if k == "homepage"
-        else "integer" if v == (int,) else "string" for k, v in TYPES.items()
-    }  # fmt: skip
+        k: "list of strings"
+        if k in ("depends", "provides")
+        else "string or null"
+        if k == "homepage"
+        else "integer"
+        if v == (int,)
+        else "string"
+        for k, v in TYPES.items()
+    }
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "depends", list(self.depends))
@@ -134,13 +154,21 @@ class FileEntry:
     target: str | None = None
 
     TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
-        "path": (str,), "type": (str,), "mode": (int,), "size": (int,),
-        "sha256": (str, type(None)), "target": (str, type(None)),
-    }  # fmt: skip
+        "path": (str,),
+        "type": (str,),
+        "mode": (int,),
+        "size": (int,),
+        "sha256": (str, type(None)),
+        "target": (str, type(None)),
+    }
     TYPES_SHOWN: ClassVar[dict[str, str]] = {
-        "path": "string", "type": "string", "mode": "integer", "size": "integer",
-        "sha256": "string or null", "target": "string or null",
-    }  # fmt: skip
+        "path": "string",
+        "type": "string",
+        "mode": "integer",
+        "size": "integer",
+        "sha256": "string or null",
+        "target": "string or null",
+    }
 
     @classmethod
     def from_dict(cls, data: object) -> FileEntry:
@@ -176,4 +204,3 @@ def manifest_to_bytes(manifest: list[FileEntry]) -> bytes:
 def canonical_json(data: object) -> bytes:
     """Sorted keys, no spaces, UTF-8, final newline: the same data gives the same bytes."""
     return (json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-

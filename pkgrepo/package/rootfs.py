@@ -78,15 +78,29 @@ class InstalledPackage:
                 raise ValueError(f"{name}.{key} is not a list of strings")
         if "version" not in data:
             raise ValueError(f"{name}.version is missing")
-        return cls(name=name, version=data["version"], requested=data.get("requested", False),
-                   source=data.get("source", ""), origin=data.get("origin", ""),
-                   depends=tuple(data.get("depends", [])), provides=tuple(data.get("provides", [])),
-                   installed_size=data.get("installed_size", 0), files=tuple(data.get("files", [])))  # fmt: skip
+        return cls(
+            name=name,
+            version=data["version"],
+            requested=data.get("requested", False),
+            source=data.get("source", ""),
+            origin=data.get("origin", ""),
+            depends=tuple(data.get("depends", [])),
+            provides=tuple(data.get("provides", [])),
+            installed_size=data.get("installed_size", 0),
+            files=tuple(data.get("files", [])),
+        )
 
     def to_dict(self) -> dict[str, object]:
-        return {"requested": self.requested, "source": self.source, "version": self.version,
-                "origin": self.origin, "depends": list(self.depends), "provides": list(self.provides),
-                "installed_size": self.installed_size, "files": list(self.files)}  # fmt: skip
+        return {
+            "requested": self.requested,
+            "source": self.source,
+            "version": self.version,
+            "origin": self.origin,
+            "depends": list(self.depends),
+            "provides": list(self.provides),
+            "installed_size": self.installed_size,
+            "files": list(self.files),
+        }
 
 
 def _parse_db(where: str, raw: bytes) -> dict[str, InstalledPackage]:
@@ -96,8 +110,9 @@ def _parse_db(where: str, raw: bytes) -> dict[str, InstalledPackage]:
             raise ValueError('expected {"format": 1, "packages": {...}}')
         return {n: InstalledPackage.from_dict(n, r) for n, r in data["packages"].items()}
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise BadInput(f"{where}: not a pkgrepo database ({e}); restore it from a backup, "
-                       "or install into a new root") from None  # fmt: skip
+        raise BadInput(
+            f"{where}: not a pkgrepo database ({e}); restore it from a backup, or install into a new root"
+        ) from None
 
 
 def _db_bytes(packages: dict[str, InstalledPackage]) -> bytes:
@@ -120,20 +135,33 @@ class _Plan:
     committed: bool = False
 
     def to_bytes(self) -> bytes:
-        return canonical_json({"format": 1, "committed": self.committed, "made": self.made,
-                               "writes": self.writes, "unlink": self.unlink,
-                               "packages": {n: p.to_dict() for n, p in self.packages.items()}})  # fmt: skip
+        return canonical_json(
+            {
+                "format": 1,
+                "committed": self.committed,
+                "made": self.made,
+                "writes": self.writes,
+                "unlink": self.unlink,
+                "packages": {n: p.to_dict() for n, p in self.packages.items()},
+            }
+        )
 
     @classmethod
     def from_bytes(cls, where: str, raw: bytes) -> _Plan:
         try:
             d = json.loads(raw)
-            return cls(made=[str(x) for x in d["made"]], writes=[(str(a), str(b)) for a, b in d["writes"]],
-                       unlink=[str(x) for x in d["unlink"]], committed=d["committed"] is True,
-                       packages=_parse_db(where, canonical_json({"packages": d["packages"]})))  # fmt: skip
+            return cls(
+                made=[str(x) for x in d["made"]],
+                writes=[(str(a), str(b)) for a, b in d["writes"]],
+                unlink=[str(x) for x in d["unlink"]],
+                committed=d["committed"] is True,
+                packages=_parse_db(where, canonical_json({"packages": d["packages"]})),
+            )
         except (ValueError, KeyError, TypeError) as e:
-            raise BadInput(f"{where}: unreadable journal of an interrupted transaction ({e}); check the "
-                           "root's files against the database, then delete the journal") from None  # fmt: skip
+            raise BadInput(
+                f"{where}: unreadable journal of an interrupted transaction ({e}); check the "
+                "root's files against the database, then delete the journal"
+            ) from None
 
 
 class Rootfs:
@@ -147,8 +175,13 @@ class Rootfs:
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, path: Path, create: bool = False, lock_timeout: float = LOCK_TIMEOUT,
-             on_wait: Callable[[str], None] | None = None) -> Iterator[Rootfs]:  # fmt: skip
+    def open(
+        cls,
+        path: Path,
+        create: bool = False,
+        lock_timeout: float = LOCK_TIMEOUT,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[Rootfs]:
         """Open and lock the root at `path` (created when `create`); recover an interrupted transaction."""
         fresh = create and not os.path.lexists(path)
         if create:
@@ -199,8 +232,10 @@ class Rootfs:
             except BlockingIOError:
                 pass
             if time.monotonic() >= deadline:
-                raise PkgrepoError(f"{self.path}: another pkgrepo command still holds this root after "
-                                   f"{timeout:.0f} s; wait for it to finish and try again")  # fmt: skip
+                raise PkgrepoError(
+                    f"{self.path}: another pkgrepo command still holds this root after "
+                    f"{timeout:.0f} s; wait for it to finish and try again"
+                )
             if on_wait and not told:
                 on_wait(f"{self.path}: waiting for another pkgrepo command to finish with this root")
                 told = True
@@ -235,8 +270,10 @@ class Rootfs:
         except OSError as e:
             if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise
-            raise BadInput(f"{self.path}/{rel} is a symlink or not a directory; refusing to work "
-                           "through it (move it away, then try again)") from None  # fmt: skip
+            raise BadInput(
+                f"{self.path}/{rel} is a symlink or not a directory; refusing to work "
+                "through it (move it away, then try again)"
+            ) from None
         self._fds[rel] = fd
         return fd
 
@@ -261,8 +298,10 @@ class Rootfs:
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise BadInput(f"{self.path}/{rel}: cannot open without following links ({e.strerror}); "
-                           "move it away, then try again") from None  # fmt: skip
+            raise BadInput(
+                f"{self.path}/{rel}: cannot open without following links ({e.strerror}); "
+                "move it away, then try again"
+            ) from None
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise BadInput(f"{self.path}/{rel} is not a regular file; move it away, then try again")
@@ -342,8 +381,10 @@ class Rootfs:
                 self._replace(journal, plan.to_bytes())
             self._finish(plan)
         except OSError as e:
-            raise PkgrepoError(f"writing into {self.path} failed: {e}; the next pkgrepo command on this "
-                               "root finishes the transaction") from None  # fmt: skip
+            raise PkgrepoError(
+                f"writing into {self.path} failed: {e}; the next pkgrepo command on this "
+                "root finishes the transaction"
+            ) from None
 
     def _roll_back(self, plan: _Plan) -> None:
         for tmp, _final in plan.writes:
@@ -386,8 +427,13 @@ class Rootfs:
             planned[rel] = make
         return planned[rel]
 
-    def install(self, pkgs: list[CheckedPackage], requested: Iterable[str] = (), source: str = "",
-                overwrite: bool = False) -> list[str]:  # fmt: skip
+    def install(
+        self,
+        pkgs: list[CheckedPackage],
+        requested: Iterable[str] = (),
+        source: str = "",
+        overwrite: bool = False,
+    ) -> list[str]:
         """Install checked packages; return their names. `requested` names are recorded as asked
         for (upgrades resolve from them); `source` records where the packages came from. A file
         in the root that no package owns is refused unless `overwrite`."""
@@ -408,12 +454,16 @@ class Rootfs:
         for p in pkgs:
             old = db.get(p.info.name)
             new_db[p.info.name] = InstalledPackage(
-                name=p.info.name, version=p.info.full_version, source=source, origin=p.info.origin,
+                name=p.info.name,
+                version=p.info.full_version,
+                source=source,
+                origin=p.info.origin,
                 requested=p.info.name in requested or bool(old and old.requested),
-                depends=tuple(p.info.depends), provides=tuple(p.info.provides),
+                depends=tuple(p.info.depends),
+                provides=tuple(p.info.provides),
                 installed_size=p.info.installed_size,
                 files=tuple(sorted(e.path for e in p.manifest if e.type != "dir")),
-            )  # fmt: skip
+            )
         owned = {f for rec in db.values() for f in rec.files}
         kept = {f for rec in new_db.values() for f in rec.files}
         plan = _Plan(packages=new_db)
@@ -429,8 +479,9 @@ class Rootfs:
                 parent, _ = _split(m.path)
                 st = None if self._plan_dirs(parent, plan, planned) else self._lstat(m.path)
                 if st is not None and stat.S_ISDIR(st.st_mode):
-                    raise BadInput(f"{p.info.name}: /{m.path} is a directory in the root; a package cannot "
-                                   "replace it")  # fmt: skip
+                    raise BadInput(
+                        f"{p.info.name}: /{m.path} is a directory in the root; a package cannot replace it"
+                    )
                 if st is not None and m.path not in owned:
                     unowned.append(m.path)
                 tmp = f"{parent}/{TMP_PREFIX}{len(plan.writes)}".lstrip("/")
@@ -438,10 +489,13 @@ class Rootfs:
                 staged.append((p, m, tmp))
         if unowned and not overwrite:
             more = f" (+{len(unowned) - 1} more)" if len(unowned) > 1 else ""
-            raise BadInput(f"{self.path}/{unowned[0]} is owned by no package{more}; move it away, or pass "
-                           "--overwrite to replace it")  # fmt: skip
-        plan.unlink = sorted(set().union(*(db[p.info.name].files for p in pkgs if p.info.name in db)) - kept,
-                             reverse=True)  # fmt: skip
+            raise BadInput(
+                f"{self.path}/{unowned[0]} is owned by no package{more}; move it away, or pass "
+                "--overwrite to replace it"
+            )
+        plan.unlink = sorted(
+            set().union(*(db[p.info.name].files for p in pkgs if p.info.name in db)) - kept, reverse=True
+        )
 
         def write() -> None:
             for p, m, tmp in staged:
@@ -456,8 +510,12 @@ class Rootfs:
                     continue
                 with contextlib.suppress(FileNotFoundError):  # left by a transaction lost with its journal
                     os.unlink(name, dir_fd=dfd)
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o600, dir_fd=dfd)  # fmt: skip
+                fd = os.open(
+                    name,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=dfd,
+                )
                 try:
                     for block in p.chunks(m):
                         view = memoryview(block)
@@ -503,8 +561,9 @@ def _check_shapes(pkgs: list[CheckedPackage]) -> None:
                 seen = shapes.setdefault(path, (kind, p.info.name))
                 if (seen[0] == "dir") != (kind == "dir"):
                     (k1, n1), (k2, n2) = sorted([seen, (kind, p.info.name)])
-                    raise BadInput(f"/{path} would be a {k1} ({n1}) and a {k2} ({n2}) at once; refusing "
-                                   "the packages")  # fmt: skip
+                    raise BadInput(
+                        f"/{path} would be a {k1} ({n1}) and a {k2} ({n2}) at once; refusing the packages"
+                    )
 
 
 def _conflicts(pkgs: list[CheckedPackage], db: dict[str, InstalledPackage]) -> Iterator[str]:
@@ -523,8 +582,13 @@ def _conflicts(pkgs: list[CheckedPackage], db: dict[str, InstalledPackage]) -> I
             claimed[e.path] = p.info.name
 
 
-def install(pkgs: list[CheckedPackage], rootfs: Path, requested: Iterable[str] = (), source: str = "",
-            overwrite: bool = False) -> list[str]:  # fmt: skip
+def install(
+    pkgs: list[CheckedPackage],
+    rootfs: Path,
+    requested: Iterable[str] = (),
+    source: str = "",
+    overwrite: bool = False,
+) -> list[str]:
     """`Rootfs.install` on `rootfs` (created when missing), for callers with a path in hand."""
     with Rootfs.open(rootfs, create=True) as root:
         return root.install(pkgs, requested, source, overwrite)

@@ -270,9 +270,13 @@ class RepoClient:
         self.fetcher = DeadlineFetcher(limits or Limits.from_env())
         try:
             self.updater = Updater(
-                str(self.metadata), self.url + "metadata/", str(self.dir / "targets"), self.url + "targets/",
-                fetcher=self.fetcher, bootstrap=bootstrap,
-            )  # fmt: skip
+                str(self.metadata),
+                self.url + "metadata/",
+                str(self.dir / "targets"),
+                self.url + "targets/",
+                fetcher=self.fetcher,
+                bootstrap=bootstrap,
+            )
         except Exception as e:  # an invalid root: python-tuf raises several kinds
             where = (
                 trust

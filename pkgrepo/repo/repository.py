@@ -134,8 +134,14 @@ class Repository:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def _sign_write(self, md: Metadata, name: str, signer_roles: tuple[str, ...], expiry: timedelta,
-                    signers: list[Signer] | None = None) -> None:  # fmt: skip
+    def _sign_write(
+        self,
+        md: Metadata,
+        name: str,
+        signer_roles: tuple[str, ...],
+        expiry: timedelta,
+        signers: list[Signer] | None = None,
+    ) -> None:
         """Set the expiry, sign with the roles' keys (or the given signers), write the file."""
         md.signed.expires = _now() + expiry
         md.signatures.clear()
@@ -182,11 +188,18 @@ class Repository:
             self._sign_write(Metadata(root), "root", ("root",), expiry["root"])
             self._sign_write(Metadata(targets), "targets", ("targets",), expiry["targets"])
             self._sign_write(Metadata(snapshot), "snapshot", ("snapshot",), expiry["snapshot"])
-            self._sign_write(Metadata(Timestamp(snapshot_meta=MetaFile(1))), "timestamp", ("timestamp",),
-                             expiry["timestamp"])  # fmt: skip
+            self._sign_write(
+                Metadata(Timestamp(snapshot_meta=MetaFile(1))),
+                "timestamp",
+                ("timestamp",),
+                expiry["timestamp"],
+            )
 
     def publish(
-        self, files: list[Path], force: bool = False, expiry: dict[str, timedelta] | None = None,
+        self,
+        files: list[Path],
+        force: bool = False,
+        expiry: dict[str, timedelta] | None = None,
         sidecars: Sidecars = lambda _files: [],
     ) -> PublishReport:
         """Add `files` (and the files `sidecars` names beside them) in one atomic, signed step."""
@@ -243,8 +256,14 @@ class Repository:
             self._commit(ts, snap, expiry)
             return PublishReport(added, unchanged, ts.signed.version)
 
-    def _add_target(self, target: str, data: bytes, snap: Metadata[Snapshot], bins: dict[str, Metadata[Targets]],
-                    succinct: SuccinctRoles) -> bool:  # fmt: skip
+    def _add_target(
+        self,
+        target: str,
+        data: bytes,
+        snap: Metadata[Snapshot],
+        bins: dict[str, Metadata[Targets]],
+        succinct: SuccinctRoles,
+    ) -> bool:
         """`data` as `target` in its hash bin, unless already there with these bytes."""
         digest = hashlib.sha256(data).hexdigest()
         name = succinct.get_role_for_target(target)

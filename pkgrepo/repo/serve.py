@@ -80,8 +80,11 @@ def make_handler(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> type[BaseHTT
                 self.close_connection = True  # the client went away or stalled: nothing to tell
             except Exception as e:
                 self.close_connection = True
-                print(f"pkgrepo serve: {self.client_address[0]}: {self.command} {self.path!r}: "
-                      f"internal error: {type(e).__name__}: {e}", file=sys.stderr)  # fmt: skip
+                print(
+                    f"pkgrepo serve: {self.client_address[0]}: {self.command} {self.path!r}: "
+                    f"internal error: {type(e).__name__}: {e}",
+                    file=sys.stderr,
+                )
                 if not self.responded:
                     with contextlib.suppress(OSError):
                         self._error(HTTPStatus.INTERNAL_SERVER_ERROR)
@@ -181,8 +184,12 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 max_connections: int = MAX_CONNECTIONS):  # fmt: skip
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         super().__init__(address, handler)
         self.slots = threading.BoundedSemaphore(max_connections)
 
@@ -209,8 +216,14 @@ class Server(ThreadingHTTPServer):
             )
 
 
-def serve(root: Path, host: str, port: int, ready=lambda url: None, idle_timeout: float = IDLE_TIMEOUT,
-          max_connections: int = MAX_CONNECTIONS) -> None:  # fmt: skip
+def serve(
+    root: Path,
+    host: str,
+    port: int,
+    ready=lambda url: None,
+    idle_timeout: float = IDLE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> None:
     """Serve until SIGINT or SIGTERM."""
     server = Server((host, port), make_handler(root, idle_timeout), max_connections)
     stop = threading.Event()

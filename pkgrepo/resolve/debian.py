@@ -176,8 +176,18 @@ def _fill(db: sqlite3.Connection, paths: list[Path]) -> None:
             pid = len(rows) + 1
             depends = ", ".join(x for x in (f.get("Pre-Depends", ""), f.get("Depends", "")) if x)
             conflicts = ", ".join(x for x in (f.get("Conflicts", ""), f.get("Breaks", "")) if x)
-            rows.append((pid, f["Package"], f["Version"], parse_size(f.get("Installed-Size") or "0"), depends,
-                         conflicts, f.get("Provides", ""), f.get("Filename", "")))  # fmt: skip
+            rows.append(
+                (
+                    pid,
+                    f["Package"],
+                    f["Version"],
+                    parse_size(f.get("Installed-Size") or "0"),
+                    depends,
+                    conflicts,
+                    f.get("Provides", ""),
+                    f.get("Filename", ""),
+                )
+            )
             prov.append((f["Package"], pid))
             for name, _v in parse_provides(f.get("Provides", "")):
                 if name != f["Package"]:
@@ -221,11 +231,15 @@ class DebianIndex:
         pkg = self._packages.get(pid)
         if pkg is None:
             pkg = Package(
-                key=f"{name}={version}", name=name, version=version, installed_size=size,
+                key=f"{name}={version}",
+                name=name,
+                version=version,
+                installed_size=size,
                 depends=parse_relations(depends),
                 conflicts=tuple(d for clause in parse_relations(conflicts) for d in clause),
-                provides=parse_provides(provides), origin=filename,
-            )  # fmt: skip
+                provides=parse_provides(provides),
+                origin=filename,
+            )
             self._packages[pid] = pkg
         return pkg
 

@@ -104,8 +104,9 @@ def _consistent(chosen: dict[str, Package], roots: list[Dep], cand: Candidates) 
     return True
 
 
-def _encode(reached: dict[str, Package], forced: dict[str, Package], roots: list[Dep], cand: Candidates
-            ) -> tuple[list[str], list[list[int]], list[int]]:  # fmt: skip
+def _encode(
+    reached: dict[str, Package], forced: dict[str, Package], roots: list[Dep], cand: Candidates
+) -> tuple[list[str], list[list[int]], list[int]]:
     """(package keys, hard clauses, the weight of choosing each key): variable i + 1 is keys[i]."""
     keys = sorted(reached)
     var = {k: i + 1 for i, k in enumerate(keys)}
@@ -130,7 +131,7 @@ def _encode(reached: dict[str, Package], forced: dict[str, Package], roots: list
 
 
 def solver_name() -> str:
-    """"maxsat" (PySAT's RC2) where PySAT imports; else the pure-Python "search"."""
+    """ "maxsat" (PySAT's RC2) where PySAT imports; else the pure-Python "search"."""
     try:
         import pysat  # noqa: F401
     except ImportError:
@@ -138,8 +139,9 @@ def solver_name() -> str:
     return "maxsat"
 
 
-def _solve(keys: list[str], hard: list[list[int]], weights: list[int], time_limit: float, solver: str
-           ) -> tuple[set[str], bool] | None:  # fmt: skip
+def _solve(
+    keys: list[str], hard: list[list[int]], weights: list[int], time_limit: float, solver: str
+) -> tuple[set[str], bool] | None:
     """The cheapest model's keys and whether it is proven optimal; None when no installable set exists."""
     if solver == "search":
         from pkgrepo.resolve.search import cheapest_model

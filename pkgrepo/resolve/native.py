@@ -19,10 +19,14 @@ SUFFIX = ".pkg.tar.zst"
 def to_package(info: PackageInfo, origin: str) -> Package:
     """A package's metadata as the minimizer sees it; `origin` is where its bytes are."""
     return Package(
-        key=f"{info.name}={info.full_version}", name=info.name, version=info.full_version,
-        installed_size=info.installed_size, depends=tuple((parse_dep(d),) for d in info.depends),
-        provides=tuple(parse_provide(p) for p in info.provides), origin=origin,
-    )  # fmt: skip
+        key=f"{info.name}={info.full_version}",
+        name=info.name,
+        version=info.full_version,
+        installed_size=info.installed_size,
+        depends=tuple((parse_dep(d),) for d in info.depends),
+        provides=tuple(parse_provide(p) for p in info.provides),
+        origin=origin,
+    )
 
 
 class NativeIndex(PackageList):
@@ -38,7 +42,9 @@ class NativeIndex(PackageList):
                 f"{directory}: packages directory does not exist; build first or pass another directory"
             )
         if packages is None:
-            packages = [to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()]
+            packages = [
+                to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()
+            ]
         packages = _unambiguous(packages)
         if newest_only:
             newest: dict[str, Package] = {}
@@ -60,8 +66,10 @@ def _unambiguous(packages: list[Package]) -> list[Package]:
     for p in packages:
         other = first.setdefault(p.key, p)
         if other is not p and _digest(other.origin) != _digest(p.origin):
-            raise BadInput(f"{other.origin} and {p.origin} both claim {p.name} {p.version} with different "
-                           "bytes; remove the wrong one")  # fmt: skip
+            raise BadInput(
+                f"{other.origin} and {p.origin} both claim {p.name} {p.version} with different "
+                "bytes; remove the wrong one"
+            )
     return list(first.values())
 
 

@@ -22,8 +22,14 @@ INFO = PackageInfo(
 )
 
 
-def make_package(out: Path, name: str, version: str = "1.0", release: int = 1, depends: tuple[str, ...] = (),
-                 files: dict[str, str] | None = None) -> Path:  # fmt: skip
+def make_package(
+    out: Path,
+    name: str,
+    version: str = "1.0",
+    release: int = 1,
+    depends: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
+) -> Path:
     """A small real package: one text file per entry of `files`."""
     stage = out / f".stage-{name}-{version}-{release}"
     files = files or {f"usr/share/{name}/VERSION": f"{name} {version}-r{release}\n"}
@@ -32,9 +38,17 @@ def make_package(out: Path, name: str, version: str = "1.0", release: int = 1, d
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
     manifest = scan_tree(stage, sorted(files))
-    info = PackageInfo(name=name, version=version, release=release, origin=name, description=f"the {name} package",
-                       license="MIT", depends=list(depends), installed_size=sum(e.size for e in manifest),
-                       build_date=1_700_000_000)  # fmt: skip
+    info = PackageInfo(
+        name=name,
+        version=version,
+        release=release,
+        origin=name,
+        description=f"the {name} package",
+        license="MIT",
+        depends=list(depends),
+        installed_size=sum(e.size for e in manifest),
+        build_date=1_700_000_000,
+    )
     return write_package(stage, manifest, info, out / info.filename)
 
 
@@ -78,14 +92,23 @@ def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None)
 
                 _add_symlink(tar, m["path"], m["target"], attrs)
             elif kind == "hardlink":
-                entry = libarchive.ArchiveEntry(pathname=m["path"], size=0, filetype=FileType.REGULAR_FILE,
-                                                perm=0o644, **attrs)  # fmt: skip
+                entry = libarchive.ArchiveEntry(
+                    pathname=m["path"], size=0, filetype=FileType.REGULAR_FILE, perm=0o644, **attrs
+                )
                 _copy_hardlink(entry._entry_p, m["target"].encode())
                 libarchive.ffi.write_header(tar._pointer, entry._entry_p)
                 libarchive.ffi.write_finish_entry(tar._pointer)
             elif kind == "device":
-                tar.add_file_from_memory(m["path"], 0, b"", filetype=FileType.CHAR_DEVICE, permission=0o666,
-                                         rdevmajor=1, rdevminor=3, **attrs)  # fmt: skip
+                tar.add_file_from_memory(
+                    m["path"],
+                    0,
+                    b"",
+                    filetype=FileType.CHAR_DEVICE,
+                    permission=0o666,
+                    rdevmajor=1,
+                    rdevminor=3,
+                    **attrs,
+                )
             else:
                 tar.add_file_from_memory(m["path"], len(data), data, permission=m.get("mode", 0o644), **attrs)
     path.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))
@@ -99,13 +122,21 @@ _copy_hardlink = libarchive.ffi.ffi(
 HOSTILE_CASES = {
     "dotdot": ([{"path": "usr/../../etc/passwd", "data": b"x"}], "contains '..'"),
     "absolute": ([{"path": "/etc/passwd", "data": b"x"}], "absolute path"),
-    "symlink-escape": ([{"path": "usr", "type": "dir"},
-                        {"path": "usr/evil", "type": "symlink", "target": "../../../etc/shadow"}],
-                       "points outside the root"),
-    "write-through-symlink": ([{"path": "etc", "type": "symlink", "target": "/tmp"},
-                               {"path": "etc/passwd", "data": b"root::0:0::/:/bin/sh\n"}],
-                              "written through symlink 'etc'"),
+    "symlink-escape": (
+        [
+            {"path": "usr", "type": "dir"},
+            {"path": "usr/evil", "type": "symlink", "target": "../../../etc/shadow"},
+        ],
+        "points outside the root",
+    ),
+    "write-through-symlink": (
+        [
+            {"path": "etc", "type": "symlink", "target": "/tmp"},
+            {"path": "etc/passwd", "data": b"root::0:0::/:/bin/sh\n"},
+        ],
+        "written through symlink 'etc'",
+    ),
     "hardlink-outside": ([{"path": "shadow", "type": "hardlink", "target": "/etc/shadow"}], "is a hardlink"),
     "device": ([{"path": "dev/mem", "type": "device"}], "is a device"),
     "setuid": ([{"path": "bin/su", "data": b"\x7fELF", "mode": 0o4755}], "setuid"),
-}  # fmt: skip
+}

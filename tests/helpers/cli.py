@@ -14,8 +14,13 @@ RECIPES = ROOT / "recipes"
 TRACEBACK = "Traceback (most recent call last)"
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = False,
-            timeout: float | None = None):  # fmt: skip
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+    timeout: float | None = None,
+):
     """Run `pkgrepo ARGS` as a user would, in a subprocess.
 
     A traceback on stderr fails the test (invariant 8) unless the test asked
@@ -23,8 +28,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "pkgrepo", *args],
-        cwd=cwd or ROOT, capture_output=True, text=True, env=env, timeout=timeout,
-    )  # fmt: skip
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     asked = "--verbose" in args or "-v" in args or env.get("PKGREPO_DEBUG", "") not in ("", "0")
     if TRACEBACK in proc.stderr and not asked:
         pytest.fail(f"pkgrepo {' '.join(args)} printed a traceback (exit {proc.returncode}):\n{proc.stderr}")

@@ -45,12 +45,17 @@ def apt_config() -> list[str]:
     text = re.sub(r"(?m)^Components:.*$", "Components: main", text)
     (parts / "main.sources").write_text(text + "\n")
     return [
-        "-o", f"Dir::State::status={work / 'status'}",
-        "-o", "Dir::Etc::SourceList=/dev/null",
-        "-o", f"Dir::Etc::SourceParts={parts}",
-        "-o", "APT::Install-Recommends=false",
-        "-o", "APT::Install-Suggests=false",
-    ]  # fmt: skip
+        "-o",
+        f"Dir::State::status={work / 'status'}",
+        "-o",
+        "Dir::Etc::SourceList=/dev/null",
+        "-o",
+        f"Dir::Etc::SourceParts={parts}",
+        "-o",
+        "APT::Install-Recommends=false",
+        "-o",
+        "APT::Install-Suggests=false",
+    ]
 
 
 def apt_simulate(args: list[str]) -> dict[str, str]:
@@ -73,8 +78,12 @@ def plain_packages() -> Path:
 
 def libsolv(roots: list[str]) -> tuple[dict[str, str], int, float]:
     """libsolv (Debian's python3-solv) on the same index: ({name: version}, bytes, load+solve seconds)."""
-    proc = subprocess.run(["/usr/bin/python3", "-c", SOLV, str(plain_packages()), *roots],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-c", SOLV, str(plain_packages()), *roots],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     chosen, size, seconds = {}, 0, 0.0
     for line in proc.stdout.splitlines():
         parts = line.split()

@@ -27,8 +27,12 @@ class PkgrepoServer:
     """The real `pkgrepo serve` in a subprocess."""
 
     def __init__(self, repo: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "pkgrepo", "serve", str(repo), "--port", "0"],
-                                     stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", "serve", str(repo), "--port", "0"],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         line = self.proc.stderr.readline()
         m = re.search(r"at (http://\S+)", line)
         assert m, f"pkgrepo serve did not start: {line}"
