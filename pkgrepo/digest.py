@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from pathlib import Path
 
 CHUNK = 1 << 20
 
@@ -13,4 +15,19 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
+    return h.hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """The digest of pkgrepo's own code: part of every build's cache key, so that a build cache
+    never hands out packages that other code (another split, scan or format) would make differently."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("data", "__pycache__"):
+            continue
+        h.update(f"{rel.as_posix()}\0".encode())
+        h.update(path.read_bytes())
     return h.hexdigest()

@@ -1,8 +1,9 @@
 """Shared fixtures: real builds of musl, zlib, hello, busybox (and lua); the `needs_apt_lists` skip.
 
 Sources come from the user's source cache (content-addressed and verified,
-so sharing it with the main job is safe); packages are built afresh into a
-per-session directory. Shared code that is not a fixture lives in tests/helpers/.
+so sharing it with the main job is safe); packages go into a per-session
+directory, built or taken from the user's build cache by the exact key of their
+inputs (`tests.helpers.cli.build_cached`). Shared code that is not a fixture lives in tests/helpers/.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import build_cached
 from tests.helpers.peers import MAIN
 
 
@@ -31,12 +32,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def built(tmp_path_factory) -> Path:
     """musl, zlib, hello and busybox built from their real sources and tested, in a fresh directory."""
     out = tmp_path_factory.mktemp("packages")
-    run_cli("build", "musl", "zlib", "hello", "busybox", "--out", str(out), check=True)
+    proc = build_cached(out, "musl", "zlib", "hello", "busybox")
+    assert proc.returncode == 0, proc.stderr
     return out
 
 
 @pytest.fixture(scope="session")
 def image_packages(built) -> Path:
     """`built` plus lua (the Lua app's runtime and compiler), for the image tests."""
-    run_cli("build", "lua", "--out", str(built), check=True)
+    proc = build_cached(built, "lua")
+    assert proc.returncode == 0, proc.stderr
     return built

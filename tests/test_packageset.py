@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from pkgrepo.build.sandbox import run_in_root
-from pkgrepo.image.rootfs import install
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import check_package
+from pkgrepo.package.rootfs import install
 from pkgrepo.resolve.native import closure
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import build_cached
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def packageset(built: Path) -> dict[str, dict]:
     results: dict[str, dict] = {}
     for name in RECIPES:
         start = time.monotonic()
-        proc = run_cli("build", name, "--out", str(built))
+        proc = build_cached(built, name)
         results[name] = {
             "ok": proc.returncode == 0,
             "seconds": round(time.monotonic() - start, 1),

@@ -53,8 +53,18 @@ def test_variation_is_detected(tmp_path: Path, leak: str, what: str):
     assert "NOT reproducible" in proc.stdout
 
 
+# Each of these takes 10-13 minutes twice over on 2 cores: checked in the nightly run (`-m nightly`).
+HEAVY = {"openssl", "python3"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES.glob("*.yaml")))
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        pytest.param(p.stem, marks=[pytest.mark.nightly] if p.stem in HEAVY else [])
+        for p in sorted(RECIPES.glob("*.yaml"))
+    ],
+)
 def test_every_recipe_is_reproducible(built: Path, recipe: str):
     # One packages directory for the session: a recipe's dependencies are built (or found cached) there
     # once, and only the recipe itself is built twice.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrepo import __version__, hosttools
+from pkgrepo import hosttools
 from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
 from pkgrepo.build.cache import BuildCache, DirectoryCache
@@ -33,6 +33,7 @@ from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_use
 from pkgrepo.build.sca import Findings, analyse
 from pkgrepo.build.split import Part, split
 from pkgrepo.build.staged import check_tree, open_regular, read_file, real_dir, write_file
+from pkgrepo.digest import code_digest
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info, write_package
 from pkgrepo.package.extract import check_package
@@ -76,7 +77,7 @@ def cache_key(recipe: Recipe, patches: dict[str, str], deps: dict[str, str]) -> 
     """The digest of every input that can change a build's output (`deps`: name -> package sha256)."""
     data = {
         "format": FORMAT,
-        "pkgrepo": __version__,
+        "pkgrepo": code_digest(),
         "recipe": recipe.model_dump(mode="json", by_alias=True),
         "patches": patches,
         "build-deps": deps,

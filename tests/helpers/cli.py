@@ -40,3 +40,17 @@ def run_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"pkgrepo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def build_cached(out: Path, *names: str) -> subprocess.CompletedProcess:
+    """`pkgrepo build NAMES --out OUT` through the user's shared build cache.
+
+    The heavy builds the fixtures need (musl, CPython, OpenSSL) are taken from
+    `$PKGREPO_CACHE/builds` when a build from exactly the same inputs (pkgrepo's
+    own code included in the key) is there, and stored there otherwise: a test
+    session on a machine that ran the suite before builds only what changed."""
+    from pkgrepo.paths import default_cache
+
+    cache = default_cache() / "builds"
+    cache.mkdir(parents=True, exist_ok=True)
+    return run_cli("build", *names, "--out", str(out), "--cache-from", str(cache), "--cache-to", str(cache))
