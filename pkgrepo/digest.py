@@ -18,15 +18,19 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+# pkgrepo's rooms that cannot change what a build makes (commands, images, the repository, progress).
+NOT_BUILD = {"cli", "image", "repo", "rollout.py", "progress.py", "__main__.py", "data", "__pycache__"}
+
+
 @functools.cache
 def code_digest() -> str:
-    """The digest of pkgrepo's own code: part of every build's cache key, so that a build cache
+    """The digest of pkgrepo's own build code: part of every build's cache key, so that a build cache
     never hands out packages that other code (another split, scan or format) would make differently."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        if rel.parts[0] in ("data", "__pycache__"):
+        if rel.parts[0] in NOT_BUILD:
             continue
         h.update(f"{rel.as_posix()}\0".encode())
         h.update(path.read_bytes())
