@@ -23,10 +23,14 @@ NOT_BUILD = {"cli", "image", "repo", "rollout.py", "progress.py", "__main__.py",
 
 
 @functools.cache
-def code_digest(root: Path | None = None) -> str:
+def code_digest() -> str:
     """The digest of pkgrepo's own build code: part of every build's cache key, so that a build cache
     never hands out packages that other code (another split, scan or format) would make differently."""
-    root = root or Path(__file__).resolve().parent
+    return build_code_digest(Path(__file__).resolve().parent)
+
+
+def build_code_digest(root: Path) -> str:
+    """The digest of the build code of the pkgrepo package at `root`."""
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
