@@ -78,6 +78,8 @@ class Weight:
 
 def dominated_weights(result: Result, root_keys: list[str]) -> list[Weight]:
     """From the dominator tree: what dropping each package alone would remove, largest first."""
+    import networkx as nx
+
     g = graph(result, root_keys)
     idom = nx.immediate_dominators(g, TOP)
     children: dict[str, list[str]] = {}
