@@ -23,4 +23,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# sources of the py3-* recipes (wheels, sdists) into the source cache
+sh scripts/fetch-sources.sh
 echo "setup done: $(.venv/bin/pkgrepo --version)"
