@@ -22,7 +22,6 @@ from pkgrepo.image.rootfs import install
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import check_package
 from pkgrepo.resolve.native import closure
-
 from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.slow
