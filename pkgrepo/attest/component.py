@@ -39,7 +39,8 @@ def source_uri(src: Source) -> str:
     """Where a source comes from: its upstream URL, or its Debian source package locator."""
     if src.url:
         return src.url
-    assert src.debian is not None  # the recipe model requires url or debian
+    if src.debian is None:  # a local file (the recipe model requires url, debian or filename)
+        return PackageURL("generic", NAMESPACE, src.filename or "source", qualifiers={"checksum": f"sha256:{src.sha256}"}).to_string()
     return PackageURL("deb", "debian", src.debian.package, src.debian.version, {"arch": "source"},
                       subpath=src.filename).to_string()  # fmt: skip
 

@@ -25,12 +25,13 @@ def _build(
     spec_path: Path, profile: str, packages: Path | None, repo_url: str | None, trust: Path | None, work: Path
 ):
     from pkgrepo.image.build import build_image
-    from pkgrepo.image.packages import open_source
+    from pkgrepo.image.packages import dev_repository_files, open_source
     from pkgrepo.image.spec import load_spec
 
     spec = load_spec(spec_path)
     source = open_source(spec, spec_path.parent, packages, repo_url, trust)
-    return build_image(spec, source, profile, work)
+    dev_files = dev_repository_files(spec, spec_path.parent, source, trust) if profile == "dev" else []
+    return build_image(spec, source, profile, work, dev_files)
 
 
 def _size(n: int) -> str:

@@ -8,7 +8,8 @@ import click
 
 from pkgrepo.cli.options import JSON, LIMIT, REPO_URL, TRUST, emit
 
-ROOT = click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
+ROOT = click.option("--root", "root", type=click.Path(path_type=Path), default=None,
+                    help="Root filesystem (default / where /etc/pkgrepo/repositories exists, as in a dev image).")
 OVERWRITE = click.option("--overwrite", is_flag=True,
                          help="Replace files in the root that no installed package owns.")  # fmt: skip
 
@@ -46,7 +47,9 @@ def install(names, root, packages, repo_url, trust, time_limit, overwrite, as_js
     package is verified and checked before anything is written to the root."""
     from pkgrepo.image import apply
     from pkgrepo.image.sources import open_packages
+    from pkgrepo.repo.config import default_root
 
+    root = default_root(root)
     source = open_packages(packages, repo_url, trust)
     checked = apply.install(source, list(names), root, time_limit, overwrite, _waiting)
     _report(checked, root, as_json, "installed")
@@ -63,7 +66,9 @@ def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
     """Upgrade a root to the newest closure of the packages it asked for."""
     from pkgrepo.image import apply
     from pkgrepo.image.sources import open_packages
+    from pkgrepo.repo.config import default_root
 
+    root = default_root(root)
     checked = apply.upgrade(lambda: open_packages(None, repo_url, trust), root, time_limit, overwrite, _waiting)
     _report(checked, root, as_json, "upgraded")
 
@@ -75,8 +80,9 @@ def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
 def remove(names, root, force) -> None:
     """Remove installed packages from a root."""
     from pkgrepo.image import apply
+    from pkgrepo.repo.config import default_root
 
-    for name in apply.remove(list(names), root, force, _waiting):
+    for name in apply.remove(list(names), default_root(root), force, _waiting):
         click.echo(f"removed {name}")
 
 

@@ -34,8 +34,8 @@ PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default=
 EXTRA = click.option("--dev-extra", "extras", multiple=True, help="Replace the dev extras (repeatable).")
 LIMIT = click.option("--time-limit", type=float, default=30.0, show_default=True,
                      help="Seconds for the solver; past it the best set found is returned, marked not optimal.")  # fmt: skip
-REPO_URL = click.option("--repo", "repo_url", help="URL of a signed repository.")
-REPO_URL_REQUIRED = click.option("--repo", "repo_url", required=True, help="URL of a signed repository.")
+REPO_URL = click.option("--repo", "repo_url", help="URL of a signed repository, or the name of one in "
+                        "/etc/pkgrepo/repositories (default there: the first).")
 TRUST = click.option("--trust", type=click.Path(path_type=Path), default=None,
                      help="Trusted root metadata (root.json) for the first use of a repository.")  # fmt: skip
 KEYS = click.option("--keys", "keys_dir", type=click.Path(path_type=Path), default=None,

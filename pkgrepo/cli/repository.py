@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli.options import JSON, KEYS, REPO_URL_REQUIRED, TRUST, emit
+from pkgrepo.cli.options import JSON, KEYS, REPO_URL, TRUST, emit
 from pkgrepo.repo.roles import TOP_ROLES
 
 EXPIRY = click.option("--expiry", multiple=True, help="ROLE=N[s|m|h|d], e.g. timestamp=1d (repeatable).")
@@ -110,7 +110,7 @@ def serve(path, host, port, idle_timeout, max_connections) -> None:
 
 @click.command()
 @click.argument("pattern", default="")
-@REPO_URL_REQUIRED
+@REPO_URL
 @TRUST
 @JSON
 def search(pattern, repo_url, trust, as_json) -> None:
@@ -118,7 +118,7 @@ def search(pattern, repo_url, trust, as_json) -> None:
     from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import matching
 
-    found = matching(open_client(repo_url, trust).entries(), pattern)
+    found = matching(open_client(*_configured(repo_url, trust)).entries(), pattern)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -128,7 +128,7 @@ def search(pattern, repo_url, trust, as_json) -> None:
 
 @click.command()
 @click.argument("name")
-@REPO_URL_REQUIRED
+@REPO_URL
 @TRUST
 @JSON
 def info(name, repo_url, trust, as_json) -> None:
@@ -136,7 +136,7 @@ def info(name, repo_url, trust, as_json) -> None:
     from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import named
 
-    found = named(open_client(repo_url, trust).entries(), name)
+    found = named(open_client(*_configured(repo_url, trust)).entries(), name)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -145,6 +145,16 @@ def info(name, repo_url, trust, as_json) -> None:
         for key in INFO_FIELDS:
             value = data.get(key)
             click.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
+
+
+def _configured(repo_url: str | None, trust: Path | None) -> tuple[str, Path | None]:
+    """--repo URL|NAME, or the repository of /etc/pkgrepo/repositories (inside a dev image)."""
+    from pkgrepo.repo.config import config_dir, repository
+
+    url, trust = repository(repo_url, trust)
+    if url is None:
+        raise click.UsageError(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
+    return url, trust
 
 
 COMMANDS = [repo, publish, serve, search, info]

@@ -76,6 +76,17 @@ def base_files(spec: ImageSpec, has_os_release: bool) -> list[BaseFile]:
     return files
 
 
+def repository_files(name: str, url: str, root_json: bytes) -> list[BaseFile]:
+    """/etc/pkgrepo for a dev image's package manager (pkgrepo.repo.config reads it)."""
+    listing = f"# NAME URL: the first is the default of `pkgrepo install|search|info`\n{name} {url}\n"
+    return [
+        BaseFile("etc/pkgrepo", "dir", Attrs(0o755)),
+        BaseFile("etc/pkgrepo/repositories", "file", Attrs(0o644), listing.encode()),
+        BaseFile("etc/pkgrepo/trusted", "dir", Attrs(0o755)),
+        BaseFile(f"etc/pkgrepo/trusted/{name}.root.json", "file", Attrs(0o644), root_json),
+    ]
+
+
 class _Dirs:
     """Directory descriptors below a root, each component opened with O_NOFOLLOW."""
 

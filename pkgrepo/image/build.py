@@ -10,13 +10,14 @@ A dev build assembles the prod image first: its layers are dev's lower layers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import populate
-from pkgrepo.image.basefiles import base_files, write_base_files
+from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
 from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
@@ -74,11 +75,11 @@ def _order(result: Result) -> list[str]:
 
 
 def assemble(spec: ImageSpec, result: Result, source: PackageSource, root: Path, minimize: bool,
-             requested: set[str]) -> Assembled:  # fmt: skip
+             requested: set[str], extra: Sequence[BaseFile] = ()) -> Assembled:  # fmt: skip
     infos, owned = populate(root, fetch_all(result, source), requested, source.label)
     report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
     has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
-    attrs = write_base_files(root, base_files(spec, has_os_release))
+    attrs = write_base_files(root, [*base_files(spec, has_os_release), *extra])
     owners = {f: name for name, files in owned.items() for f in files}
     return Assembled(
         root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report
@@ -136,8 +137,10 @@ def _image(spec: ImageSpec, profile: str, source: PackageSource, asm: Assembled,
     return make_image(profile, layers, config, {**labels, PROFILE_KEY: profile})
 
 
-def build_image(spec: ImageSpec, source: PackageSource, profile: str, work: Path) -> BuiltImage:
-    """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory)."""
+def build_image(spec: ImageSpec, source: PackageSource, profile: str, work: Path,
+                dev_files: Sequence[BaseFile] = ()) -> BuiltImage:  # fmt: skip
+    """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory).
+    `dev_files` (the package manager's /etc/pkgrepo) are written into dev only."""
     prod_result = prod_closure(spec, source)
     requested = _requested(prod_result)
     prod = assemble(spec, prod_result, source, work / "prod", minimize=True, requested=requested)
@@ -151,7 +154,7 @@ def build_image(spec: ImageSpec, source: PackageSource, profile: str, work: Path
         return BuiltImage(spec, "prod", prod_image, prod, epoch, None)
     dev_result = dev_closure(spec, source, prod_result)
     dev = assemble(spec, dev_result, source, work / "dev", minimize=False,
-                   requested=requested | _requested(dev_result) - set(versions))  # fmt: skip
+                   requested=requested | _requested(dev_result) - set(versions), extra=dev_files)  # fmt: skip
     added = [n for n in dev.order if n not in versions]
     dev_versions = {p.name: p.full_version for p in dev.packages}
     plans = plan_layers(dev.tree, dev.owners, group_packages(added, spec.layers - 1),

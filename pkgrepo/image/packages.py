@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import Fetched
+from pkgrepo.image.basefiles import BaseFile, repository_files
 from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
 from pkgrepo.resolve.deps import Dep, parse_dep
@@ -47,6 +49,31 @@ def open_source(spec: ImageSpec, spec_dir: Path, packages: Path | None = None, r
     if repository is None:
         packages = packages or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
     return open_packages(packages, repository, trust)
+
+
+def dev_repository_files(spec: ImageSpec, spec_dir: Path, source: PackageSource,
+                         trust: Path | None = None) -> list[BaseFile]:  # fmt: skip
+    """The dev image's /etc/pkgrepo from the spec's `dev.repository` ([] without one); its URL and
+    trusted root default to those the image is built from."""
+    wanted = spec.dev.repository
+    if wanted is None:
+        return []
+    url = wanted.url or source.url
+    if url is None:
+        raise BadInput("dev.repository: give its `url` (the image is built from a packages directory)")
+    if wanted.trust:
+        path: Path | None = spec_dir / wanted.trust
+    elif trust is not None:
+        path = trust
+    else:
+        path = spec_dir / spec.source.trust if spec.source is not None and spec.source.trust else None
+    if path is None:
+        raise BadInput("dev.repository: give its `trust` (the repository's root.json)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read the dev repository's trusted root: {e.strerror}") from None
+    return repository_files(wanted.name, url, data)
 
 
 def prod_closure(spec: ImageSpec, source: PackageSource) -> Result:

@@ -172,7 +172,27 @@ class PathEntry(_Model):
         return {"directory": 0o755, "file": 0o644, "symlink": 0o777}[self.type]
 
 
+class DevRepository(_Model):
+    """The repository a dev image's package manager uses: written to /etc/pkgrepo (dev only)."""
+
+    name: str = Field("main", description="Its name in /etc/pkgrepo/repositories.")
+    url: str | None = Field(None, description="Default: the repository the image is built from.")
+    trust: str | None = Field(None, description="Its root metadata, relative to the spec file; default: the "
+                              "trusted root the image is built with.")  # fmt: skip
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r}: use lower case letters, digits and . _ - between them")
+        return v
+
+    _url = field_validator("url")(classmethod(lambda cls, v: Source._url(v)))
+
+
 class Dev(_Model):
+    repository: DevRepository | None = Field(None, description="Written to /etc/pkgrepo/repositories and "
+                                             "/etc/pkgrepo/trusted/NAME.root.json in the dev image only.")  # fmt: skip
     extras: list[str] | None = Field(None, description="Packages the dev image adds (default: the `native` "
                                      "list of repo-data/dev-extras.yaml).")  # fmt: skip
     run_as: str = Field("root", alias="run-as", description="The dev image's user (default root, so its "
