@@ -19,7 +19,7 @@ from pkgrepo.image.spec import ImageSpec
 from pkgrepo.resolve.deps import Dep, parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
-from pkgrepo.resolve.profiles import dev_extras
+from pkgrepo.resolve.profiles import dev_extras, present
 
 
 class Excluding:
@@ -81,7 +81,7 @@ def prod_closure(spec: ImageSpec, source: PackageSource) -> Result:
 
 
 def dev_closure(spec: ImageSpec, source: PackageSource, prod: Result) -> Result:
-    extras = spec.dev.extras if spec.dev.extras is not None else dev_extras("native", [])
+    extras = present(spec.dev.extras if spec.dev.extras is not None else dev_extras("native", []), source.index)
     pinned = [Dep(p.name, "=", p.version) for p in prod.packages]
     return minimize(source.index, [*pinned, *(parse_dep(e) for e in extras)])
 

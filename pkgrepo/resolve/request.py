@@ -20,7 +20,7 @@ from pkgrepo.resolve.profiles import roots_for
 def resolve_roots(index_spec: str, roots: list[str], profile: str, extras: list[str], time_limit: float,
                   trust: Path | None = None, warn: Warn = lambda _m: None) -> tuple[Index, Result]:  # fmt: skip
     kind, index = open_index(index_spec, trust, warn)
-    wanted = roots_for(profile, roots, kind, extras)
+    wanted = roots_for(profile, roots, kind, extras, index)
     return index, minimize(index, [parse_root(r) for r in wanted], time_limit)
 
 
