@@ -4,7 +4,8 @@ pkgrepo has no upstream release to download: its source is this checkout. This
 script makes one deterministic tar of the files git tracks under `pkgrepo/`
 (with `pkgrepo/data`, a link to `repo-data/`, expanded), `pyproject.toml` and
 `README.md`, as they are in the working tree: sorted entries, owner 0:0, modes
-0644/0755 from the executable bit, every mtime the last commit's time. The same
+0644/0755 from the executable bit, every mtime the time of the last commit
+that touched those files. The same
 files give the same bytes, so the same sha256. It then stores the tar in the
 source cache (as `pkgrepo fetch --add` does; also in `--mirror DIR`, a
 PKGREPO_MIRROR directory, under its sha256) and writes the recipe's `sha256:`
@@ -29,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "pkgrepo.yaml"
+SHIPPED = ("pkgrepo", "pyproject.toml", "README.md", "repo-data")  # repo-data: as pkgrepo/data
 
 
 def git(*args: str) -> str:
@@ -38,7 +40,7 @@ def git(*args: str) -> str:
 def files() -> list[tuple[str, Path]]:
     """(name in the archive, file in the checkout) for every tracked file shipped, sorted."""
     out: list[tuple[str, Path]] = []
-    for rel in git("ls-files", "-z", "--", "pkgrepo", "pyproject.toml", "README.md").split("\0"):
+    for rel in git("ls-files", "-z", "--", *SHIPPED[:-1]).split("\0"):
         if not rel:
             continue
         path = ROOT / rel
@@ -85,7 +87,8 @@ def main() -> int:
     if version is None:
         print(f"{RECIPE}: no package version", file=sys.stderr)
         return 2
-    mtime = int(git("log", "-1", "--format=%ct", "HEAD").strip())
+    # the last commit that touched what is shipped: committing the recipe alone changes nothing
+    mtime = int(git("log", "-1", "--format=%ct", "HEAD", "--", *SHIPPED).strip() or 0)
     data = make_tar(f"pkgrepo-{version.group(1)}", mtime)
     digest = hashlib.sha256(data).hexdigest()
     sys.path.insert(0, str(ROOT))
