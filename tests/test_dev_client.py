@@ -37,13 +37,13 @@ def client_set(built: Path, tmp_path_factory) -> Path:
     """The client set (and python3 with it, unless test_packageset built it already) in `built`;
     the pkgrepo recipe pinned to this checkout's code, as scripts/pkgrepo-source.py does it."""
     recipes = tmp_path_factory.mktemp("recipes")
-    for entry in RECIPES.iterdir():
-        if entry.name != "pkgrepo.yaml":
-            (recipes / entry.name).symlink_to(entry)
+    shutil.copytree(RECIPES, recipes, dirs_exist_ok=True)  # pkgrepo.yaml is rewritten below
     subprocess.run([sys.executable, str(ROOT / "scripts" / "pkgrepo-source.py"), "--recipe",
                     str(recipes / "pkgrepo.yaml")], check=True, capture_output=True)  # fmt: skip
-    run_cli("build", *CLIENT, "python3", "ca-certificates", "--recipes", str(recipes), "--out", str(built),
-            check=True)  # fmt: skip
+    # pkgrepo's run-time dependencies must be in the directory when it is built: two runs
+    run_cli("build", *CLIENT[:-1], "python3", "ca-certificates", "hello", "--recipes", str(recipes), "--out",
+            str(built), check=True)  # fmt: skip
+    run_cli("build", "pkgrepo", "--recipes", str(recipes), "--out", str(built), check=True)
     return built
 
 
@@ -66,14 +66,14 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int) -> None:
 
 @pytest.fixture(scope="module")
 def served(client_set: Path, tmp_path_factory):
-    """A signed repository of hello, a package `victim` whose file is then damaged, and the dev root
+    """A signed repository of hello (and musl), a package `victim` whose file is then damaged, and the dev root
     of an image whose spec names that repository (its URL and trusted root shipped in /etc/pkgrepo)."""
     work = tmp_path_factory.mktemp("devclient")
     repo, keys, trust = work / "repo", work / "keys", work / "root.json"
     run_cli("repo", "init", str(repo), "--keys", str(keys), "--export-root", str(trust), check=True)
     extra = make_package(work, "victim", files={"usr/share/victim/DATA": "original\n"})
-    run_cli("publish", str(next(client_set.glob("hello-[0-9]*.pkg.tar.zst"))), str(extra), "--repo", str(repo),
-            "--keys", str(keys), check=True)  # fmt: skip
+    published = [next(client_set.glob(f"{n}-[0-9]*.pkg.tar.zst")) for n in ("hello", "musl")]
+    run_cli("publish", *map(str, published), str(extra), "--repo", str(repo), "--keys", str(keys), check=True)
     for f in repo.rglob("*victim-*.pkg.tar.zst"):  # served bytes no longer match the signed hashes
         data = bytearray(f.read_bytes())
         data[len(data) // 2] ^= 0xFF

@@ -149,11 +149,12 @@ def info(name, repo_url, trust, as_json) -> None:
 
 def _configured(repo_url: str | None, trust: Path | None) -> tuple[str, Path | None]:
     """--repo URL|NAME, or the repository of /etc/pkgrepo/repositories (inside a dev image)."""
+    from pkgrepo.errors import BadInput
     from pkgrepo.repo.config import config_dir, repository
 
     url, trust = repository(repo_url, trust)
     if url is None:
-        raise click.UsageError(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
+        raise BadInput(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
     return url, trust
 
 
