@@ -4,14 +4,15 @@ pkgrepo has no upstream release to download: its source is this checkout. This
 script makes one deterministic tar of the files git tracks under `pkgrepo/`
 (with `pkgrepo/data`, a link to `repo-data/`, expanded), `pyproject.toml` and
 `README.md`, as they are in the working tree: sorted entries, owner 0:0, modes
-0644/0755 from the executable bit, every mtime the time of the last commit
-that touched those files. The same
-files give the same bytes, so the same sha256. It then stores the tar in the
-source cache (as `pkgrepo fetch --add` does; also in `--mirror DIR`, a
-PKGREPO_MIRROR directory, under its sha256) and writes the recipe's `sha256:`
-and `source-date-epoch:` lines, in place or into `--recipe PATH`.
+0644/0755 from the executable bit, every mtime the recipe's
+`source-date-epoch:`. The same files give the same bytes, so the same sha256,
+whatever the commits: committing the code with its re-pinned recipe keeps the
+pin. It then stores the tar in the source cache (as `pkgrepo fetch --add` does;
+also in `--mirror DIR`, a PKGREPO_MIRROR directory, under its sha256) and
+writes the recipe's `sha256:` line (and `source-date-epoch:` with `--epoch
+SECONDS`, say at a release), in place or into `--recipe PATH`.
 
-Usage: .venv/bin/python scripts/pkgrepo-source.py [--recipe PATH] [--mirror DIR] [--cache DIR]
+Usage: .venv/bin/python scripts/pkgrepo-source.py [--recipe PATH] [--mirror DIR] [--cache DIR] [--epoch N]
 (after a change to pkgrepo/, before `pkgrepo build pkgrepo`; commit the recipe with the change.)
 """
 
@@ -30,7 +31,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "pkgrepo.yaml"
-SHIPPED = ("pkgrepo", "pyproject.toml", "README.md", "repo-data")  # repo-data: as pkgrepo/data
 
 
 def git(*args: str) -> str:
@@ -40,7 +40,7 @@ def git(*args: str) -> str:
 def files() -> list[tuple[str, Path]]:
     """(name in the archive, file in the checkout) for every tracked file shipped, sorted."""
     out: list[tuple[str, Path]] = []
-    for rel in git("ls-files", "-z", "--", *SHIPPED[:-1]).split("\0"):
+    for rel in git("ls-files", "-z", "--", "pkgrepo", "pyproject.toml", "README.md").split("\0"):
         if not rel:
             continue
         path = ROOT / rel
@@ -80,6 +80,7 @@ def main() -> int:
         "--recipe", type=Path, default=RECIPE, help="recipe to write (default: recipes/pkgrepo.yaml)"
     )
     ap.add_argument("--mirror", type=Path, help="also store the tar here under its sha256 (PKGREPO_MIRROR)")
+    ap.add_argument("--epoch", type=int, help="a new source-date-epoch (every mtime in the tar)")
     ap.add_argument("--cache", type=Path, help="source cache (default $PKGREPO_CACHE or ~/.cache/pkgrepo)")
     args = ap.parse_args()
     text = RECIPE.read_text()
@@ -87,8 +88,11 @@ def main() -> int:
     if version is None:
         print(f"{RECIPE}: no package version", file=sys.stderr)
         return 2
-    # the last commit that touched what is shipped: committing the recipe alone changes nothing
-    mtime = int(git("log", "-1", "--format=%ct", "HEAD", "--", *SHIPPED).strip() or 0)
+    epoch = re.search(r"(?m)^  source-date-epoch: (\d+)$", text)
+    if epoch is None and args.epoch is None:
+        print(f"{RECIPE}: no source-date-epoch (pass --epoch SECONDS)", file=sys.stderr)
+        return 2
+    mtime = args.epoch if args.epoch is not None else int(epoch.group(1))
     data = make_tar(f"pkgrepo-{version.group(1)}", mtime)
     digest = hashlib.sha256(data).hexdigest()
     sys.path.insert(0, str(ROOT))
