@@ -40,10 +40,8 @@ def client_set(built: Path, tmp_path_factory) -> Path:
     shutil.copytree(RECIPES, recipes, dirs_exist_ok=True)  # pkgrepo.yaml is rewritten below
     subprocess.run([sys.executable, str(ROOT / "scripts" / "pkgrepo-source.py"), "--recipe",
                     str(recipes / "pkgrepo.yaml")], check=True, capture_output=True)  # fmt: skip
-    # pkgrepo's run-time dependencies must be in the directory when it is built: two runs
-    run_cli("build", *CLIENT[:-1], "python3", "ca-certificates", "hello", "--recipes", str(recipes), "--out",
+    run_cli("build", *CLIENT, "python3", "ca-certificates", "hello", "--recipes", str(recipes), "--out",
             str(built), check=True)  # fmt: skip
-    run_cli("build", "pkgrepo", "--recipes", str(recipes), "--out", str(built), check=True)
     return built
 
 
