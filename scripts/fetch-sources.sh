@@ -22,7 +22,13 @@ done <<LIST
 wheel urllib3==2.2.3
 sdist zstandard==0.23.0
 wheel wheel==0.41.3
+wheel click==8.5.1
+wheel securesystemslib==1.6.0
+wheel tuf==7.0.1
+wheel libarchive-c==5.3
 LIST
 for f in "$dir"/*; do
   "$PY" -m pkgrepo fetch --add "$f"
 done
+# pkgrepo's own source (recipes/pkgrepo.yaml): a deterministic tar of this checkout
+"$PY" scripts/pkgrepo-source.py

@@ -39,9 +39,13 @@ def source_uri(src: Source) -> str:
     """Where a source comes from: its upstream URL, or its Debian source package locator."""
     if src.url:
         return src.url
-    assert src.debian is not None  # the recipe model requires url or debian
-    return PackageURL("deb", "debian", src.debian.package, src.debian.version, {"arch": "source"},
-                      subpath=src.filename).to_string()  # fmt: skip
+    if src.debian is None:  # a local file (the recipe model requires url, debian or filename)
+        return PackageURL(
+            "generic", NAMESPACE, src.filename or "source", qualifiers={"checksum": f"sha256:{src.sha256}"}
+        ).to_string()
+    return PackageURL(
+        "deb", "debian", src.debian.package, src.debian.version, {"arch": "source"}, subpath=src.filename
+    ).to_string()
 
 
 @dataclass(frozen=True, order=True)
@@ -86,17 +90,31 @@ class Component:
         return package_purl(self.name, self.version, self.arch)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "license": self.license, "origin": self.origin,
-                "content_sha256": self.content_sha256, "sources": [s.to_dict() for s in self.sources],
-                "homepage": self.homepage, "description": self.description, "arch": self.arch}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "license": self.license,
+            "origin": self.origin,
+            "content_sha256": self.content_sha256,
+            "sources": [s.to_dict() for s in self.sources],
+            "homepage": self.homepage,
+            "description": self.description,
+            "arch": self.arch,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Component:
-        return cls(name=data["name"], version=data["version"], license=data["license"], origin=data["origin"],
-                   content_sha256=data["content_sha256"],
-                   sources=tuple(SourceRef.from_dict(s) for s in data.get("sources", [])),
-                   homepage=data.get("homepage"), description=data.get("description", ""),
-                   arch=data.get("arch", ARCH))  # fmt: skip
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            license=data["license"],
+            origin=data["origin"],
+            content_sha256=data["content_sha256"],
+            sources=tuple(SourceRef.from_dict(s) for s in data.get("sources", [])),
+            homepage=data.get("homepage"),
+            description=data.get("description", ""),
+            arch=data.get("arch", ARCH),
+        )
 
 
 @dataclass(frozen=True)
@@ -136,5 +154,7 @@ def installed_digest(rootfs: Path, files: Iterable[str]) -> str:
             else:
                 lines.append(f"{rel}\0sha256:{sha256_file(full)}\n")
         except OSError as e:
-            raise BadInput(f"{rootfs}: /{rel} is recorded installed but cannot be read ({e.strerror})") from None
+            raise BadInput(
+                f"{rootfs}: /{rel} is recorded installed but cannot be read ({e.strerror})"
+            ) from None
     return _digest(lines)

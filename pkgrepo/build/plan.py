@@ -30,11 +30,16 @@ def producers(recipes: Recipes) -> dict[str, str]:
 
 
 def needs(recipes: Recipes) -> dict[str, set[str]]:
-    """Each recipe to the recipes that make its build dependencies."""
+    """Each recipe to the recipes that make its build dependencies and its declared run-time
+    dependencies (a build checks its packages' needs against those, so they are built first)."""
     made_by = producers(recipes)
     out: dict[str, set[str]] = {}
     for name, (_path, recipe) in recipes.items():
-        found = (made_by.get(parse_dep(dep).name) for dep in recipe.build_depends)
+        runtime = [
+            *recipe.package.dependencies.runtime,
+            *(d for sub in recipe.subpackages for d in sub.dependencies.runtime),
+        ]
+        found = (made_by.get(parse_dep(dep).name) for dep in [*recipe.build_depends, *runtime])
         out[name] = {p for p in found if p is not None and p != name}
     return out
 

@@ -17,20 +17,26 @@ PACKAGES = click.option(
 REPO = click.option(
     "--repo", "repo_url", default=None, help="URL of a signed repository (wins over the spec's source)."
 )
-PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
-                       help="prod: no shell, no package manager, non-root, minimized; dev: prod plus the dev extras.")  # fmt: skip
+PROFILE = click.option(
+    "--profile",
+    type=click.Choice(["prod", "dev"]),
+    default="prod",
+    show_default=True,
+    help="prod: no shell, no package manager, non-root, minimized; dev: prod plus the dev extras.",
+)
 
 
 def _build(
     spec_path: Path, profile: str, packages: Path | None, repo_url: str | None, trust: Path | None, work: Path
 ):
     from pkgrepo.image.build import build_image
-    from pkgrepo.image.packages import open_source
+    from pkgrepo.image.packages import dev_repository_files, open_source
     from pkgrepo.image.spec import load_spec
 
     spec = load_spec(spec_path)
     source = open_source(spec, spec_path.parent, packages, repo_url, trust)
-    return build_image(spec, source, profile, work)
+    dev_files = dev_repository_files(spec, spec_path.parent, source, trust) if profile == "dev" else []
+    return build_image(spec, source, profile, work, dev_files)
 
 
 def _size(n: int) -> str:
@@ -70,8 +76,10 @@ def build(
     if as_json:
         emit(built.to_dict())
         return
-    click.echo(f"{built.spec.name} [{profile}] {built.image.digest} {_size(built.image.size)} compressed, "
-               f"{len(built.image.layers)} layers, {len(built.assembled.packages)} packages")  # fmt: skip
+    click.echo(
+        f"{built.spec.name} [{profile}] {built.image.digest} {_size(built.image.size)} compressed, "
+        f"{len(built.image.layers)} layers, {len(built.assembled.packages)} packages"
+    )
     for x in built.image.layers:
         click.echo(f"  {x.blob.digest[:19]}  {_size(len(x.blob.data)):>9}  {x.title}")
     if report:
@@ -83,8 +91,12 @@ def build(
 
 @image.command("audit")
 @click.argument("target", metavar="LAYOUT|DIR", type=PATH)
-@click.option("--profile", type=click.Choice(["prod", "dev"]), default=None,
-              help="Rules to apply (default: the layout's own profile, else prod).")  # fmt: skip
+@click.option(
+    "--profile",
+    type=click.Choice(["prod", "dev"]),
+    default=None,
+    help="Rules to apply (default: the layout's own profile, else prod).",
+)
 @JSON
 def audit(target, profile, as_json) -> None:
     """Check an image against the hardened-image rules; exit 1 on any violation."""
@@ -141,8 +153,12 @@ def rootfs(spec_path, profile, out, packages, repo_url, trust) -> None:
 )
 @click.option("--build", "build_cmd", default=None, help="Command the build stage runs in the app directory.")
 @click.option("--out", type=PATH, default=None, help="Write the Dockerfile here (default: print it).")
-@click.option("--registry", default="localhost:5000/pkgrepo", show_default=True,
-              help="Where the images are pushed: REGISTRY[/PATH]; the repository is this plus the spec's name.")  # fmt: skip
+@click.option(
+    "--registry",
+    default="localhost:5000/pkgrepo",
+    show_default=True,
+    help="Where the images are pushed: REGISTRY[/PATH]; the repository is this plus the spec's name.",
+)
 @PACKAGES
 @REPO
 @TRUST

@@ -8,9 +8,16 @@ import click
 
 from pkgrepo.cli.options import JSON, LIMIT, REPO_URL, TRUST, emit
 
-ROOT = click.option("--root", "root", type=click.Path(path_type=Path), required=True, help="Root filesystem.")
-OVERWRITE = click.option("--overwrite", is_flag=True,
-                         help="Replace files in the root that no installed package owns.")  # fmt: skip
+ROOT = click.option(
+    "--root",
+    "root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Root filesystem (default / where /etc/pkgrepo/repositories exists, as in a dev image).",
+)
+OVERWRITE = click.option(
+    "--overwrite", is_flag=True, help="Replace files in the root that no installed package owns."
+)
 
 
 def _waiting(message: str) -> None:
@@ -19,9 +26,19 @@ def _waiting(message: str) -> None:
 
 def _report(checked, root: Path, as_json: bool, verb: str) -> None:
     if as_json:
-        emit({"root": str(root), verb: [
-            {"name": c.info.name, "version": c.info.full_version, "installed_size": c.info.installed_size}
-            for c in checked]})  # fmt: skip
+        emit(
+            {
+                "root": str(root),
+                verb: [
+                    {
+                        "name": c.info.name,
+                        "version": c.info.full_version,
+                        "installed_size": c.info.installed_size,
+                    }
+                    for c in checked
+                ],
+            }
+        )
         return
     for c in checked:
         click.echo(f"{verb} {c.info.name} {c.info.full_version}")
@@ -32,8 +49,13 @@ def _report(checked, root: Path, as_json: bool, verb: str) -> None:
 @click.command()
 @click.argument("names", nargs=-1, required=True)
 @ROOT
-@click.option("--packages", "packages", type=click.Path(path_type=Path), default=None,
-              help="Install from a directory of package files.")  # fmt: skip
+@click.option(
+    "--packages",
+    "packages",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Install from a directory of package files.",
+)
 @REPO_URL
 @TRUST
 @LIMIT
@@ -46,7 +68,9 @@ def install(names, root, packages, repo_url, trust, time_limit, overwrite, as_js
     package is verified and checked before anything is written to the root."""
     from pkgrepo.image import apply
     from pkgrepo.image.sources import open_packages
+    from pkgrepo.repo.config import default_root
 
+    root = default_root(root)
     source = open_packages(packages, repo_url, trust)
     checked = apply.install(source, list(names), root, time_limit, overwrite, _waiting)
     _report(checked, root, as_json, "installed")
@@ -63,8 +87,12 @@ def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
     """Upgrade a root to the newest closure of the packages it asked for."""
     from pkgrepo.image import apply
     from pkgrepo.image.sources import open_packages
+    from pkgrepo.repo.config import default_root
 
-    checked = apply.upgrade(lambda: open_packages(None, repo_url, trust), root, time_limit, overwrite, _waiting)
+    root = default_root(root)
+    checked = apply.upgrade(
+        lambda: open_packages(None, repo_url, trust), root, time_limit, overwrite, _waiting
+    )
     _report(checked, root, as_json, "upgraded")
 
 
@@ -75,8 +103,9 @@ def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
 def remove(names, root, force) -> None:
     """Remove installed packages from a root."""
     from pkgrepo.image import apply
+    from pkgrepo.repo.config import default_root
 
-    for name in apply.remove(list(names), root, force, _waiting):
+    for name in apply.remove(list(names), default_root(root), force, _waiting):
         click.echo(f"removed {name}")
 
 

@@ -12,34 +12,70 @@ import click
 JSON_VERSION = 1  # of every document `--json` prints; bumped when a document changes incompatibly
 
 RECIPES = click.option(
-    "--recipes", "recipes_dir", type=click.Path(path_type=Path), show_default=True,
-    default=lambda: os.environ.get("PKGREPO_RECIPES", "recipes"), help="Directory of recipes (*.yaml).",
-)  # fmt: skip
+    "--recipes",
+    "recipes_dir",
+    type=click.Path(path_type=Path),
+    show_default=True,
+    default=lambda: os.environ.get("PKGREPO_RECIPES", "recipes"),
+    help="Directory of recipes (*.yaml).",
+)
 OUT = click.option(
-    "--out", "out", type=click.Path(path_type=Path), show_default=True,
-    default=lambda: os.environ.get("PKGREPO_PACKAGES", "packages"), help="Packages directory.",
-)  # fmt: skip
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    show_default=True,
+    default=lambda: os.environ.get("PKGREPO_PACKAGES", "packages"),
+    help="Packages directory.",
+)
 CACHE = click.option(
-    "--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Source cache (default $PKGREPO_CACHE or ~/.cache/pkgrepo).",
-)  # fmt: skip
+)
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
 INDEX = click.option(
-    "--index", "index_spec", show_default=True,
+    "--index",
+    "index_spec",
+    show_default=True,
     default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
     help="native:DIR (a packages directory), native:URL (a signed repository) or debian:PATH[,PATH].",
-)  # fmt: skip
-PROFILE = click.option("--profile", type=click.Choice(["prod", "dev"]), default="prod", show_default=True,
-                       help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).")  # fmt: skip
+)
+PROFILE = click.option(
+    "--profile",
+    type=click.Choice(["prod", "dev"]),
+    default="prod",
+    show_default=True,
+    help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).",
+)
 EXTRA = click.option("--dev-extra", "extras", multiple=True, help="Replace the dev extras (repeatable).")
-LIMIT = click.option("--time-limit", type=float, default=30.0, show_default=True,
-                     help="Seconds for the solver; past it the best set found is returned, marked not optimal.")  # fmt: skip
-REPO_URL = click.option("--repo", "repo_url", help="URL of a signed repository.")
-REPO_URL_REQUIRED = click.option("--repo", "repo_url", required=True, help="URL of a signed repository.")
-TRUST = click.option("--trust", type=click.Path(path_type=Path), default=None,
-                     help="Trusted root metadata (root.json) for the first use of a repository.")  # fmt: skip
-KEYS = click.option("--keys", "keys_dir", type=click.Path(path_type=Path), default=None,
-                    help="Directory of private keys (default: $PKGREPO_KEYS or ~/.config/pkgrepo/keys/REPO-HASH).")  # fmt: skip
+LIMIT = click.option(
+    "--time-limit",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds for the solver; past it the best set found is returned, marked not optimal.",
+)
+REPO_URL = click.option(
+    "--repo",
+    "repo_url",
+    help="URL of a signed repository, or the name of one in "
+    "/etc/pkgrepo/repositories (default there: the first).",
+)
+TRUST = click.option(
+    "--trust",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Trusted root metadata (root.json) for the first use of a repository.",
+)
+KEYS = click.option(
+    "--keys",
+    "keys_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of private keys (default: $PKGREPO_KEYS or ~/.config/pkgrepo/keys/REPO-HASH).",
+)
 
 
 def emit(data: dict[str, Any]) -> None:

@@ -6,14 +6,30 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli.options import JSON, KEYS, REPO_URL_REQUIRED, TRUST, emit
+from pkgrepo.cli.options import JSON, KEYS, REPO_URL, TRUST, emit
 from pkgrepo.repo.roles import TOP_ROLES
 
 EXPIRY = click.option("--expiry", multiple=True, help="ROLE=N[s|m|h|d], e.g. timestamp=1d (repeatable).")
-EXPORT = click.option("--export-root", type=click.Path(path_type=Path), default=None,
-                      help="Also write the trusted root metadata clients start from here.")  # fmt: skip
-INFO_FIELDS = ("name", "version", "release", "description", "license", "homepage", "depends", "provides",
-               "installed_size", "size", "sha256", "path")  # fmt: skip
+EXPORT = click.option(
+    "--export-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the trusted root metadata clients start from here.",
+)
+INFO_FIELDS = (
+    "name",
+    "version",
+    "release",
+    "description",
+    "license",
+    "homepage",
+    "depends",
+    "provides",
+    "installed_size",
+    "size",
+    "sha256",
+    "path",
+)
 
 
 @click.group()
@@ -80,7 +96,9 @@ def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
     from pkgrepo.attest.evidence import evidence_files
     from pkgrepo.repo.repository import Repository, parse_expiry
 
-    report = Repository.at(repo_path, keys_dir).publish(list(files), force, parse_expiry(expiry), evidence_files)
+    report = Repository.at(repo_path, keys_dir).publish(
+        list(files), force, parse_expiry(expiry), evidence_files
+    )
     if as_json:
         emit({"added": report.added, "unchanged": report.unchanged, "timestamp_version": report.version})
         return
@@ -96,21 +114,37 @@ def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
 @click.option(
     "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
 )
-@click.option("--idle-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
-              help="Seconds before an idle or stalled connection is closed.")  # fmt: skip
-@click.option("--max-connections", default=128, show_default=True, type=click.IntRange(1, 10_000),
-              help="Connections served at once; more get 503.")  # fmt: skip
+@click.option(
+    "--idle-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds before an idle or stalled connection is closed.",
+)
+@click.option(
+    "--max-connections",
+    default=128,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Connections served at once; more get 503.",
+)
 def serve(path, host, port, idle_timeout, max_connections) -> None:
     """Serve a repository over HTTP until interrupted."""
     from pkgrepo.repo.serve import serve as serve_forever
 
-    serve_forever(path, host, port, ready=lambda url: click.echo(f"serving {path} at {url}", err=True),
-                  idle_timeout=idle_timeout, max_connections=max_connections)  # fmt: skip
+    serve_forever(
+        path,
+        host,
+        port,
+        ready=lambda url: click.echo(f"serving {path} at {url}", err=True),
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+    )
 
 
 @click.command()
 @click.argument("pattern", default="")
-@REPO_URL_REQUIRED
+@REPO_URL
 @TRUST
 @JSON
 def search(pattern, repo_url, trust, as_json) -> None:
@@ -118,7 +152,7 @@ def search(pattern, repo_url, trust, as_json) -> None:
     from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import matching
 
-    found = matching(open_client(repo_url, trust).entries(), pattern)
+    found = matching(open_client(*_configured(repo_url, trust)).entries(), pattern)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -128,7 +162,7 @@ def search(pattern, repo_url, trust, as_json) -> None:
 
 @click.command()
 @click.argument("name")
-@REPO_URL_REQUIRED
+@REPO_URL
 @TRUST
 @JSON
 def info(name, repo_url, trust, as_json) -> None:
@@ -136,7 +170,7 @@ def info(name, repo_url, trust, as_json) -> None:
     from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import named
 
-    found = named(open_client(repo_url, trust).entries(), name)
+    found = named(open_client(*_configured(repo_url, trust)).entries(), name)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -145,6 +179,17 @@ def info(name, repo_url, trust, as_json) -> None:
         for key in INFO_FIELDS:
             value = data.get(key)
             click.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
+
+
+def _configured(repo_url: str | None, trust: Path | None) -> tuple[str, Path | None]:
+    """--repo URL|NAME, or the repository of /etc/pkgrepo/repositories (inside a dev image)."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.repo.config import config_dir, repository
+
+    url, trust = repository(repo_url, trust)
+    if url is None:
+        raise BadInput(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
+    return url, trust
 
 
 COMMANDS = [repo, publish, serve, search, info]

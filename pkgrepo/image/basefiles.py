@@ -59,8 +59,9 @@ def _accounts(spec: ImageSpec) -> list[BaseFile]:
 
 
 def os_release(spec: ImageSpec) -> bytes:
-    return (f'ID=pkgrepo\nNAME="pkgrepo"\nPRETTY_NAME="{spec.name} (built by pkgrepo)"\n'
-            f"IMAGE_ID={spec.name}\n").encode()  # fmt: skip
+    return (
+        f'ID=pkgrepo\nNAME="pkgrepo"\nPRETTY_NAME="{spec.name} (built by pkgrepo)"\nIMAGE_ID={spec.name}\n'
+    ).encode()
 
 
 def base_files(spec: ImageSpec, has_os_release: bool) -> list[BaseFile]:
@@ -74,6 +75,17 @@ def base_files(spec: ImageSpec, has_os_release: bool) -> list[BaseFile]:
             BaseFile(p.rel, kind, Attrs(p.file_mode, uid, gid), (p.content or "").encode(), p.target)
         )
     return files
+
+
+def repository_files(name: str, url: str, root_json: bytes) -> list[BaseFile]:
+    """/etc/pkgrepo for a dev image's package manager (pkgrepo.repo.config reads it)."""
+    listing = f"# NAME URL: the first is the default of `pkgrepo install|search|info`\n{name} {url}\n"
+    return [
+        BaseFile("etc/pkgrepo", "dir", Attrs(0o755)),
+        BaseFile("etc/pkgrepo/repositories", "file", Attrs(0o644), listing.encode()),
+        BaseFile("etc/pkgrepo/trusted", "dir", Attrs(0o755)),
+        BaseFile(f"etc/pkgrepo/trusted/{name}.root.json", "file", Attrs(0o644), root_json),
+    ]
 
 
 class _Dirs:
@@ -92,8 +104,10 @@ class _Dirs:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
         except OSError as e:
-            raise BadInput(f"/{rel} in the image is a symlink or not a directory ({e.strerror}); "
-                           "a base file cannot be written through it") from None  # fmt: skip
+            raise BadInput(
+                f"/{rel} in the image is a symlink or not a directory ({e.strerror}); "
+                "a base file cannot be written through it"
+            ) from None
         self.fds[rel] = fd
         return fd
 
@@ -107,8 +121,9 @@ def write_base_files(root: Path, files: list[BaseFile]) -> dict[str, Attrs]:
     returns the modes and owners to give those entries in the image."""
     dirs = _Dirs(root)
     attrs: dict[str, Attrs] = {}
-    record = BaseFile(RECORD, "file", Attrs(0o644),
-                      canonical_json({"format": 1, "files": sorted(f.path for f in files)}))  # fmt: skip
+    record = BaseFile(
+        RECORD, "file", Attrs(0o644), canonical_json({"format": 1, "files": sorted(f.path for f in files)})
+    )
     try:
         for f in [*files, record]:
             parent, _, name = f.path.rpartition("/")

@@ -10,13 +10,14 @@ A dev build assembles the prod image first: its layers are dev's lower layers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import populate
-from pkgrepo.image.basefiles import base_files, write_base_files
+from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
 from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
@@ -54,13 +55,20 @@ class BuiltImage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.spec.name, "profile": self.profile, "digest": self.image.digest,
-            "size": self.image.size, "epoch": self.epoch, "base_digest": self.base_digest, "compression": COMPRESSION,
-            "layers": [{"digest": x.blob.digest, "size": len(x.blob.data), "packages": x.title}
-                       for x in self.image.layers],
+            "name": self.spec.name,
+            "profile": self.profile,
+            "digest": self.image.digest,
+            "size": self.image.size,
+            "epoch": self.epoch,
+            "base_digest": self.base_digest,
+            "compression": COMPRESSION,
+            "layers": [
+                {"digest": x.blob.digest, "size": len(x.blob.data), "packages": x.title}
+                for x in self.image.layers
+            ],
             "packages": [{"name": p.name, "version": p.full_version} for p in self.assembled.packages],
             "minimized": self.assembled.report.to_dict(),
-        }  # fmt: skip
+        }
 
 
 def _requested(result: Result) -> set[str]:
@@ -73,12 +81,19 @@ def _order(result: Result) -> list[str]:
     return [names[k] for g in groups for k in g]
 
 
-def assemble(spec: ImageSpec, result: Result, source: PackageSource, root: Path, minimize: bool,
-             requested: set[str]) -> Assembled:  # fmt: skip
+def assemble(
+    spec: ImageSpec,
+    result: Result,
+    source: PackageSource,
+    root: Path,
+    minimize: bool,
+    requested: set[str],
+    extra: Sequence[BaseFile] = (),
+) -> Assembled:
     infos, owned = populate(root, fetch_all(result, source), requested, source.label)
     report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
     has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
-    attrs = write_base_files(root, base_files(spec, has_os_release))
+    attrs = write_base_files(root, [*base_files(spec, has_os_release), *extra])
     owners = {f: name for name, files in owned.items() for f in files}
     return Assembled(
         root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report
@@ -94,26 +109,41 @@ def source_date_epoch(packages: list[PackageInfo]) -> int:
     return max((p.build_date for p in packages), default=0)
 
 
-def _config(spec: ImageSpec, profile: str, tree: dict[str, Node], epoch: int, labels: dict[str, str],
-            titles: list[str]) -> dict[str, Any]:  # fmt: skip
+def _config(
+    spec: ImageSpec,
+    profile: str,
+    tree: dict[str, Node],
+    epoch: int,
+    labels: dict[str, str],
+    titles: list[str],
+) -> dict[str, Any]:
     user = resolve_user(spec, spec.accounts.run_as if profile == "prod" else spec.dev.run_as)
     assert user is not None  # checked when the spec was loaded
     env = {"PATH": DEFAULT_PATH}
     if CA_BUNDLE in tree:
         env["SSL_CERT_FILE"] = "/" + CA_BUNDLE
     env.update(spec.environment)
-    conf: dict[str, Any] = {"User": f"{user.uid}:{user.group}", "Env": [f"{k}={v}" for k, v in env.items()],
-                            "WorkingDir": spec.work_dir, "Labels": labels}  # fmt: skip
+    conf: dict[str, Any] = {
+        "User": f"{user.uid}:{user.group}",
+        "Env": [f"{k}={v}" for k, v in env.items()],
+        "WorkingDir": spec.work_dir,
+        "Labels": labels,
+    }
     if spec.entrypoint:
         conf["Entrypoint"] = spec.entrypoint
     if spec.cmd:
         conf["Cmd"] = spec.cmd
     created = timestamp(epoch)
     return {
-        "architecture": "amd64", "os": "linux", "created": created, "config": conf,
-        "history": [{"created": created, "created_by": f"pkgrepo image build --profile {profile}",
-                     "comment": t} for t in titles],
-    }  # fmt: skip
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": conf,
+        "history": [
+            {"created": created, "created_by": f"pkgrepo image build --profile {profile}", "comment": t}
+            for t in titles
+        ],
+    }
 
 
 def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | None) -> dict[str, str]:
@@ -129,33 +159,67 @@ def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | No
     return labels
 
 
-def _image(spec: ImageSpec, profile: str, source: PackageSource, asm: Assembled, layers: list, epoch: int,
-           base: Image | None) -> Image:  # fmt: skip
+def _image(
+    spec: ImageSpec,
+    profile: str,
+    source: PackageSource,
+    asm: Assembled,
+    layers: list,
+    epoch: int,
+    base: Image | None,
+) -> Image:
     labels = _labels(spec, source, epoch, base)
     config = _config(spec, profile, asm.tree, epoch, labels, [x.title for x in layers])
     return make_image(profile, layers, config, {**labels, PROFILE_KEY: profile})
 
 
-def build_image(spec: ImageSpec, source: PackageSource, profile: str, work: Path) -> BuiltImage:
-    """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory)."""
+def build_image(
+    spec: ImageSpec, source: PackageSource, profile: str, work: Path, dev_files: Sequence[BaseFile] = ()
+) -> BuiltImage:
+    """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory).
+    `dev_files` (the package manager's /etc/pkgrepo) are written into dev only."""
     prod_result = prod_closure(spec, source)
     requested = _requested(prod_result)
     prod = assemble(spec, prod_result, source, work / "prod", minimize=True, requested=requested)
     epoch = source_date_epoch(prod.packages)
     versions = {p.name: p.full_version for p in prod.packages}
-    plans = plan_layers(prod.tree, prod.owners, group_packages(prod.order, spec.layers - 1),
-                        "base files and package database", versions)  # fmt: skip
+    plans = plan_layers(
+        prod.tree,
+        prod.owners,
+        group_packages(prod.order, spec.layers - 1),
+        "base files and package database",
+        versions,
+    )
     prod_layers = [make_layer(p.title, layer_tar(prod.tree, p.paths, epoch)) for p in plans]
     prod_image = _image(spec, "prod", source, prod, prod_layers, epoch, None)
     if profile == "prod":
         return BuiltImage(spec, "prod", prod_image, prod, epoch, None)
     dev_result = dev_closure(spec, source, prod_result)
-    dev = assemble(spec, dev_result, source, work / "dev", minimize=False,
-                   requested=requested | _requested(dev_result) - set(versions))  # fmt: skip
+    dev = assemble(
+        spec,
+        dev_result,
+        source,
+        work / "dev",
+        minimize=False,
+        requested=requested | _requested(dev_result) - set(versions),
+        extra=dev_files,
+    )
     added = [n for n in dev.order if n not in versions]
     dev_versions = {p.name: p.full_version for p in dev.packages}
-    plans = plan_layers(dev.tree, dev.owners, group_packages(added, spec.layers - 1),
-                        "dev: files prod leaves out and the package database", dev_versions, below=prod.tree)  # fmt: skip
+    plans = plan_layers(
+        dev.tree,
+        dev.owners,
+        group_packages(added, spec.layers - 1),
+        "dev: files prod leaves out and the package database",
+        dev_versions,
+        below=prod.tree,
+    )
     dev_layers = [*prod_layers, *(make_layer(p.title, layer_tar(dev.tree, p.paths, epoch)) for p in plans)]
-    return BuiltImage(spec, "dev", _image(spec, "dev", source, dev, dev_layers, epoch, prod_image), dev, epoch,
-                      prod_image.digest)  # fmt: skip
+    return BuiltImage(
+        spec,
+        "dev",
+        _image(spec, "dev", source, dev, dev_layers, epoch, prod_image),
+        dev,
+        epoch,
+        prod_image.digest,
+    )

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import Fetched
+from pkgrepo.image.basefiles import BaseFile, repository_files
 from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
 from pkgrepo.resolve.deps import Dep, parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
-from pkgrepo.resolve.profiles import dev_extras
+from pkgrepo.resolve.profiles import dev_extras, present
 
 
 class Excluding:
@@ -35,8 +37,13 @@ class Excluding:
         return sorted(set(self.index.names()) - self.excluded)
 
 
-def open_source(spec: ImageSpec, spec_dir: Path, packages: Path | None = None, repository: str | None = None,
-                trust: Path | None = None) -> PackageSource:  # fmt: skip
+def open_source(
+    spec: ImageSpec,
+    spec_dir: Path,
+    packages: Path | None = None,
+    repository: str | None = None,
+    trust: Path | None = None,
+) -> PackageSource:
     """The command line's --packages/--repo win over the spec's `source`, which wins over the default."""
     if packages is None and repository is None and spec.source is not None:
         if spec.source.packages is not None:
@@ -49,12 +56,40 @@ def open_source(spec: ImageSpec, spec_dir: Path, packages: Path | None = None, r
     return open_packages(packages, repository, trust)
 
 
+def dev_repository_files(
+    spec: ImageSpec, spec_dir: Path, source: PackageSource, trust: Path | None = None
+) -> list[BaseFile]:
+    """The dev image's /etc/pkgrepo from the spec's `dev.repository` ([] without one); its URL and
+    trusted root default to those the image is built from."""
+    wanted = spec.dev.repository
+    if wanted is None:
+        return []
+    url = wanted.url or source.url
+    if url is None:
+        raise BadInput("dev.repository: give its `url` (the image is built from a packages directory)")
+    if wanted.trust:
+        path: Path | None = spec_dir / wanted.trust
+    elif trust is not None:
+        path = trust
+    else:
+        path = spec_dir / spec.source.trust if spec.source is not None and spec.source.trust else None
+    if path is None:
+        raise BadInput("dev.repository: give its `trust` (the repository's root.json)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read the dev repository's trusted root: {e.strerror}") from None
+    return repository_files(wanted.name, url, data)
+
+
 def prod_closure(spec: ImageSpec, source: PackageSource) -> Result:
     return minimize(Excluding(source.index, spec.excluded), [parse_dep(r) for r in spec.roots])
 
 
 def dev_closure(spec: ImageSpec, source: PackageSource, prod: Result) -> Result:
-    extras = spec.dev.extras if spec.dev.extras is not None else dev_extras("native", [])
+    extras = present(
+        spec.dev.extras if spec.dev.extras is not None else dev_extras("native", []), source.index
+    )
     pinned = [Dep(p.name, "=", p.version) for p in prod.packages]
     return minimize(source.index, [*pinned, *(parse_dep(e) for e in extras)])
 

@@ -24,7 +24,12 @@ class PackageSource:
 
 
 def open_packages(packages: Path | None, repository: str | None, trust: Path | None = None) -> PackageSource:
-    """Exactly one of a packages directory or a repository URL (with its trusted root)."""
+    """Exactly one of a packages directory or a repository URL (with its trusted root); with
+    neither, or `--repo NAME`, the repository configured in /etc/pkgrepo (pkgrepo.repo.config)."""
+    if packages is None:
+        from pkgrepo.repo.config import repository as configured_repository
+
+        repository, trust = configured_repository(repository, trust)
     if (packages is None) == (repository is None):
         raise BadInput("pass exactly one of --packages DIR or --repo URL")
     if packages is not None:

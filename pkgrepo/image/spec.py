@@ -38,8 +38,9 @@ class Source(_Model):
     """Where packages come from: a signed repository, or a local packages directory."""
 
     repository: str | None = Field(None, description="URL of a signed pkgrepo repository.")
-    trust: str | None = Field(None, description="Trusted root metadata (root.json) for the repository, "
-                              "relative to the spec file.")  # fmt: skip
+    trust: str | None = Field(
+        None, description="Trusted root metadata (root.json) for the repository, relative to the spec file."
+    )
     packages: str | None = Field(None, description="A directory of package files, relative to the spec file.")
 
     @field_validator("repository")
@@ -72,8 +73,11 @@ class User(_Model):
     name: str
     uid: int = Field(ge=0, lt=2**31)
     gid: int | None = Field(None, ge=0, lt=2**31, description="Primary group id (default: the uid).")
-    home: str | None = Field(None, description="Home directory, created 0700 and owned by the user "
-                             "(default /home/NAME; /nonexistent is never created).")  # fmt: skip
+    home: str | None = Field(
+        None,
+        description="Home directory, created 0700 and owned by the user "
+        "(default /home/NAME; /nonexistent is never created).",
+    )
     shell: str = NOLOGIN
 
     @field_validator("name")
@@ -172,24 +176,60 @@ class PathEntry(_Model):
         return {"directory": 0o755, "file": 0o644, "symlink": 0o777}[self.type]
 
 
+class DevRepository(_Model):
+    """The repository a dev image's package manager uses: written to /etc/pkgrepo (dev only)."""
+
+    name: str = Field("main", description="Its name in /etc/pkgrepo/repositories.")
+    url: str | None = Field(None, description="Default: the repository the image is built from.")
+    trust: str | None = Field(
+        None,
+        description="Its root metadata, relative to the spec file; default: the "
+        "trusted root the image is built with.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r}: use lower case letters, digits and . _ - between them")
+        return v
+
+    _url = field_validator("url")(classmethod(lambda cls, v: Source._url(v)))
+
+
 class Dev(_Model):
-    extras: list[str] | None = Field(None, description="Packages the dev image adds (default: the `native` "
-                                     "list of repo-data/dev-extras.yaml).")  # fmt: skip
-    run_as: str = Field("root", alias="run-as", description="The dev image's user (default root, so its "
-                        "package manager can install).")  # fmt: skip
+    repository: DevRepository | None = Field(
+        None,
+        description="Written to /etc/pkgrepo/repositories and "
+        "/etc/pkgrepo/trusted/NAME.root.json in the dev image only.",
+    )
+    extras: list[str] | None = Field(
+        None,
+        description="Packages the dev image adds (default: the `native` list of repo-data/dev-extras.yaml).",
+    )
+    run_as: str = Field(
+        "root",
+        alias="run-as",
+        description="The dev image's user (default root, so its package manager can install).",
+    )
 
 
 class ImageSpec(_Model):
     """An image spec (`pkgrepo image build SPEC --profile prod|dev`)."""
 
     name: str = Field(description="Image name: lower case, digits, and . _ - between them.")
-    packages: list[str] = Field(min_length=1, description="Roots (NAME, NAME=VERSION, NAME>=VERSION, "
-                                "so:LIB, cmd:NAME) and exclusions (!NAME).")  # fmt: skip
-    source: Source | None = Field(None, description="Default: the packages directory $PKGREPO_PACKAGES "
-                                  "or ./packages.")  # fmt: skip
+    packages: list[str] = Field(
+        min_length=1,
+        description="Roots (NAME, NAME=VERSION, NAME>=VERSION, so:LIB, cmd:NAME) and exclusions (!NAME).",
+    )
+    source: Source | None = Field(
+        None, description="Default: the packages directory $PKGREPO_PACKAGES or ./packages."
+    )
     accounts: Accounts = Field(default_factory=Accounts)
-    environment: dict[str, str] = Field(default_factory=dict, description="Added to PATH (and SSL_CERT_FILE "
-                                        "when a CA bundle is installed); may override them.")  # fmt: skip
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="Added to PATH (and SSL_CERT_FILE when a CA bundle is installed); may override them.",
+    )
     entrypoint: list[str] = Field(default_factory=list, description="Exec form.")
     cmd: list[str] = Field(default_factory=list, description="Exec form.")
     work_dir: str = Field("/", alias="work-dir")
@@ -252,8 +292,11 @@ def _check(spec: ImageSpec, lines: Lines, where: str) -> None:
             num = getattr(item, key)
             if item.name in names or num in ids:
                 i = next((i for i, x in enumerate(getattr(acc, kind)) if x is item), 0)
-                raise fail(("accounts", kind, i), f"{item.name} ({key} {num}) clashes with another entry; "
-                           "root 0, nonroot 65532 and nobody 65534 are always present")  # fmt: skip
+                raise fail(
+                    ("accounts", kind, i),
+                    f"{item.name} ({key} {num}) clashes with another entry; "
+                    "root 0, nonroot 65532 and nobody 65534 are always present",
+                )
             names.add(item.name)
             ids.add(num)
     for loc, who in ((("accounts", "run-as"), acc.run_as), (("dev", "run-as"), spec.dev.run_as)):

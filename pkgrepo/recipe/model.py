@@ -96,8 +96,10 @@ class Source(Strict):
 
     @model_validator(mode="after")
     def _origin(self) -> Source:
-        if not self.url and not self.debian:
-            raise ValueError("a source needs `url` or `debian` (or both)")
+        # `filename` alone: a local file with no upstream (pkgrepo's own source,
+        # scripts/pkgrepo-source.py), found only in the cache or PKGREPO_MIRROR
+        if not self.url and not self.debian and not self.filename:
+            raise ValueError("a source needs `url` or `debian` (or both), or `filename` for a local file")
         return self
 
     @field_validator("url")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
+from pkgrepo.resolve.model import Index
 
 PROFILES = ("prod", "dev")
 
@@ -38,7 +39,21 @@ def dev_extras(kind: str, override: list[str], path: Path | None = None) -> list
     return extras
 
 
-def roots_for(profile: str, roots: list[str], kind: str, override: list[str]) -> list[str]:
+def present(extras: list[str], index: Index) -> list[str]:
+    """Extras as names to resolve: `NAME?` is added only when the index has a package providing
+    NAME (`pkgrepo?`: the package manager, where the index carries it and its Python runtime)."""
+    from pkgrepo.resolve.deps import parse_dep
+
+    out = []
+    for extra in extras:
+        if not extra.endswith("?"):
+            out.append(extra)
+        elif index.providers(parse_dep(extra[:-1]).name):
+            out.append(extra[:-1])
+    return out
+
+
+def roots_for(profile: str, roots: list[str], kind: str, override: list[str], index: Index) -> list[str]:
     if profile == "prod":
         return list(roots)
-    return list(dict.fromkeys([*roots, *dev_extras(kind, override)]))
+    return list(dict.fromkeys([*roots, *present(dev_extras(kind, override), index)]))

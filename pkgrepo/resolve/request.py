@@ -17,10 +17,17 @@ from pkgrepo.resolve.model import Index, Package
 from pkgrepo.resolve.profiles import roots_for
 
 
-def resolve_roots(index_spec: str, roots: list[str], profile: str, extras: list[str], time_limit: float,
-                  trust: Path | None = None, warn: Warn = lambda _m: None) -> tuple[Index, Result]:  # fmt: skip
+def resolve_roots(
+    index_spec: str,
+    roots: list[str],
+    profile: str,
+    extras: list[str],
+    time_limit: float,
+    trust: Path | None = None,
+    warn: Warn = lambda _m: None,
+) -> tuple[Index, Result]:
     kind, index = open_index(index_spec, trust, warn)
-    wanted = roots_for(profile, roots, kind, extras)
+    wanted = roots_for(profile, roots, kind, extras, index)
     return index, minimize(index, [parse_root(r) for r in wanted], time_limit)
 
 
@@ -61,6 +68,8 @@ class ProfileDiff:
     @classmethod
     def between(cls, a: Result, b: Result) -> ProfileDiff:
         a_names, b_names = {p.name for p in a.packages}, {p.name for p in b.packages}
-        return cls([p for p in b.packages if p.name not in a_names],
-                   [p.name for p in a.packages if p.name not in b_names],
-                   b.installed_size - a.installed_size)  # fmt: skip
+        return cls(
+            [p for p in b.packages if p.name not in a_names],
+            [p.name for p in a.packages if p.name not in b_names],
+            b.installed_size - a.installed_size,
+        )

@@ -42,7 +42,7 @@ def run_cli(
     return proc
 
 
-def build_cached(out: Path, *names: str) -> subprocess.CompletedProcess:
+def build_cached(out: Path, *names: str, recipes: Path | None = None) -> subprocess.CompletedProcess:
     """`pkgrepo build NAMES --out OUT` through the user's shared build cache.
 
     The heavy builds the fixtures need (musl, CPython, OpenSSL) are taken from
@@ -53,4 +53,7 @@ def build_cached(out: Path, *names: str) -> subprocess.CompletedProcess:
 
     cache = default_cache() / "builds"
     cache.mkdir(parents=True, exist_ok=True)
-    return run_cli("build", *names, "--out", str(out), "--cache-from", str(cache), "--cache-to", str(cache))
+    where = ["--recipes", str(recipes)] if recipes else []
+    return run_cli(
+        "build", *names, *where, "--out", str(out), "--cache-from", str(cache), "--cache-to", str(cache)
+    )
