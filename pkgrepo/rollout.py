@@ -7,8 +7,9 @@ is a cache hit. It then publishes what was built and re-assembles every root und
 images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.json`,
 `ROOT.cdx.json`).
 
-Images are root filesystem trees here. `assemble_image` is the one place that produces
-one; when `pkgrepo.image` gains its image build (OCI layout), that function is what switches.
+Two kinds of image are re-assembled: root filesystem trees under the images directory (their
+requested packages resolved again), and the prod OCI image of every image spec given, written as
+a layout `IMAGES/<spec name>` when its digest changed, with the image's SBOMs beside it.
 """
 
 from __future__ import annotations
@@ -133,6 +134,29 @@ def _update_image(root: Path, packages: Path) -> ImageUpdate:
     return ImageUpdate(root, True, tree_digest(root), after)
 
 
+def _update_layout(spec_path: Path, images: Path, packages: Path) -> ImageUpdate:
+    """The prod image of a spec, rebuilt from the packages; written when its digest changed."""
+    import tempfile
+
+    from pkgrepo.image.build import build_from_spec
+    from pkgrepo.image.oci import read_layout
+    from pkgrepo.image.outputs import is_layout, write_outputs
+    from pkgrepo.image.unpack import as_root
+
+    with tempfile.TemporaryDirectory(prefix="pkgrepo-rollout-") as work:
+        built = build_from_spec(spec_path, "prod", packages, None, None, Path(work))
+        target = images / built.spec.name
+        after = {p.name: p.full_version for p in built.assembled.packages}
+        if is_layout(target) and read_layout(target).digest == built.image.digest:
+            return ImageUpdate(target, False, built.image.digest, after)
+        write_outputs(built, target, None, None, None)
+    with as_root(target) as root:
+        subject = rootfs_subject(root, built.spec.name)
+    target.with_name(target.name + ".spdx.json").write_bytes(spdx_document(subject))
+    target.with_name(target.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
+    return ImageUpdate(target, True, built.image.digest, after)
+
+
 def rollout(
     builder: Builder,
     recipes: Recipes,
@@ -140,6 +164,7 @@ def rollout(
     repo: Repository | None,
     images: Path | None,
     test: bool = True,
+    specs: list[Path] | None = None,
 ) -> RolloutReport:
     report = RolloutReport()
     start = time.monotonic()
@@ -157,7 +182,14 @@ def rollout(
     if images is not None:
         if not images.is_dir():
             raise BadInput(f"{images}: images directory does not exist; pass --images DIR")
+        from pkgrepo.image.outputs import is_layout
+
         for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            report.images.append(_update_image(root, builder.out))
+            if not is_layout(root):  # OCI layouts come from their specs
+                report.images.append(_update_image(root, builder.out))
+        for spec in specs or []:
+            report.images.append(_update_layout(spec, images, builder.out))
+    elif specs:
+        raise BadInput("--image-spec writes its image into --images DIR; pass --images")
     report.assemble_seconds = time.monotonic() - start
     return report

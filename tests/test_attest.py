@@ -223,6 +223,11 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
     vexdir.mkdir()
     (adv / "PKGREPO-2024-0001.json").write_text(json.dumps(ADVISORY))
     install(out, images / "base", "zlib-utils")
+    spec = tmp_path / "zimage.yaml"  # an OCI image of the same closure, rebuilt from its spec
+    spec.write_text("name: zimage\npackages: [zlib-utils]\nentrypoint: [/usr/bin/minigzip]\n")
+    run_cli("image", "build", str(spec), "--packages", str(out), "--out", str(images / "zimage"), check=True)
+    layout_scan = ["scan", str(images / "zimage"), "--advisories", str(adv), "--fail-on", "low"]
+    assert run_cli(*layout_scan).returncode == 1
     scan = ["scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir), "--fail-on", "high"]
     proc = run_cli(*scan)
     assert proc.returncode == 1 and "zlib 1.2.13-r1 (fixed in 1.2.13-r2)  affected" in proc.stdout
@@ -263,13 +268,24 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
         str(keys),
         "--images",
         str(images),
+        "--image-spec",
+        str(spec),
         "--json",
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
+    layout = {Path(i["path"]).name: i for i in report["images"]}["zimage"]
+    assert layout["changed"] and layout["packages"]["zlib"] == "1.2.13-r2"
+    proc = run_cli(*layout_scan)
+    assert proc.returncode == 0 and "no known advisories apply" in proc.stdout, proc.stdout
+    assert {
+        p["name"]: p.get("versionInfo")
+        for p in json.loads((images / "zimage.spdx.json").read_text())["packages"]
+    }["zlib"] == "1.2.13-r2"
     assert report["rebuilt"] == ["zlib"] and "musl" in report["cached"]
     assert "packages/zlib-1.2.13-r2.x86_64.pkg.tar.zst.intoto.json" in report["published"]
-    assert report["images"][0]["changed"] and report["images"][0]["packages"]["zlib"] == "1.2.13-r2"
+    base = {Path(i["path"]).name: i for i in report["images"]}["base"]
+    assert base["changed"] and base["packages"]["zlib"] == "1.2.13-r2"
     proc = run_cli(
         "scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir), "--fail-on", "low"
     )

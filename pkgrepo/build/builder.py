@@ -184,6 +184,9 @@ class Builder:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
             self._record(self.out, name, key, final)
+            log = self.log_path(name)  # a build's log is always there; its tests append to it
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"taken from the build cache {cache.label} (key {key})\n")
             self.report(f"{name}: taken from the build cache {cache.label}")
             return final
         return None

@@ -106,6 +106,9 @@ def _build_all(
         def test_one(name: str, _share: int) -> None:
             path, recipe = recipes[name]
             builder.report(f"testing {name}")
+            by_name[name].log.parent.mkdir(
+                parents=True, exist_ok=True
+            )  # a copied packages dir may lack logs/
             try:
                 run_test(path, recipe, builder.index, by_name[name].log)
             except BuildFailed:

@@ -243,11 +243,20 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
     "images_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Directory of image roots to re-assemble when their closure changed.",
+    help="Directory of image roots to re-assemble when their closure changed, and of the --image-spec layouts.",
+)
+@click.option(
+    "--image-spec",
+    "specs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rebuild this spec's prod OCI image into IMAGES/<name> when its digest changed (repeatable).",
 )
 @click.option("--no-test", is_flag=True, help="Skip the recipes' test blocks.")
 @JSON
-def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, no_test, as_json) -> None:
+def rollout(
+    names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, specs, no_test, as_json
+) -> None:
     """Patch to image: rebuild recipes and their reverse build dependencies, publish, re-assemble images."""
     from pkgrepo.build.builder import Builder
     from pkgrepo.build.plan import find_recipe
@@ -263,7 +272,7 @@ def rollout(names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir,
 
     with Progress(as_json) as progress:
         builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
-        report = run(builder, recipes, wanted, repo, images_dir, test=not no_test)
+        report = run(builder, recipes, wanted, repo, images_dir, test=not no_test, specs=list(specs))
     if as_json:
         emit(report.to_dict())
         return

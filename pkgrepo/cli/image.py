@@ -26,19 +26,6 @@ PROFILE = click.option(
 )
 
 
-def _build(
-    spec_path: Path, profile: str, packages: Path | None, repo_url: str | None, trust: Path | None, work: Path
-):
-    from pkgrepo.image.build import build_image
-    from pkgrepo.image.packages import dev_repository_files, open_source
-    from pkgrepo.image.spec import load_spec
-
-    spec = load_spec(spec_path)
-    source = open_source(spec, spec_path.parent, packages, repo_url, trust)
-    dev_files = dev_repository_files(spec, spec_path.parent, source, trust) if profile == "dev" else []
-    return build_image(spec, source, profile, work, dev_files)
-
-
 def _size(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.2f} MB"
 
@@ -65,13 +52,14 @@ def build(
 ) -> None:
     """Build the prod or dev image of SPEC (deterministic: same spec and packages, same digest)."""
     from pkgrepo.errors import BadInput
+    from pkgrepo.image.build import build_from_spec
     from pkgrepo.image.outputs import check_outputs, write_outputs
 
     if not any((layout, rootfs, tar, archive)):
         raise BadInput("name an output: --out LAYOUT, --rootfs DIR, --tar FILE or --docker-archive FILE")
     check_outputs(layout, rootfs, tar, archive)
     with tempfile.TemporaryDirectory(prefix="pkgrepo-image-") as work:
-        built = _build(spec_path, profile, packages, repo_url, trust, Path(work))
+        built = build_from_spec(spec_path, profile, packages, repo_url, trust, Path(work))
         write_outputs(built, layout, rootfs, tar, archive)
     if as_json:
         emit(built.to_dict())
@@ -136,12 +124,13 @@ def push(layout, ref, insecure) -> None:
 @TRUST
 def rootfs(spec_path, profile, out, packages, repo_url, trust) -> None:
     """Write the minimal root filesystem of SPEC as a directory or a tarball."""
+    from pkgrepo.image.build import build_from_spec
     from pkgrepo.image.outputs import check_outputs, write_outputs
 
     is_tar = out.name.endswith(".tar")
     check_outputs(None, None if is_tar else out, out if is_tar else None, None)
     with tempfile.TemporaryDirectory(prefix="pkgrepo-image-") as work:
-        built = _build(spec_path, profile, packages, repo_url, trust, Path(work))
+        built = build_from_spec(spec_path, profile, packages, repo_url, trust, Path(work))
         write_outputs(built, None, None if is_tar else out, out if is_tar else None, None)
     click.echo(f"wrote {out}: {len(built.assembled.tree)} entries, {len(built.assembled.packages)} packages")
 
@@ -164,13 +153,14 @@ def rootfs(spec_path, profile, out, packages, repo_url, trust) -> None:
 @TRUST
 def dockerfile(spec_path, app, build_cmd, out, registry, packages, repo_url, trust) -> None:
     """A multistage Dockerfile: build FROM the dev image, run FROM the prod image, both by digest."""
+    from pkgrepo.image.build import build_from_spec
     from pkgrepo.image.dockerfile import Stages, render
     from pkgrepo.image.outputs import check_file_target, replace_file
 
     if out is not None:
         check_file_target(out, "Dockerfile")
     with tempfile.TemporaryDirectory(prefix="pkgrepo-image-") as work:
-        built = _build(spec_path, "dev", packages, repo_url, trust, Path(work))
+        built = build_from_spec(spec_path, "dev", packages, repo_url, trust, Path(work))
     stages = Stages(f"{registry.rstrip('/')}/{built.spec.name}", built.image.digest, built.base_digest or "")
     text = render(built.spec, str(spec_path), stages, app, build_cmd)
     if out is None:

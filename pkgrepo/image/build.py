@@ -223,3 +223,16 @@ def build_image(
         epoch,
         prod_image.digest,
     )
+
+
+def build_from_spec(spec_path: Path, profile: str, packages: Path | None, repo_url: str | None,
+                    trust: Path | None, work: Path) -> BuiltImage:  # fmt: skip
+    """The `profile` image of the spec file at `spec_path`, its packages from the command line's
+    `--packages`/`--repo` or the spec's own source; roots are assembled below `work`."""
+    from pkgrepo.image.packages import dev_repository_files, open_source
+    from pkgrepo.image.spec import load_spec
+
+    spec = load_spec(spec_path)
+    source = open_source(spec, spec_path.parent, packages, repo_url, trust)
+    dev_files = dev_repository_files(spec, spec_path.parent, source, trust) if profile == "dev" else []
+    return build_image(spec, source, profile, work, dev_files)
