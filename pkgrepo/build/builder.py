@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo import hosttools
-from pkgrepo.attest.evidence import manifest_with_sbom, write_evidence
+from pkgrepo.attest.evidence import PUBLIC_KEY, manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
 from pkgrepo.build.cache import BuildCache, DirectoryCache
 from pkgrepo.build.commands import step_command
@@ -178,6 +178,8 @@ class Builder:
                             "these inputs; the build cache is wrong, do not use it"
                         )
                 for f in files:
+                    if f.name == PUBLIC_KEY and (self.out / PUBLIC_KEY).exists():
+                        continue  # this directory's provenance key stays; the cache's is the same signer's
                     if not f.name.endswith(".pkg.tar.zst"):
                         os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages
                 final = [self.index.move_in(f, info) for f, info in packages]
@@ -232,6 +234,8 @@ class Builder:
             shutil.rmtree(work, ignore_errors=True)
         if self.cache_to is not None and out is None:
             sidecars = [s for p in packages for s in sorted(self.out.glob(f"{p.name}.*"))]
+            if (self.out / PUBLIC_KEY).is_file():
+                sidecars.append(self.out / PUBLIC_KEY)  # what verifies the provenance
             self.cache_to.put(recipe.name, key, [*packages, *sidecars])
         return BuildResult(recipe.name, packages, False, time.monotonic() - start, log)
 

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from pkgrepo.attest.evidence import SUFFIXES
+from pkgrepo.attest.evidence import PUBLIC_KEY, SUFFIXES
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import canonical_json
 
@@ -71,7 +71,7 @@ class DirectoryCache:
         if not isinstance(data, dict) or data.get("recipe") != recipe or not isinstance(files, dict):
             return None
         packages = {n for n in files if isinstance(n, str) and n.endswith(PACKAGE)}
-        allowed = packages | {p + s for p in packages for s in SUFFIXES}
+        allowed = packages | {p + s for p in packages for s in SUFFIXES} | {PUBLIC_KEY}
         bad = next(
             (
                 n
@@ -144,7 +144,23 @@ class RepositoryCache:
                 if self.client.signs(e.path + suffix):
                     shutil.copyfile(self.client.fetch(e.path + suffix), into / (name + suffix))
                     out.append(into / (name + suffix))
+        key_target = self._signer_key(out)
+        if key_target is not None:
+            shutil.copyfile(self.client.fetch(key_target), into / PUBLIC_KEY)
+            out.append(into / PUBLIC_KEY)
         return out
+
+    def _signer_key(self, files: list[Path]) -> str | None:
+        """The signed target of the key that signed these packages' provenance, if published."""
+        for f in files:
+            if f.name.endswith(".intoto.json"):
+                try:
+                    keyid = json.loads(f.read_bytes())["signatures"][0]["keyid"]
+                except (ValueError, KeyError, IndexError, TypeError):
+                    return None
+                target = f"keys/provenance-{keyid}.pub"
+                return target if isinstance(keyid, str) and self.client.signs(target) else None
+        return None
 
 
 def open_cache(spec: str, trust: Path | None = None) -> BuildCache:
