@@ -34,8 +34,11 @@ APP = ROOT / "repo-data" / "images" / "python-app.yaml"
 
 @pytest.fixture(scope="session")
 def client_set(built: Path, tmp_path_factory) -> Path:
-    """The client set (and python3 with it, unless test_packageset built it already) in `built`;
-    the pkgrepo recipe pinned to this checkout's code, as scripts/pkgrepo-source.py does it."""
+    """`built` plus the client set and python3, in a directory of their own (a pkgrepo package in
+    `built` would join every later test's dev profile); the pkgrepo recipe pinned to this
+    checkout's code, as scripts/pkgrepo-source.py does it."""
+    out = tmp_path_factory.mktemp("client")
+    shutil.copytree(built, out, dirs_exist_ok=True)
     recipes = tmp_path_factory.mktemp("recipes")
     shutil.copytree(RECIPES, recipes, dirs_exist_ok=True)  # pkgrepo.yaml is rewritten below
     subprocess.run(
@@ -48,9 +51,9 @@ def client_set(built: Path, tmp_path_factory) -> Path:
         check=True,
         capture_output=True,
     )
-    proc = build_cached(built, *CLIENT, "python3", "ca-certificates", "hello", recipes=recipes)
+    proc = build_cached(out, *CLIENT, "python3", "ca-certificates", "hello", recipes=recipes)
     assert proc.returncode == 0, proc.stderr
-    return built
+    return out
 
 
 def in_root(
