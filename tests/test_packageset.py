@@ -12,12 +12,14 @@ from __future__ import annotations
 import bz2
 import json
 import shutil
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 
-from pkgrepo.build.sandbox import run_in_root
+from pkgrepo.build.sandbox import give_to_build_user, run_in_root
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 # Dependency order: each build finds its build-depends already in the directory.
 RECIPES = [
+    "dash",  # the shell of the bzip2 root (busybox's applets clash with bzip2-utils)
     "xz",
     "sqlite",
     "openssl",
@@ -74,16 +77,18 @@ class Root:
     """A fresh root with the closure of some packages installed."""
 
     def __init__(self, packages: Path, tmp: Path, names: list[str]):
-        self.path = tmp / "root"
-        self.path.mkdir()
+        # Outside pytest's private (0700) tree: the sandbox runs as the build user, as for a recipe's test.
+        self.path = Path(tempfile.mkdtemp(prefix="pkgrepo-test-root-"))
+        weakref.finalize(self, shutil.rmtree, self.path, True)
         self.log = tmp / "root.log"
         self.log.write_text("")
         needed = closure(packages, names)
         self.names = sorted(p.name for p in needed)
         install([check_package(Path(p.origin)) for p in needed], self.path)
+        give_to_build_user(self.path)
 
     def run(self, script: str) -> str:
-        rc = run_in_root(self.path, script, self.log)
+        rc = run_in_root(self.path, script, self.log, timeout=600)
         text = self.log.read_text()
         assert rc == 0, f"exit {rc} in root {self.names}:\n{text[-4000:]}"
         return text
@@ -216,6 +221,7 @@ def test_bzip2_utils_in_a_root_with_dash(out, packageset, tmp_path):
     (root.path / "bin").mkdir(exist_ok=True)
     (root.path / "bin/sh").symlink_to("/usr/bin/dash")
     (root.path / "data").mkdir()
+    give_to_build_user(root.path / "data")
     root.run(r"""
 i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i + 1)); done > /data/n
 bzip2 -k -9 /data/n
