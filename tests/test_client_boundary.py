@@ -202,8 +202,10 @@ def test_search_and_info_need_a_repository():
         assert "--repo URL is required" in proc.stderr and proc.stderr.count("\n") == 1
 
 
-def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, tmp_path: Path):
-    other = tmp_path / "other-root.json"
+@pytest.fixture
+def other(repo: Repo, tmp_path: Path) -> Path:
+    """The trusted root of another repository: a wrong --trust for `repo`."""
+    root = tmp_path / "other-root.json"
     run_cli(
         "repo",
         "init",
@@ -211,10 +213,14 @@ def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, tmp_path:
         "--keys",
         str(tmp_path / "other-keys"),
         "--export-root",
-        str(other),
+        str(root),
         env=repo.env,
         check=True,
     )
+    return root
+
+
+def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, other: Path):
     served = PkgrepoServer(repo.repo)
     try:
         one_line(repo.search(served.url, trust=other), 2, "bad signature", f"is --trust {other} the root")
@@ -225,19 +231,7 @@ def test_a_wrong_trust_used_once_does_not_poison_the_cache(repo: Repo, tmp_path:
         assert served.stop() == 0
 
 
-def test_the_trust_on_the_command_line_is_checked_against_the_cache(repo: Repo, tmp_path: Path):
-    other = tmp_path / "other-root.json"
-    run_cli(
-        "repo",
-        "init",
-        str(tmp_path / "other"),
-        "--keys",
-        str(tmp_path / "other-keys"),
-        "--export-root",
-        str(other),
-        env=repo.env,
-        check=True,
-    )
+def test_the_trust_on_the_command_line_is_checked_against_the_cache(repo: Repo, other: Path, tmp_path: Path):
     served = PkgrepoServer(repo.repo)
     try:
         assert repo.search(served.url).returncode == 0  # the cache now trusts this repository's root
