@@ -19,6 +19,7 @@ from pkgrepo.recipe.steps import STEPS
 from pkgrepo.resolve.deps import parse_dep
 
 SHA256_RE = r"^[0-9a-f]{64}$"
+VULN_ID_RE = r"^[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+$"
 # The names of the built-in steps, from the registry: a Literal, so the JSON Schema lists them.
 StepName = Literal[tuple(STEPS)]  # type: ignore[valid-type]
 # Seconds a step may run when neither the step nor the package sets `timeout`.
@@ -126,6 +127,11 @@ class Source(Strict):
 class Patch(Strict):
     file: str = Field(description="Patch file, relative to the recipe's directory.")
     strip: Annotated[int, Field(ge=0)] = 1
+    fixes: list[Annotated[str, Field(pattern=VULN_ID_RE)]] = Field(
+        default_factory=list,
+        description="Vulnerability ids (CVE-..., GHSA-..., OSV ids) this patch fixes; the patch file "
+        "says where it comes from in its DEP-3 header (Origin:).",
+    )
 
     @field_validator("file")
     @classmethod
