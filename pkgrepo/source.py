@@ -178,6 +178,26 @@ class _Unreachable(Exception):
     pass
 
 
+# The suites after the host's own whose sources are offered too: a recipe may take a newer
+# upstream release (or a security fix) from them; the sha256 pin is what makes the file trusted.
+NEWER_SUITES = {"bookworm": ("trixie", "sid"), "trixie": ("forky", "sid")}
+
+
+def with_newer(suites: list[str]) -> list[str]:
+    """`suites` and, for each, the same pocket of the newer releases (`bookworm-security` gives
+    `trixie-security`; unstable has only its main pocket)."""
+    out = list(suites)
+    for suite in suites:
+        codename, dash, pocket = suite.partition("-")
+        for newer in NEWER_SUITES.get(codename, ()):
+            if newer == "sid" and dash:
+                continue
+            name = f"{newer}{dash}{pocket}"
+            if name not in out:
+                out.append(name)
+    return out
+
+
 class DebianSourceArchive:
     """`apt-get source --download-only` against deb-src entries derived from the host's apt sources."""
 
@@ -212,14 +232,18 @@ class DebianSourceArchive:
         deb822 = sorted((etc / "sources.list.d").glob("*.sources"))
         for f in deb822:
             text = re.sub(r"(?m)^Types:.*$", "Types: deb-src", f.read_text())
+            text = re.sub(
+                r"(?m)^(Suites:)(.*)$", lambda m: m[1] + " " + " ".join(with_newer(m[2].split())), text
+            )
             (parts / f.name).write_text(text)
         legacy = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
         lines = []
         for f in legacy:
             if f.exists():
                 for line in f.read_text().splitlines():
-                    if re.match(r"^\s*deb\s", line):
-                        lines.append(re.sub(r"^\s*deb\s", "deb-src ", line))
+                    if m := re.match(r"^\s*deb\s+(\[[^]]*\]\s+)?(\S+)\s+(\S+)(.*)$", line):
+                        opts, uri, suite, rest = m[1] or "", m[2], m[3], m[4]
+                        lines += [f"deb-src {opts}{uri} {s}{rest}" for s in with_newer([suite])]
         if lines:
             (parts / "derived.list").write_text("\n".join(lines) + "\n")
 
