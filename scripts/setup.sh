@@ -18,6 +18,9 @@ apt-get install -y -q --no-install-recommends \
   libarchive13 tar xz-utils bzip2 zstd ca-certificates python3-solv nginx-light \
   skopeo umoci buildah docker-registry \
   python3 python3-venv python3-pip python3-apt >/dev/null
+# skopeo-sigstore: Debian 13's skopeo, which verifies sigstore signatures (Debian 12's
+# has them compiled out); the image signing tests verify with it (scripts/skopeo-sigstore.sh)
+sh scripts/skopeo-sigstore.sh >/dev/null
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -53,6 +53,7 @@ def build(
     """Build the prod or dev image of SPEC (deterministic: same spec and packages, same digest)."""
     from pkgrepo.errors import BadInput
     from pkgrepo.image.build import build_from_spec
+    from pkgrepo.image.evidence import make_evidence
     from pkgrepo.image.outputs import check_outputs, write_outputs
 
     if not any((layout, rootfs, tar, archive)):
@@ -60,7 +61,8 @@ def build(
     check_outputs(layout, rootfs, tar, archive)
     with tempfile.TemporaryDirectory(prefix="pkgrepo-image-") as work:
         built = build_from_spec(spec_path, profile, packages, repo_url, trust, Path(work))
-        write_outputs(built, layout, rootfs, tar, archive)
+        evidence = make_evidence(built, spec_path) if layout is not None else None
+        write_outputs(built, layout, rootfs, tar, archive, evidence)
     if as_json:
         emit(built.to_dict())
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import populate
 from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
@@ -42,6 +43,7 @@ class Assembled:
     packages: list[PackageInfo]
     order: list[str]  # package names, dependencies first
     report: Report
+    archives: dict[str, str]  # package name -> sha256 of the archive installed (for provenance)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,20 @@ def assemble(
     requested: set[str],
     extra: Sequence[BaseFile] = (),
 ) -> Assembled:
-    infos, owned = populate(root, fetch_all(result, source), requested, source.label)
+    fetched = fetch_all(result, source)
+    infos, owned = populate(root, fetched, requested, source.label)
     report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
     has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
     attrs = write_base_files(root, [*base_files(spec, has_os_release), *extra])
     owners = {f: name for name, files in owned.items() for f in files}
     return Assembled(
-        root, walk(root, attrs), owners, sorted(infos, key=lambda i: i.name), _order(result), report
+        root,
+        walk(root, attrs),
+        owners,
+        sorted(infos, key=lambda i: i.name),
+        _order(result),
+        report,
+        {f.name: sha256_file(f.path) for f in fetched},
     )
 
 

@@ -127,9 +127,15 @@ def materialize(tree: dict[str, Node], directory: Path) -> None:
 
 
 def write_outputs(
-    built: BuiltImage, layout: Path | None, rootfs: Path | None, tar: Path | None, archive: Path | None
+    built: BuiltImage,
+    layout: Path | None,
+    rootfs: Path | None,
+    tar: Path | None,
+    archive: Path | None,
+    evidence: dict[str, bytes] | None = None,
 ) -> None:
-    """Write what was asked for of a built image; each output appears whole or not at all."""
+    """Write what was asked for of a built image; each output appears whole or not at all.
+    `evidence` (pkgrepo.image.evidence) goes into the layout's `evidence/` directory."""
     from pkgrepo.image.layers import layer_tar
     from pkgrepo.image.oci import docker_archive, write_layout
 
@@ -137,6 +143,10 @@ def write_outputs(
     if layout is not None:
         with replace_dir(layout, is_layout, "OCI image layout") as tmp:
             write_layout(built.image, tmp)
+            if evidence:
+                (tmp / "evidence").mkdir()
+                for name, data in sorted(evidence.items()):
+                    (tmp / "evidence" / name).write_bytes(data)
     if rootfs is not None:
         with replace_dir(rootfs, is_rootfs, "root filesystem") as tmp:
             materialize(built.assembled.tree, tmp)

@@ -1,0 +1,166 @@
+"""Sigstore signatures of images, stored as registry attachments, as the containers tools read them.
+
+The format is containers/image's (skopeo, podman, CRI-O; `sigstoreSigned` in
+containers-policy.json), which is cosign's: a payload
+
+    {"critical": {"identity": {"docker-reference": REPO:TAG}, "image": {"docker-manifest-digest":
+     DIGEST}, "type": "cosign container image signature"}, "optional": {"creator": ..., "timestamp": ...}}
+
+signed with ECDSA P-256/SHA-256 (or Ed25519), base64 in the layer annotation
+`dev.cosignproject.cosign/signature` of an OCI manifest tagged `sha256-HEX.sig` whose
+layers are the payloads (`application/vnd.dev.cosign.simplesigning.v1+json`).
+
+Debian's skopeo 1.9 reads and verifies these but has signing compiled out ("Debian-local
+change: sigstore disabled"), so pkgrepo writes the attachment itself, byte for byte the
+structure containers/image's `putSignaturesToSigstoreAttachments` writes, and skopeo's
+policy verifies it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from pkgrepo import __version__
+from pkgrepo.errors import BadInput
+from pkgrepo.image.registry import MEDIA_MANIFEST, Ref, Registry, tag_for
+from pkgrepo.image.sigkeys import KeyList, KeyRecord, Signing, decrypt_private_key, verify_signature
+
+SIGNATURE_MEDIA = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNATURE_KEY = "dev.cosignproject.cosign/signature"
+SIGNATURE_TYPE = "cosign container image signature"
+CONFIG_MEDIA = "application/vnd.oci.image.config.v1+json"
+
+
+def _compact(doc: object) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def payload(identity: str, digest: str, timestamp: int) -> bytes:
+    return _compact(
+        {
+            "critical": {
+                "identity": {"docker-reference": identity},
+                "image": {"docker-manifest-digest": digest},
+                "type": SIGNATURE_TYPE,
+            },
+            "optional": {"creator": f"pkgrepo {__version__}", "timestamp": timestamp},
+        }
+    )
+
+
+def _private_key(signing: Signing) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    try:
+        passphrase = signing.passphrase.read_bytes().splitlines()[0]
+        pem = signing.key.read_bytes()
+    except (OSError, IndexError) as e:
+        raise BadInput(f"{signing.key}: cannot read the image signing key ({e})") from None
+    key = serialization.load_der_private_key(decrypt_private_key(signing.key, pem, passphrase), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
+    return key
+
+
+def sign(registry: Registry, identity: str, digest: str, signing: Signing) -> str:
+    """Add a signature of `digest` as `identity` (REPO:TAG) to the image's sigstore attachment;
+    return the attachment manifest's digest."""
+    key = _private_key(signing)
+    body = payload(identity, digest, int(time.time()))
+    raw = (
+        key.sign(body, ec.ECDSA(hashes.SHA256()))
+        if isinstance(key, ec.EllipticCurvePrivateKey)
+        else key.sign(body)
+    )
+    annotations = {SIGNATURE_KEY: base64.b64encode(raw).decode()}
+    tag = tag_for(digest, ".sig")
+    existing = registry.manifest_json(tag)
+    if existing is None:
+        layers: list[dict] = []
+        config: dict = {"rootfs": {"type": "layers", "diff_ids": []}}
+    else:
+        layers = list(existing[1].get("layers") or [])
+        config = json.loads(registry.blob(existing[1]["config"]["digest"]))
+    layer = {"mediaType": SIGNATURE_MEDIA, "digest": registry.put_blob(body), "size": len(body)}
+    layers.append({**layer, "annotations": annotations})
+    config.setdefault("rootfs", {"type": "layers"}).setdefault("diff_ids", []).append(layer["digest"])
+    config_bytes = _compact(config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {
+            "mediaType": CONFIG_MEDIA,
+            "digest": registry.put_blob(config_bytes),
+            "size": len(config_bytes),
+        },
+        "layers": layers,
+    }
+    return registry.put_manifest(tag, _compact(manifest), MEDIA_MANIFEST)
+
+
+@dataclass(frozen=True)
+class Verified:
+    key: KeyRecord
+    identity: str
+    timestamp: int | None
+
+
+def _identity_matches(ref: Ref, identity: str) -> bool:
+    """containers/image's default `matchRepoDigestOrExact`: by tag, the same REPO:TAG; by digest,
+    the same repository."""
+    if ref.tag is not None:
+        return identity == f"{ref.name}:{ref.tag}"
+    return identity.rsplit("@", 1)[0].rsplit(":", 1)[0] == ref.name if "/" in identity else False
+
+
+def verify(registry: Registry, ref: Ref, digest: str, keys: KeyList, now: int) -> Verified:
+    """The signature that makes `digest` ours as `ref`, or BadInput saying why there is none."""
+    found = registry.manifest_json(tag_for(digest, ".sig"))
+    where = f"{ref}"
+    if found is None:
+        raise BadInput(
+            f"{where}: the image {digest[:19]} is not signed (no {tag_for(digest, '.sig')} attachment)"
+        )
+    reasons: list[str] = []
+    for layer in found[1].get("layers") or []:
+        if not isinstance(layer, dict) or layer.get("mediaType") != SIGNATURE_MEDIA:
+            continue
+        try:
+            raw = base64.b64decode((layer.get("annotations") or {})[SIGNATURE_KEY], validate=True)
+        except (KeyError, ValueError, TypeError):
+            reasons.append("a signature layer without a valid signature annotation")
+            continue
+        body = registry.blob(str(layer.get("digest")))
+        signer = next((k for k in keys.keys if verify_signature(k.public_key(), raw, body)), None)
+        if signer is None:
+            reasons.append("a signature by a key not in the image key list")
+            continue
+        state = signer.status(now)
+        if state != "valid":
+            reasons.append(f"a signature by image key {signer.keyid[:16]}, which is {state}")
+            continue
+        try:
+            doc = json.loads(body)
+            critical = doc["critical"]
+            signed_digest = critical["image"]["docker-manifest-digest"]
+            identity = critical["identity"]["docker-reference"]
+            kind = critical["type"]
+            stamp = (doc.get("optional") or {}).get("timestamp")
+        except (ValueError, KeyError, TypeError):
+            reasons.append("a signed payload that is not a container image signature")
+            continue
+        if kind != SIGNATURE_TYPE:
+            reasons.append(f"a signed payload of type {kind!r}")
+        elif signed_digest != digest:
+            reasons.append(f"a signature for another image ({str(signed_digest)[:19]})")
+        elif not _identity_matches(ref, str(identity)):
+            reasons.append(f"a signature for {identity}, not {ref}")
+        elif isinstance(stamp, int) and stamp >= signer.expires:
+            reasons.append(f"a signature made after image key {signer.keyid[:16]} expired")
+        else:
+            return Verified(signer, str(identity), stamp if isinstance(stamp, int) else None)
+    detail = "; ".join(sorted(set(reasons))) or "no signature layers"
+    raise BadInput(f"{where}: no valid signature of {digest[:19]}: {detail}")
