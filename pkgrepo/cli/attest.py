@@ -67,7 +67,7 @@ def sbom(target, fmt, name, version, output) -> None:
 
 
 @click.command()
-@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.argument("target", metavar="PKG|ROOT|LAYOUT|docker://REF")
 @click.option(
     "--recipes",
     "recipes_dir",
@@ -78,26 +78,47 @@ def sbom(target, fmt, name, version, output) -> None:
 @click.option(
     "--provenance",
     "prov",
-    type=click.Path(exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
     help="Provenance file, or a directory of them (default: beside the package).",
 )
 @click.option(
     "--key",
-    "key_file",
+    "key_files",
     type=click.Path(path_type=Path),
-    default=None,
-    help="Provenance public key (default: this machine's provenance key).",
+    multiple=True,
+    help="Provenance public key (default: this machine's provenance key); for docker:// repeatable.",
 )
 @REPO_URL
 @TRUST
-def verify(target, recipes_dir, prov, key_file, repo_url, trust) -> None:
-    """Check a package's or an installed root's signed provenance; one line per failure, exit 2."""
+@click.option(
+    "--image-keys",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="docker://: the image key list (keys.json; default this machine's, $PKGREPO_KEYS/image).",
+)
+@click.option("--insecure", is_flag=True, help="docker://: plain HTTP (a loopback test registry).")
+def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, insecure) -> None:
+    """Check a package's, an installed root's or a pushed image's signed provenance; exit 2 on failure.
+
+    For docker://REF (through the registry): its sigstore signature, attached provenance and
+    SBOMs, and every package's provenance (from --repo, or --provenance DIR with --key)."""
     from pkgrepo.attest import dsse
     from pkgrepo.attest.verify import LocalEvidence, RepoEvidence, verify_package, verify_rootfs
     from pkgrepo.errors import BadInput
     from pkgrepo.repo.client import open_client
 
+    if target.startswith("docker://"):
+        from pkgrepo.cli.image import verify_image
+
+        verify_image(target, prov, key_files, repo_url, trust, image_keys, insecure)
+        return
+    target = Path(target)
+    if not target.exists():
+        raise BadInput(f"{target}: no such file or directory")
+    if len(key_files) > 1:
+        raise BadInput("--key: give one provenance key for a package or a root")
+    key_file = key_files[0] if key_files else None
     if repo_url and (key_file or prov):
         raise BadInput(
             "pass --repo URL (provenance and key from the repository) or --key/--provenance, not both"

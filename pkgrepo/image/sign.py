@@ -54,7 +54,11 @@ def payload(identity: str, digest: str, timestamp: int) -> bytes:
     )
 
 
-def _private_key(signing: Signing) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def private_key(signing: Signing) -> PrivateKey:
+    """The current image key, decrypted (checked before anything is pushed)."""
     try:
         passphrase = signing.passphrase.read_bytes().splitlines()[0]
         pem = signing.key.read_bytes()
@@ -65,10 +69,9 @@ def _private_key(signing: Signing) -> ec.EllipticCurvePrivateKey | ed25519.Ed255
     return key
 
 
-def sign(registry: Registry, identity: str, digest: str, signing: Signing) -> str:
+def sign(registry: Registry, identity: str, digest: str, key: PrivateKey) -> str:
     """Add a signature of `digest` as `identity` (REPO:TAG) to the image's sigstore attachment;
     return the attachment manifest's digest."""
-    key = _private_key(signing)
     body = payload(identity, digest, int(time.time()))
     raw = (
         key.sign(body, ec.ECDSA(hashes.SHA256()))
