@@ -5,16 +5,28 @@ and inspected (dev's lower layers are prod's); the layout is unpacked with
 umoci; the generated multistage Dockerfile is built with buildah (vfs storage,
 chroot isolation): the dev stage compiles with luac, the prod stage runs the
 bytecode, and prod has no /bin/sh to run.
+
+Signed images: `pkgrepo image push --sign` and the policy `pkgrepo image policy`
+writes, verified by skopeo itself (`skopeo-sigstore`: Debian 13's skopeo 1.18,
+scripts/skopeo-sigstore.sh, because Debian 12's has sigstore compiled out), and by
+`pkgrepo verify docker://REF`; the attachments read with plain HTTP; every refusal
+the issue names, by the policy where it covers it and by pkgrepo.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.server
 import json
 import shutil
 import subprocess
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +35,7 @@ from tests.helpers.cli import ROOT, run_cli
 from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.slow
-TOOLS = ("docker-registry", "skopeo", "umoci", "buildah")
+TOOLS = ("docker-registry", "skopeo", "umoci", "buildah", "skopeo-sigstore")
 APP = 'local t = {}\nfor i = 1, 3 do t[#t + 1] = i * i end\nprint("squares: " .. table.concat(t, " "))\n'
 
 
@@ -31,7 +43,9 @@ APP = 'local t = {}\nfor i = 1, 3 do t[#t + 1] = i * i end\nprint("squares: " ..
 def registry(tmp_path_factory) -> Iterator[str]:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run scripts/setup.sh")
+        pytest.fail(
+            f"missing {', '.join(missing)}: run scripts/setup.sh (skopeo-sigstore: scripts/skopeo-sigstore.sh)"
+        )
     d = tmp_path_factory.mktemp("registry")
     port = free_port()
     (d / "config.yml").write_text(
@@ -179,3 +193,330 @@ def test_registry_umoci_and_multistage_build(registry: str, image_packages: Path
     finally:
         run(*buildah, "rm", "--all", check=False)
         run(*buildah, "rmi", "--all", "--force", check=False)
+
+
+# --- signed images, attachments, policies ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signing(registry: str, built: Path, tmp_path_factory) -> dict:
+    """Keys (image and provenance) of their own, the hello and busybox-tool prod layouts, and
+    hello pushed signed to REGISTRY/pkgrepo/signed:hello."""
+    d = tmp_path_factory.mktemp("signing")
+    env = {"PKGREPO_KEYS": str(d / "keys")}
+    run_cli("image", "key", "init", env=env, check=True)
+    layouts = {}
+    for name, spec in (("hello", "hello.yaml"), ("tool", "busybox-tool.yaml")):
+        layouts[name] = d / name
+        run_cli(
+            "image", "build", str(ROOT / "repo-data/images" / spec), "--packages", str(built),
+            "--out", str(layouts[name]), env=env, check=True,
+        )  # fmt: skip
+    from pkgrepo.attest import dsse
+
+    (d / "provenance.pub").write_bytes(
+        dsse.public_key_bytes(dsse.signer(d / "keys" / "provenance").public_key)
+    )
+    ref = f"{registry}/pkgrepo/signed:hello"
+    out = run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=env, check=True)
+    assert "signed by image key" in out.stdout
+    run_cli(
+        "image", "policy", "--scope", f"{registry}/pkgrepo", "--out", str(d / "policy"), env=env, check=True
+    )
+    return {"dir": d, "env": env, "layouts": layouts, "ref": ref, "registry": registry, "built": built}
+
+
+def _digest(layout: Path) -> str:
+    return json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+
+
+def policy_copy(s: dict, ref: str, policy: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """skopeo's own verification: copy out of the registry under our policy."""
+    pol = policy or s["dir"] / "policy"
+    out = s["dir"] / f"pulled-{time.monotonic_ns()}"
+    return run(
+        "skopeo-sigstore", "copy", "--remove-signatures", "--policy", str(pol / "policy.json"),
+        "--registries.d", str(pol / "registries.d"), "--src-tls-verify=false",
+        f"docker://{ref}", f"oci:{out}:x", check=False,
+    )  # fmt: skip
+
+
+def verify_ref(s: dict, ref: str, keys: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "verify", f"docker://{ref}", "--insecure", "--provenance", str(s["built"]),
+        "--key", str(s["built"] / "provenance.pub"), "--key", str(s["dir"] / "provenance.pub"),
+        "--image-keys", str(keys or s["dir"] / "policy" / "image-keys.json"), env=s["env"],
+    )  # fmt: skip
+
+
+def refused(proc: subprocess.CompletedProcess[str], words: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+
+
+class Api:
+    """Raw registry API calls, the way an attacker with write access would make them."""
+
+    def __init__(self, registry: str, repo: str):
+        self.base = f"http://{registry}/v2/{repo}"
+
+    def get(self, path: str, accept: str = "application/vnd.oci.image.index.v1+json") -> bytes:
+        accept += ", application/vnd.oci.image.manifest.v1+json"
+        req = urllib.request.Request(f"{self.base}/{path}", headers={"Accept": accept})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read()
+
+    def put_blob(self, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        req = urllib.request.Request(f"{self.base}/blobs/uploads/", method="POST", data=b"")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            location = r.headers["Location"]
+        url = location if location.startswith("http") else self.base.split("/v2/")[0] + location
+        sep = "&" if "?" in url else "?"
+        put = urllib.request.Request(f"{url}{sep}digest={digest}", method="PUT", data=data)
+        put.add_header("Content-Type", "application/octet-stream")
+        urllib.request.urlopen(put, timeout=10).close()
+        return digest
+
+    def put_manifest(self, tag: str, data: bytes, media: str) -> str:
+        req = urllib.request.Request(f"{self.base}/manifests/{tag}", method="PUT", data=data)
+        req.add_header("Content-Type", media)
+        urllib.request.urlopen(req, timeout=10).close()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_signed_image_verified_by_skopeo_policy_and_every_refusal(signing: dict) -> None:
+    s, registry = signing, signing["registry"]
+    env, layouts = s["env"], s["layouts"]
+    assert policy_copy(s, s["ref"]).returncode == 0
+    ok = verify_ref(s, s["ref"])
+    assert ok.returncode == 0 and "signature, provenance and SBOM verified" in ok.stdout, ok.stderr
+
+    # an unsigned image
+    run_cli(
+        "image", "push", str(layouts["hello"]), f"{registry}/pkgrepo/unsigned:v1", "--insecure", check=True
+    )
+    assert "no signature exists" in policy_copy(s, f"{registry}/pkgrepo/unsigned:v1").stderr.lower()
+    refused(verify_ref(s, f"{registry}/pkgrepo/unsigned:v1"), "is not signed")
+
+    # a re-tagged different image: tool's signed manifest put at the hello tag
+    for name in ("hello", "tool"):
+        ref = f"{registry}/pkgrepo/retag:{name}"
+        run_cli("image", "push", str(layouts[name]), ref, "--insecure", "--sign", env=env, check=True)
+    api = Api(registry, "pkgrepo/retag")
+    tool_manifest = (layouts["tool"] / "blobs/sha256" / _digest(layouts["tool"]).split(":")[1]).read_bytes()
+    api.put_manifest("hello", tool_manifest, "application/vnd.oci.image.manifest.v1+json")
+    proc = policy_copy(s, f"{registry}/pkgrepo/retag:hello")
+    assert proc.returncode != 0 and "rejected" in proc.stderr, proc.stderr
+    refused(verify_ref(s, f"{registry}/pkgrepo/retag:hello"), "a signature for")
+
+    # a signature for another digest: hello's signature attachment put where tool's belongs
+    hello_sig = api.get(f"manifests/{_digest(layouts['hello']).replace(':', '-')}.sig")
+    tool_sig_tag = _digest(layouts["tool"]).replace(":", "-") + ".sig"
+    api.put_manifest(tool_sig_tag, hello_sig, MANIFEST)
+    assert policy_copy(s, f"{registry}/pkgrepo/retag:tool").returncode != 0
+    refused(verify_ref(s, f"{registry}/pkgrepo/retag:tool"), "a signature for another image")
+
+    # an image signed by another key
+    other = {"PKGREPO_KEYS": str(s["dir"] / "other-keys")}
+    run_cli("image", "key", "init", env=other, check=True)
+    ref = f"{registry}/pkgrepo/other:v1"
+    run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=other, check=True)
+    proc = policy_copy(s, ref)
+    assert proc.returncode != 0 and "signature" in proc.stderr, proc.stderr
+    refused(verify_ref(s, ref), "a key not in the image key list")
+
+    # our key file signs with skopeo itself (the key format is skopeo's): policy and pkgrepo accept
+    keys = json.loads((s["dir"] / "keys/image/keys.json").read_text())
+    kid = keys["current"]
+    ref = f"{registry}/pkgrepo/by-skopeo:v1"
+    run_cli(
+        "image", "push", str(layouts["hello"]), ref, "--insecure", check=True
+    )  # attachments, no signature
+    run(
+        "skopeo-sigstore", "copy", "--registries.d", str(s["dir"] / "policy/registries.d"),
+        "--src-tls-verify=false", "--dest-tls-verify=false",
+        "--sign-by-sigstore-private-key", str(s["dir"] / f"keys/image/{kid}.key"),
+        "--sign-passphrase-file", str(s["dir"] / f"keys/image/{kid}.pass"),
+        f"docker://{ref}", f"docker://{ref}",
+    )  # fmt: skip
+    assert policy_copy(s, ref).returncode == 0
+    assert verify_ref(s, ref).returncode == 0
+
+    # an expired key: valid for a few seconds, then its signatures are refused
+    short = {"PKGREPO_KEYS": str(s["dir"] / "short-keys")}
+    expiry = int(time.time()) + 20
+    soon = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run_cli("image", "key", "init", "--expires", soon, env=short, check=True)
+    ref = f"{registry}/pkgrepo/short:v1"
+    run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=short, check=True)
+    short_keys = s["dir"] / "short-keys/image/keys.json"
+    time.sleep(max(0.0, expiry + 1 - time.time()))
+    refused(verify_ref(s, ref, short_keys), "expired")
+    refused(
+        run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=short), "expired"
+    )
+
+    # a revoked key: rotate with --revoke-old; pkgrepo refuses old signatures, and the policy
+    # written after the rotation names only the new key
+    ref = f"{registry}/pkgrepo/revoked:v1"
+    run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=env, check=True)
+    run_cli("image", "key", "rotate", "--revoke-old", env=env, check=True)
+    new_policy = s["dir"] / "policy-after"
+    run_cli(
+        "image", "policy", "--scope", f"{registry}/pkgrepo", "--out", str(new_policy), env=env, check=True
+    )
+    refused(verify_ref(s, ref, new_policy / "image-keys.json"), "revoked")
+    assert policy_copy(s, ref, new_policy).returncode != 0
+    run_cli("image", "push", str(layouts["hello"]), ref, "--insecure", "--sign", env=env, check=True)
+    assert policy_copy(s, ref, new_policy).returncode == 0  # re-signed with the new key
+    assert verify_ref(s, ref, new_policy / "image-keys.json").returncode == 0
+
+
+def test_attachments_listed_and_fetched_through_the_registry_api(signing: dict) -> None:
+    s = signing
+    digest = _digest(s["layouts"]["hello"])
+    api = Api(s["registry"], "pkgrepo/signed")
+    tags = json.loads(api.get("tags/list"))["tags"]
+    assert {"hello", digest.replace(":", "-"), digest.replace(":", "-") + ".sig"} <= set(tags)
+    index = json.loads(api.get(f"manifests/{digest.replace(':', '-')}"))
+    by_type = {m["artifactType"]: m for m in index["manifests"]}
+    assert {"application/spdx+json", "application/vnd.cyclonedx+json"} <= set(by_type)
+    predicates = {m["annotations"].get("in-toto.io/predicate-type") for m in index["manifests"]}
+    assert "https://slsa.dev/provenance/v1" in predicates
+    for m in index["manifests"]:
+        raw = api.get(f"manifests/{m['digest']}")
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == m["digest"]
+        manifest = json.loads(raw)
+        assert manifest["subject"]["digest"] == digest
+        blob = api.get(f"blobs/{manifest['layers'][0]['digest']}")
+        assert "sha256:" + hashlib.sha256(blob).hexdigest() == manifest["layers"][0]["digest"]
+    spdx = json.loads(
+        api.get(
+            f"blobs/{json.loads(api.get('manifests/' + by_type['application/spdx+json']['digest']))['layers'][0]['digest']}"
+        )
+    )
+    assert {"hello", "musl"} <= {p["name"] for p in spdx["packages"]}
+    # skopeo reads an attachment by digest too
+    inspect = run("skopeo", "inspect", "--raw", "--tls-verify=false",
+                  f"docker://{s['registry']}/pkgrepo/signed@{by_type['application/spdx+json']['digest']}")  # fmt: skip
+    assert json.loads(inspect.stdout)["subject"]["digest"] == digest
+
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX = "application/vnd.oci.image.index.v1+json"
+SLSA = "https://slsa.dev/provenance/v1"
+
+
+def _signed_copy(s: dict, repo: str) -> tuple[str, Api, dict]:
+    """hello pushed signed to REGISTRY/pkgrepo/REPO:hello; the API and its referrers index."""
+    ref = f"{s['registry']}/pkgrepo/{repo}:hello"
+    run_cli(
+        "image", "push", str(s["layouts"]["hello"]), ref, "--insecure", "--sign", env=s["env"], check=True
+    )
+    api = Api(s["registry"], f"pkgrepo/{repo}")
+    return ref, api, json.loads(api.get(f"manifests/{_digest(s['layouts']['hello']).replace(':', '-')}"))
+
+
+def _entry(index: dict, kind: str) -> dict:
+    if kind == "provenance":
+        return next(
+            m for m in index["manifests"] if m.get("annotations", {}).get("in-toto.io/predicate-type") == SLSA
+        )
+    return next(m for m in index["manifests"] if m["artifactType"] == kind)
+
+
+def _replace_document(api: Api, s: dict, index: dict, entry: dict, edit) -> None:
+    """An attacker with write access: a new artifact with the edited document, listed instead."""
+    manifest = json.loads(api.get(f"manifests/{entry['digest']}"))
+    edited = edit(api.get(f"blobs/{manifest['layers'][0]['digest']}"))
+    manifest["layers"][0].update(digest=api.put_blob(edited), size=len(edited))
+    raw = json.dumps(manifest).encode()
+    entry.update(
+        digest=api.put_manifest("sha256:" + hashlib.sha256(raw).hexdigest(), raw, MANIFEST), size=len(raw)
+    )
+    api.put_manifest(_digest(s["layouts"]["hello"]).replace(":", "-"), json.dumps(index).encode(), INDEX)
+
+
+def _drop_hello(data: bytes) -> bytes:
+    sbom = json.loads(data)
+    sbom["packages"] = [p for p in sbom["packages"] if p["name"] != "hello"]
+    return json.dumps(sbom).encode()
+
+
+def _edit_payload(data: bytes) -> bytes:
+    envelope = json.loads(data)
+    payload = base64.b64decode(envelope["payload"]).replace(b"hello.yaml", b"other.yaml")
+    envelope["payload"] = base64.b64encode(payload).decode()
+    return json.dumps(envelope).encode()
+
+
+def test_verify_refuses_tampered_missing_and_lying_attachments(signing: dict) -> None:
+    s = signing
+    digest = _digest(s["layouts"]["hello"])
+    fallback = digest.replace(":", "-")
+
+    ref, api, index = _signed_copy(s, "tampered")  # an SBOM edited
+    _replace_document(api, s, index, _entry(index, "application/spdx+json"), _drop_hello)
+    refused(verify_ref(s, ref), "tampered with")
+
+    ref, api, index = _signed_copy(s, "tampered-prov")  # the provenance edited, its signature kept
+    _replace_document(api, s, index, _entry(index, "provenance"), _edit_payload)
+    refused(verify_ref(s, ref), "signature does not verify")
+
+    ref, api, index = _signed_copy(s, "missing")  # the provenance taken out of the referrers list
+    index["manifests"].remove(_entry(index, "provenance"))
+    api.put_manifest(fallback, json.dumps(index).encode(), INDEX)
+    refused(verify_ref(s, ref), "no provenance is attached")
+
+    ref, api, index = _signed_copy(s, "lying")  # the list names the tool image's provenance for hello
+    tool = f"{s['registry']}/pkgrepo/lying:tool"
+    run_cli("image", "push", str(s["layouts"]["tool"]), tool, "--insecure", check=True)
+    tool_index = json.loads(api.get(f"manifests/{_digest(s['layouts']['tool']).replace(':', '-')}"))
+    _entry(index, "provenance").update(_entry(tool_index, "provenance"))
+    api.put_manifest(fallback, json.dumps(index).encode(), INDEX)
+    refused(verify_ref(s, ref), "lies")
+
+    # a registry that serves other bytes than the digest it names (a lying proxy in front of it)
+    with lying_proxy(s["registry"], digest) as proxy:
+        refused(verify_ref(s, f"{proxy}/pkgrepo/signed@{digest}"), "other bytes than it names")
+
+
+class _Lying(http.server.BaseHTTPRequestHandler):
+    upstream = ""
+    target = ""
+
+    def do_GET(self) -> None:
+        req = urllib.request.Request(
+            f"http://{self.upstream}{self.path}", headers={"Accept": self.headers.get("Accept", "*/*")}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        if self.path.endswith(f"/manifests/{self.target}"):
+            body = body.replace(b'"schemaVersion":2', b'"schemaVersion": 2')
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class lying_proxy:
+    def __init__(self, upstream: str, target: str):
+        handler = type("Handler", (_Lying,), {"upstream": upstream, "target": target})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
