@@ -11,12 +11,19 @@ Dockerfile over the rootfs tarball pkgrepo writes (the tarball is made before
 timing). Prints best-of-N times, their ratio, and the compressed image size
 beside distroless static (about 2 MiB) and Chainguard static (0.6-0.8 MB).
 Targets (issue 9): hello's prod image in under 1 s and under 500 KB compressed.
+
+Push (issue 19), to Debian's docker-registry on loopback, best of N, each to a
+fresh tag: `skopeo copy oci:LAYOUT docker://REF` alone (the peer), `pkgrepo image
+push` (skopeo plus the SBOM, provenance and VEX attachments) and `pkgrepo image
+push --sign` (plus the sigstore signature), with image keys in a temporary
+$PKGREPO_KEYS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -99,6 +106,49 @@ def bench(spec: Path, packages: Path, repeat: int, work: Path) -> dict:
     }
 
 
+def push_times(layout: Path, registry: str, repeat: int) -> dict:
+    pkgrepo = [sys.executable, "-m", "pkgrepo", "image", "push", str(layout)]
+    runs = {
+        "skopeo": lambda i: [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"oci:{layout}",
+            f"docker://{registry}/bench/skopeo:{i}",
+        ],
+        "push": lambda i: [*pkgrepo, f"{registry}/bench/plain:{i}", "--insecure"],
+        "push_sign": lambda i: [*pkgrepo, f"{registry}/bench/signed:{i}", "--insecure", "--sign"],
+    }
+    return {name: min(timed(make(i), ROOT)[0] for i in range(repeat)) for name, make in runs.items()}
+
+
+def start_registry(work: Path) -> tuple[subprocess.Popen, str] | None:
+    if shutil.which("docker-registry") is None:
+        return None
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (work / "registry.yml").write_text(
+        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work / 'registry'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(work / "registry.yml")], stderr=subprocess.DEVNULL
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.terminate()
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("specs", nargs="*", type=Path)
@@ -112,6 +162,12 @@ def main() -> None:
     print(f"prod images from {args.packages} (best of {args.repeat}); peers: {PEERS}")
     print(f"{'spec':14} {'pkgrepo':>9} {'buildah':>9} {'ratio':>6} {'size':>10} layers")
     with tempfile.TemporaryDirectory(prefix="pkgrepo-bench-image-") as tmp:
+        os.environ["PKGREPO_KEYS"] = str(Path(tmp) / "keys")  # image and provenance keys of the run
+        subprocess.run(
+            [sys.executable, "-m", "pkgrepo", "image", "key", "init"], check=True, capture_output=True
+        )
+        registry = start_registry(Path(tmp))
+        pushes = []
         for spec in specs:
             import yaml
 
@@ -124,6 +180,17 @@ def main() -> None:
                 f"{r['spec']:14} {r['pkgrepo_s']:8.2f}s {r['buildah_s']:8.2f}s {r['buildah_s'] / r['pkgrepo_s']:5.1f}x"
                 f" {r['size'] / 1000:7.1f} kB {r['layers']:>6}"
             )
+            if registry is not None:
+                pushes.append((spec.stem, push_times(Path(tmp) / f"{spec.stem}-0", registry[1], args.repeat)))
+        if registry is None:
+            print("push: skipped (docker-registry is not installed)")
+        else:
+            registry[0].terminate()
+            registry[0].wait(10)
+            print(f"\npush to docker-registry on loopback (best of {args.repeat})")
+            print(f"{'spec':14} {'skopeo':>9} {'push':>9} {'push+sign':>10}")
+            for name, t in pushes:
+                print(f"{name:14} {t['skopeo']:8.2f}s {t['push']:8.2f}s {t['push_sign']:9.2f}s")
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def verify_ref(s: dict, ref: str, keys: Path | None = None) -> subprocess.Comple
     return run_cli(
         "verify", f"docker://{ref}", "--insecure", "--provenance", str(s["built"]),
         "--key", str(s["built"] / "provenance.pub"), "--key", str(s["dir"] / "provenance.pub"),
-        "--image-keys", str(keys or s["dir"] / "policy" / "image-keys.json"), env=s["env"],
+        "--image-keys", str(keys or s["dir"] / "keys" / "image" / "keys.json"), env=s["env"],
     )  # fmt: skip
 
 
