@@ -137,7 +137,9 @@ def start_registry(work: Path) -> tuple[subprocess.Popen, str] | None:
         f"http: {{addr: 127.0.0.1:{port}}}\n"
     )
     proc = subprocess.Popen(
-        ["docker-registry", "serve", str(work / "registry.yml")], stderr=subprocess.DEVNULL
+        ["docker-registry", "serve", str(work / "registry.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(100):
         try:

@@ -168,7 +168,7 @@ EXPIRES = click.option(
 )
 
 
-def _add_key(keys_dir, key_file, passphrase_file, expires):
+def _add_key(keys_dir, key_file, passphrase_file, expires, first=False):
     import os
 
     from pkgrepo.errors import BadInput
@@ -184,7 +184,7 @@ def _add_key(keys_dir, key_file, passphrase_file, expires):
         passphrase = os.environ["COSIGN_PASSWORD"].encode()
     when = parse_time(expires, "--expires") if expires else None
     store = ImageKeys(keys_dir)
-    return store, store.add(key_file, passphrase, when)
+    return store, store.add(key_file, passphrase, when, first)
 
 
 @key.command("init")
@@ -336,9 +336,11 @@ def verify_image(target, prov, key_files, repo_url, trust, image_keys, insecure)
     from pkgrepo.attest import dsse
     from pkgrepo.attest.verify import RepoEvidence
     from pkgrepo.errors import BadInput
+    from pkgrepo.image.registry import Ref
     from pkgrepo.image.remote import KeyedEvidence, verify_remote
     from pkgrepo.image.sigkeys import ImageKeys, KeyList
 
+    Ref.parse(target)  # a malformed reference is named before anything else
     if repo_url and (key_files or prov):
         raise BadInput(
             "pass --repo URL (provenance and keys from the repository) or --key/--provenance, not both"

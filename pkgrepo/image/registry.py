@@ -89,9 +89,11 @@ class Registry:
         try:
             resp = self.http.request(method, url, preload_content=False, **kw)
         except urllib3.exceptions.HTTPError as e:
-            raise Unreachable(
-                f"registry {self.ref.host}: {method} {url} failed ({type(e).__name__}: {e})"
-            ) from None
+            cause = getattr(e, "reason", None) or e
+            if isinstance(cause, urllib3.exceptions.NewConnectionError):
+                cause = cause.__cause__ or cause
+            why = getattr(cause, "strerror", None) or type(cause).__name__
+            raise Unreachable(f"registry {self.ref.host}: {method} {url} failed ({why})") from None
         try:
             data = resp.read(limit + 1, decode_content=False)
         except urllib3.exceptions.HTTPError as e:

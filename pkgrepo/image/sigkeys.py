@@ -22,6 +22,8 @@ revocation no longer names the key.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -255,14 +257,25 @@ class ImageKeys:
     def _save(self, keys: KeyList) -> None:
         _write(self.list_path, keys.to_bytes(), 0o644)
 
-    def _prepare(self) -> None:
+    @contextlib.contextmanager
+    def _locked(self):
+        """The store created (0700, never through a symlink) and held: one change at a time."""
         if self.directory.is_symlink():
             raise BadInput(f"{self.directory}: is a symlink; refusing to keep signing keys through it")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
-    def add(self, private: Path | None, passphrase: bytes | None, expires: int | None) -> KeyRecord:
-        """A new key (generated, or the user's `private` key file) made current; the list saved."""
+    def add(
+        self, private: Path | None, passphrase: bytes | None, expires: int | None, first: bool = False
+    ) -> KeyRecord:
+        """A new key (generated, or the user's `private` key file) made current; the list saved.
+        `first`: refused when a key is already current (`image key init`)."""
         now = int(time.time())
         if private is None:
             sk = ec.generate_private_key(ec.SECP256R1())
@@ -278,27 +291,34 @@ class ImageKeys:
         if expires is not None and expires <= now:
             raise BadInput(f"--expires {iso(expires)} is not in the future")
         record = KeyRecord(kid, public_pem(pub).decode(), now, expires or now + DEFAULT_VALID_DAYS * 86400)
-        keys = self.read()
-        if any(k.keyid == kid for k in keys.keys):
-            raise BadInput(f"{private or 'the new key'}: key {kid[:16]} is already in {self.list_path}")
-        self._prepare()
-        pw = secrets.token_hex(24).encode()
-        _write(self.directory / f"{kid}.pass", pw + b"\n", 0o600)
-        _write(self.directory / f"{kid}.key", encrypt_private_key(der, pw), 0o600)
-        _write(self.directory / f"{kid}.pub", record.public.encode(), 0o644)
-        self._save(KeyList(kid, (*keys.keys, record)))
+        with self._locked():
+            keys = self.read()
+            if first and keys.current is not None:
+                raise BadInput(
+                    f"image key {keys.current[:16]} already exists; use `pkgrepo image key rotate` to replace it"
+                )
+            if any(k.keyid == kid for k in keys.keys):
+                raise BadInput(f"{private or 'the new key'}: key {kid[:16]} is already in {self.list_path}")
+            pw = secrets.token_hex(24).encode()
+            _write(self.directory / f"{kid}.pass", pw + b"\n", 0o600)
+            _write(self.directory / f"{kid}.key", encrypt_private_key(der, pw), 0o600)
+            _write(self.directory / f"{kid}.pub", record.public.encode(), 0o644)
+            self._save(KeyList(kid, (*keys.keys, record)))
         return record
 
     def revoke(self, keyid: str) -> KeyRecord:
-        keys = self.read()
-        found = keys.find(keyid)
-        if found is None:
-            raise BadInput(f"{keyid}: no such image key in {self.list_path} (give 8 or more hex digits)")
-        if found.revoked is not None:
-            return found
-        revoked = replace(found, revoked=int(time.time()))
-        current = None if keys.current == found.keyid else keys.current
-        self._save(KeyList(current, tuple(revoked if k is found else k for k in keys.keys)))
+        if not self.list_path.is_file():
+            raise BadInput(f"{self.list_path}: no image keys; nothing to revoke")
+        with self._locked():
+            keys = self.read()
+            found = keys.find(keyid)
+            if found is None:
+                raise BadInput(f"{keyid}: no such image key in {self.list_path} (give 8 or more hex digits)")
+            if found.revoked is not None:
+                return found
+            revoked = replace(found, revoked=int(time.time()))
+            current = None if keys.current == found.keyid else keys.current
+            self._save(KeyList(current, tuple(revoked if k is found else k for k in keys.keys)))
         return revoked
 
     def signing(self) -> Signing:
