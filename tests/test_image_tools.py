@@ -520,3 +520,71 @@ class lying_proxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_vex_attached_signed_and_checked(signing: dict, tmp_path: Path) -> None:
+    """An advisory covering hello, and a VEX statement about it: the push attaches the image's
+    VEX (the finding with its status), pkgrepo verify checks it, an edited one is refused."""
+    data = tmp_path / "data"
+    (data / "advisories").mkdir(parents=True)
+    (data / "vex").mkdir()
+    advisory = {
+        "schema_version": "1.6.0",
+        "id": "PKGREPO-2099-0001",
+        "summary": "hello greets too loudly",
+        "database_specific": {"severity": "LOW"},
+        "affected": [
+            {
+                "package": {"ecosystem": "pkgrepo", "name": "hello"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.10-r9"}]}],
+            }
+        ],
+    }
+    (data / "advisories" / "hello.json").write_text(json.dumps(advisory))
+    (data / "vex" / "hello.json").write_text(
+        json.dumps(
+            {
+                "@context": "https://openvex.dev/ns/v0.2.0",
+                "@id": "urn:test:hello-vex",
+                "author": "test",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "version": 1,
+                "statements": [
+                    {
+                        "vulnerability": {"name": "PKGREPO-2099-0001"},
+                        "products": [{"@id": "pkg:generic/pkgrepo/hello@2.10-r1?arch=x86_64"}],
+                        "status": "not_affected",
+                        "justification": "vulnerable_code_not_in_execute_path",
+                    }
+                ],
+            }
+        )
+    )
+    env = {**signing["env"], "PKGREPO_DATA": str(data)}
+    ref = f"{signing['registry']}/pkgrepo/vex:hello"
+    out = run_cli(
+        "image", "push", str(signing["layouts"]["hello"]), ref, "--insecure", "--sign", env=env, check=True
+    )
+    assert "attached vex" in out.stdout
+    proc = verify_ref(signing, ref)
+    assert proc.returncode == 0 and "VEX" in proc.stdout, proc.stderr
+    api = Api(signing["registry"], "pkgrepo/vex")
+    index = json.loads(api.get(f"manifests/{_digest(signing['layouts']['hello']).replace(':', '-')}"))
+    entry = next(
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("in-toto.io/predicate-type", "").startswith("https://openvex")
+    )
+    envelope = json.loads(
+        api.get(f"blobs/{json.loads(api.get('manifests/' + entry['digest']))['layers'][0]['digest']}")
+    )
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert [s["status"] for s in statement["predicate"]["statements"]] == ["not_affected"]
+
+    def silenced(data: bytes) -> bytes:  # the statement's status edited, the signature kept
+        envelope = json.loads(data)
+        payload = base64.b64decode(envelope["payload"]).replace(b'"not_affected"', b'"fixed"')
+        return json.dumps({**envelope, "payload": base64.b64encode(payload).decode()}).encode()
+
+    _replace_document(api, signing, index, entry, silenced)
+    refused(verify_ref(signing, ref), "signature does not verify")
