@@ -38,6 +38,26 @@ def _skopeo_copy(layout: Path, ref: str, insecure: bool) -> str:
         return digest_file.read_text().strip()
 
 
+def _check_provenance(path: Path, data: bytes, digest: str) -> None:
+    """The layout's provenance must be an envelope about this image before it is attached (and
+    the image signed): a layout whose evidence/ was swapped is refused, nothing pushed."""
+    import json
+
+    from pkgrepo.attest import dsse
+    from pkgrepo.image.evidence import ImageProvenance
+
+    env = dsse.read_envelope(path, data)
+    try:
+        statement = json.loads(env.payload)
+    except ValueError as e:
+        raise BadInput(f"{path}: the signed payload is not JSON ({e})") from None
+    subject = ImageProvenance.from_statement(str(path), statement).subject
+    if subject != digest:
+        raise BadInput(
+            f"{path}: is the provenance of {subject[:19]}, not of the layout's image {digest[:19]}"
+        )
+
+
 def push(
     layout: Path, ref: str, insecure: bool = False, sign: bool = False, keys_dir: Path | None = None
 ) -> Pushed:
@@ -60,6 +80,8 @@ def push(
         raise BadInput(
             f"{layout}: has no evidence/ (image provenance); rebuild it with `pkgrepo image build`"
         )
+    if evidence.provenance is not None:
+        _check_provenance(layout / "evidence" / PROVENANCE, evidence.provenance, image.digest)
     pushed = _skopeo_copy(layout, str(target), insecure)
     if pushed != image.digest:
         raise PkgrepoError(f"{ref}: the registry holds {pushed}, not the layout's {image.digest}")
