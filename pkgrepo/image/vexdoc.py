@@ -28,12 +28,16 @@ def _timestamp(epoch: int) -> str:
 
 def openvex(sbom: Path, image_digest: str) -> dict | None:
     from pkgrepo.attest.advisories import data_dir, load_advisories
+
+    advisories = load_advisories(data_dir("advisories"))
+    if not advisories:  # nothing can match: skip reading the SBOM (its libraries are slow to load)
+        return None
     from pkgrepo.attest.sbom import read_sbom
     from pkgrepo.attest.scan import scan
     from pkgrepo.attest.vex import load_vex
 
     subject = read_sbom(sbom)
-    findings = scan(subject, load_advisories(data_dir("advisories")), load_vex(data_dir("vex")))
+    findings = scan(subject, advisories, load_vex(data_dir("vex")))
     arch = {c.name: c.arch for c in subject.components}
     statements = []
     for f in findings:
