@@ -116,7 +116,10 @@ def _identity_matches(ref: Ref, identity: str) -> bool:
     the same repository."""
     if ref.tag is not None:
         return identity == f"{ref.name}:{ref.tag}"
-    return identity.rsplit("@", 1)[0].rsplit(":", 1)[0] == ref.name if "/" in identity else False
+    name = identity.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name == ref.name
 
 
 def verify(registry: Registry, ref: Ref, digest: str, keys: KeyList, now: int) -> Verified:
