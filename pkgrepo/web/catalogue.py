@@ -11,7 +11,9 @@ repository renders to the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.scan import Finding, scan
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
-from pkgrepo.package.meta import FileEntry
+from pkgrepo.package.meta import FileEntry, MetadataError, manifest_from_bytes, manifest_to_bytes
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
@@ -124,9 +126,20 @@ def slug(text: str) -> str:
     return safe if safe[:1].isalnum() else f"x{safe}"
 
 
-def _manifest(verified: Verified, entry: IndexEntry) -> list[FileEntry]:
+def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list[FileEntry]:
+    """The file list of a signed package, from the cache of manifests read from verified bytes.
+
+    The cache (`$PKGREPO_CACHE/web/manifests/SHA256.json`, the user's own, like the build
+    cache) is keyed by the sha256 the metadata signs, so a package is read once, not at
+    every publish: only packages new since the last generation are hashed and opened."""
     from pkgrepo.package.archive import read_head
 
+    hit = cache / f"{entry.sha256}.json" if cache else None
+    if hit is not None and hit.is_file():
+        try:
+            return manifest_from_bytes(hit.read_bytes())
+        except (OSError, MetadataError):
+            pass  # rebuilt below
     path = verified.local(entry.path)
     verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
     try:
@@ -135,11 +148,17 @@ def _manifest(verified: Verified, entry: IndexEntry) -> list[FileEntry]:
         raise BadInput(f"{entry.path}: {e}") from None
     if info != entry.info:
         raise BadInput(f"{path}: its .PKGINFO differs from the signed index entry for {entry.path}")
+    if hit is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+            hit.parent.mkdir(parents=True, exist_ok=True)
+            tmp = hit.with_name(f".{hit.name}.{os.getpid()}")
+            tmp.write_bytes(manifest_to_bytes(manifest))
+            os.replace(tmp, hit)
     return manifest
 
 
 def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
-    return tuple(sorted(set(re.split(r"[\s,]+", annotations.get("fixes", "")) - {""})))
+    return tuple(sorted(set(re.split(r"[\s,]+", annotations.get("fixes", ""))) - {""}))
 
 
 def _provenance(
@@ -254,8 +273,10 @@ def _image(
     return ImagePage(rec["name"], rec, target, findings, added, _dockerfile(rec["name"], profiles))
 
 
-def gather(verified: Verified, advisories: list[Advisory], vex: list[Statement]) -> Catalogue:
-    """The catalogue of a verified repository."""
+def gather(
+    verified: Verified, advisories: list[Advisory], vex: list[Statement], cache: Path | None = None
+) -> Catalogue:
+    """The catalogue of a verified repository (`cache`: where file lists read before are kept)."""
     keys = {}
     for t in verified.targets:
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
@@ -267,7 +288,7 @@ def gather(verified: Verified, advisories: list[Advisory], vex: list[Statement])
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
         prov = _provenance(verified, e, evidence.get("provenance"), keys)
-        by_name[e.name].append(Version(e, _manifest(verified, e), evidence, prov))
+        by_name[e.name].append(Version(e, _manifest(verified, e, cache), evidence, prov))
     provides = [(e.name, e.info.full_version, [parse_provide(p) for p in e.info.provides]) for e in signed]
     required_by: dict[str, set[str]] = defaultdict(set)
     for name, versions in by_name.items():

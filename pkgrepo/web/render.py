@@ -10,6 +10,7 @@ input, so the same repository renders to the same bytes.
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from datetime import UTC, datetime
 from importlib import resources
@@ -45,6 +46,7 @@ def date(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC") if epoch else "unknown"
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pkgrepo.web", "templates"),

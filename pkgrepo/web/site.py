@@ -92,8 +92,12 @@ def load_inputs(advisories: Path, vex: Path) -> tuple[list[Advisory], list[State
     return load_advisories(advisories), load_vex(vex)
 
 
-def generate(repo: Path, advisories: list[Advisory], statements: list[Statement]) -> Site:
-    """Verify the repository at `repo`, render its catalogue and make it the served site."""
+def generate(
+    repo: Path, advisories: list[Advisory], statements: list[Statement], cache: Path | None = None
+) -> Site:
+    """Verify the repository at `repo`, render its catalogue and make it the served site.
+    `cache`: where package file lists are kept (default `$PKGREPO_CACHE/web/manifests`)."""
+    from pkgrepo.paths import default_cache
     from pkgrepo.repo.repository import Repository
 
     if not (repo / "metadata" / "1.root.json").is_file():
@@ -102,7 +106,7 @@ def generate(repo: Path, advisories: list[Advisory], statements: list[Statement]
         )
     with Repository.at(repo).lock():
         verified = verify(repo)
-        catalogue = gather(verified, advisories, statements)
+        catalogue = gather(verified, advisories, statements, cache or default_cache() / "web" / "manifests")
         files = render(catalogue, verified)
         digest = _digest(files)
         _install(repo, files, digest)
