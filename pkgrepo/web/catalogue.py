@@ -181,8 +181,10 @@ def _provenance(
         return Provenanced(f"does not verify: {e}", False)
     if not any(s.sha256 == entry.sha256 for s in prov.subjects):
         return Provenanced("signed, but for other bytes than this package file", False)
-    builder = statement["predicate"]["runDetails"].get("builder", {})
-    version = " ".join(f"{k} {v}" for k, v in sorted((builder.get("version") or {}).items()))
+    builder = statement["predicate"]["runDetails"].get("builder")
+    builder = builder if isinstance(builder, dict) else {}
+    versions = builder.get("version")
+    version = " ".join(f"{k} {v}" for k, v in sorted(versions.items())) if isinstance(versions, dict) else ""
     return Provenanced(
         f"verified: signed by key {keyid[:16]}",
         True,

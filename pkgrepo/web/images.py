@@ -103,7 +103,7 @@ def records(directory: Path) -> dict[str, bytes]:
             continue
         try:
             name, profile, rec = profile_record(path)
-        except (KeyError, TypeError, OSError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError, OSError) as e:
             raise BadInput(f"{path}: not a readable OCI image layout ({type(e).__name__}: {e})") from None
         profiles = found.setdefault(name, {})
         if profile in profiles:
@@ -130,15 +130,40 @@ def publish_records(repo: Path, keys_dir: Path | None, directory: Path) -> list[
         return Repository.at(repo, keys_dir).publish([], sidecars=lambda _files: files).added
 
 
+def _check_profile(p: Any) -> None:
+    ints = ("size", "uncompressed")
+    if (
+        not isinstance(p, dict)
+        or not isinstance(p.get("digest"), str)
+        or not isinstance(p.get("layers"), list)
+    ):
+        raise ValueError("a profile has no digest or layers")
+    if not all(isinstance(p.get(k), int) for k in ints):
+        raise ValueError("a profile's sizes are not byte counts")
+    for layer in p["layers"]:
+        if not isinstance(layer, dict) or not all(isinstance(layer.get(k), int) for k in ints):
+            raise ValueError("a layer's sizes are not byte counts")
+        if not isinstance(layer.get("digest"), str) or not isinstance(layer.get("title"), str):
+            raise ValueError("a layer has no digest or title")
+        layer["packages"] = [[str(n), str(v)] for n, v in layer["packages"]]
+    for key in ("user", "workdir"):
+        if not isinstance(p.get(key), str | None):
+            raise ValueError(f"{key} is not a string")
+    for key in ("entrypoint", "cmd"):
+        if not isinstance(p.get(key), list | None):
+            raise ValueError(f"{key} is not a list")
+
+
 def read_record(target: str, data: bytes) -> dict[str, Any]:
-    """A signed record's contents; BadInput naming the target when it is not one."""
+    """A signed record's contents, checked field by field; BadInput naming the target when it is not one."""
     try:
         rec = json.loads(data)
         if rec.get("format") != FORMAT or not SAFE.match(rec["name"]):
             raise ValueError("unknown format or name")
+        if not isinstance(rec["profiles"], dict) or not set(rec["profiles"]) <= {"prod", "dev"}:
+            raise ValueError("profiles are not prod and dev")
         for p in rec["profiles"].values():
-            for layer in p["layers"]:
-                layer["packages"] = [[str(n), str(v)] for n, v in layer["packages"]]
+            _check_profile(p)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadInput(
             f"{target}: not an image record ({e}); publish it again with `repo web --images`"

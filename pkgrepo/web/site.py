@@ -54,6 +54,32 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _holds(directory: Path, files: dict[str, bytes]) -> bool:
+    """Does `directory` hold exactly `files` (a site written before, not one tampered with)?"""
+    found = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
+    if found != set(files):
+        return False
+    return all(
+        not (directory / rel).is_symlink() and (directory / rel).read_bytes() == data
+        for rel, data in files.items()
+    )
+
+
+def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> str:
+    """The digest names the site. A directory of that name is reused when it holds exactly
+    `files`, replaced when it is not the current site, and otherwise (the current site,
+    tampered with) left to its readers while the site takes the next free name."""
+    for name in (digest[:32], *(f"{digest[:32]}-{i}" for i in range(1, 100))):
+        path = sites / name
+        if not path.exists() and not path.is_symlink():
+            return name
+        if path.is_dir() and not path.is_symlink() and _holds(path, files):
+            return name
+        if name != current:
+            return name
+    raise BadInput(f"{sites}: a hundred sites of the same digest; remove the directory")
+
+
 def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
     link = repo / LINK
     if link.exists() and not link.is_symlink():
@@ -62,10 +88,12 @@ def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
     if sites.is_symlink() or (sites.exists() and not sites.is_dir()):
         raise BadInput(f"{sites}: is not a directory pkgrepo made; remove it")
     sites.mkdir(exist_ok=True)
-    name = digest[:32]
+    previous = os.readlink(link) if link.is_symlink() else ""
+    current = os.path.basename(previous) if previous.startswith(f"{SITES}/") else ""
+    name = _name(sites, files, digest, current)
     final = sites / name
-    if final.is_symlink() or (final.exists() and not final.is_dir()):
-        _remove(final)
+    if final.is_symlink() or (final.exists() and not (final.is_dir() and _holds(final, files))):
+        _remove(final)  # not the current site (checked above): nobody is reading it
     if not final.exists():
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=sites))
         for rel, data in files.items():
@@ -76,14 +104,13 @@ def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             d.chmod(0o755)
         os.rename(tmp, final)
-    previous = os.readlink(link) if link.is_symlink() else ""
+    for stale in repo.glob(f".{LINK}.tmp*"):  # left by a run killed between link and rename
+        stale.unlink(missing_ok=True)
     new_link = repo / f".{LINK}.tmp{os.getpid()}"
-    new_link.unlink(missing_ok=True)
     new_link.symlink_to(f"{SITES}/{name}")
     os.replace(new_link, link)  # the commit: readers see the new site from here on
-    keep = {name, os.path.basename(previous) if previous.startswith(f"{SITES}/") else ""}
     for entry in sites.iterdir():
-        if entry.name not in keep:
+        if entry.name not in (name, current):
             _remove(entry)
 
 
