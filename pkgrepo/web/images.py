@@ -24,12 +24,13 @@ from typing import Any
 from pkgrepo.errors import BadInput
 from pkgrepo.image.oci import read_layout
 from pkgrepo.image.outputs import is_layout
-from pkgrepo.package.meta import NAME_RE, VERSION_RE, canonical_json
+from pkgrepo.package.meta import NAME_RE, canonical_json
 
 FORMAT = 1
 PREFIX = "images/"
 TITLE = "org.opencontainers.image.title"
 PROFILE = "pkgrepo.image.profile"
+FULL_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~_]*-r[0-9]+$")  # [epoch:]version-rrelease
 SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -45,7 +46,7 @@ def _packages(title: str) -> list[list[str]]:
     out = []
     for part in title.split(", "):
         name, _, version = part.partition(" ")
-        if not (re.match(NAME_RE, name) and re.match(VERSION_RE, version.split(":")[-1] or "?")):
+        if not (re.match(NAME_RE, name) and FULL_VERSION.match(version)):
             return []
         out.append([name, version])
     return out

@@ -67,7 +67,8 @@ def render(cat: Catalogue, verified: Verified) -> dict[str, bytes]:
     def target(path: str) -> str:
         return verified.local(path).relative_to(verified.root).as_posix()
 
-    common = {"target": target, "timestamp_version": verified.timestamp_version}
+    names = {p.name for p in cat.packages}
+    common = {"target": target, "timestamp_version": verified.timestamp_version, "names": names}
     out: dict[str, bytes] = {}
 
     def page(path: str, template: str, **values: object) -> None:
