@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pkgrepo.attest import dsse
 from pkgrepo.attest.advisories import Advisory
@@ -27,7 +27,7 @@ from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.scan import Finding, scan
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
-from pkgrepo.package.meta import FileEntry, MetadataError, manifest_from_bytes, manifest_to_bytes
+from pkgrepo.package.meta import FILE_TYPES
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
@@ -35,6 +35,30 @@ from pkgrepo.web.images import PREFIX, read_record
 from pkgrepo.web.verified import Verified
 
 EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
+
+
+class Listed(NamedTuple):
+    """One line of a package's file list, as the page shows it."""
+
+    path: str
+    type: str
+    size: int
+    target: str | None
+
+
+def _listed(data: bytes) -> list[Listed]:
+    """A cached file list; ValueError when it is not one."""
+    rows = json.loads(data)
+    out = [Listed(*row) for row in rows]
+    if not all(
+        isinstance(x.path, str)
+        and x.type in FILE_TYPES
+        and isinstance(x.size, int)
+        and isinstance(x.target, str | None)
+        for x in out
+    ):
+        raise ValueError("not a file list")
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,7 +89,7 @@ class Dependency:
 @dataclass
 class Version:
     entry: IndexEntry
-    files: list[FileEntry]
+    files: list[Listed]
     evidence: dict[str, str]  # kind -> target path
     provenance: Provenanced
     depends: list[Dependency] = field(default_factory=list)
@@ -126,10 +150,10 @@ def slug(text: str) -> str:
     return safe if safe[:1].isalnum() else f"x{safe}"
 
 
-def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list[FileEntry]:
+def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list[Listed]:
     """The file list of a signed package, from the cache of manifests read from verified bytes.
 
-    The cache (`$PKGREPO_CACHE/web/manifests/SHA256.json`, the user's own, like the build
+    The cache (`$PKGREPO_CACHE/web/files/SHA256.json`, the user's own, like the build
     cache) is keyed by the sha256 the metadata signs, so a package is read once, not at
     every publish: only packages new since the last generation are hashed and opened."""
     from pkgrepo.package.archive import read_head
@@ -137,8 +161,8 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list
     hit = cache / f"{entry.sha256}.json" if cache else None
     if hit is not None and hit.is_file():
         try:
-            return manifest_from_bytes(hit.read_bytes())
-        except (OSError, MetadataError):
+            return _listed(hit.read_bytes())
+        except (OSError, ValueError, TypeError):
             pass  # rebuilt below
     path = verified.local(entry.path)
     verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
@@ -148,13 +172,14 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list
         raise BadInput(f"{entry.path}: {e}") from None
     if info != entry.info:
         raise BadInput(f"{path}: its .PKGINFO differs from the signed index entry for {entry.path}")
+    listed = [Listed(e.path, e.type, e.size, e.target) for e in manifest]
     if hit is not None:
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
             hit.parent.mkdir(parents=True, exist_ok=True)
             tmp = hit.with_name(f".{hit.name}.{os.getpid()}")
-            tmp.write_bytes(manifest_to_bytes(manifest))
+            tmp.write_bytes(json.dumps([list(x) for x in listed], separators=(",", ":")).encode())
             os.replace(tmp, hit)
-    return manifest
+    return listed
 
 
 def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:

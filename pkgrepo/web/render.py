@@ -65,7 +65,7 @@ def render(cat: Catalogue, verified: Verified) -> dict[str, bytes]:
     env = _env()
 
     def target(path: str) -> str:
-        return verified.local(path).relative_to(verified.root).as_posix()
+        return verified.target_path(path)
 
     names = {p.name for p in cat.packages}
     common = {"target": target, "timestamp_version": verified.timestamp_version, "names": names}

@@ -65,18 +65,18 @@ def _holds(directory: Path, files: dict[str, bytes]) -> bool:
     )
 
 
-def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> str:
+def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> tuple[str, bool]:
     """The digest names the site. A directory of that name is reused when it holds exactly
-    `files`, replaced when it is not the current site, and otherwise (the current site,
-    tampered with) left to its readers while the site takes the next free name."""
+    `files` (True: nothing to write), replaced when it is not the current site, and otherwise
+    (the current site, tampered with) left to its readers while the site takes the next name."""
     for name in (digest[:32], *(f"{digest[:32]}-{i}" for i in range(1, 100))):
         path = sites / name
         if not path.exists() and not path.is_symlink():
-            return name
+            return name, False
         if path.is_dir() and not path.is_symlink() and _holds(path, files):
-            return name
+            return name, True
         if name != current:
-            return name
+            return name, False
     raise BadInput(f"{sites}: a hundred sites of the same digest; remove the directory")
 
 
@@ -90,11 +90,11 @@ def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
     sites.mkdir(exist_ok=True)
     previous = os.readlink(link) if link.is_symlink() else ""
     current = os.path.basename(previous) if previous.startswith(f"{SITES}/") else ""
-    name = _name(sites, files, digest, current)
+    name, written = _name(sites, files, digest, current)
     final = sites / name
-    if final.is_symlink() or (final.exists() and not (final.is_dir() and _holds(final, files))):
-        _remove(final)  # not the current site (checked above): nobody is reading it
-    if not final.exists():
+    if not written:
+        if final.exists() or final.is_symlink():
+            _remove(final)  # not the current site (checked above): nobody is reading it
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=sites))
         for rel, data in files.items():
             dest = tmp / rel
@@ -123,7 +123,7 @@ def generate(
     repo: Path, advisories: list[Advisory], statements: list[Statement], cache: Path | None = None
 ) -> Site:
     """Verify the repository at `repo`, render its catalogue and make it the served site.
-    `cache`: where package file lists are kept (default `$PKGREPO_CACHE/web/manifests`)."""
+    `cache`: where package file lists are kept (default `$PKGREPO_CACHE/web/files`)."""
     from pkgrepo.paths import default_cache
     from pkgrepo.repo.repository import Repository
 
@@ -133,7 +133,7 @@ def generate(
         )
     with Repository.at(repo).lock():
         verified = verify(repo)
-        catalogue = gather(verified, advisories, statements, cache or default_cache() / "web" / "manifests")
+        catalogue = gather(verified, advisories, statements, cache or default_cache() / "web" / "files")
         files = render(catalogue, verified)
         digest = _digest(files)
         _install(repo, files, digest)

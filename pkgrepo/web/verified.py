@@ -37,11 +37,13 @@ class Verified:
     entries: list[IndexEntry]
     timestamp_version: int
 
+    def target_path(self, target: str) -> str:
+        """Where a consistent-snapshot target lies, relative to the repository directory."""
+        directory, name = posixpath.split(target)
+        return posixpath.join("targets", directory, f"{self.targets[target].hashes['sha256']}.{name}")
+
     def local(self, target: str) -> Path:
-        """Where a consistent-snapshot target lies in the repository directory."""
-        info = self.targets[target]
-        name = f"{info.hashes['sha256']}.{posixpath.basename(target)}"
-        return self.root / "targets" / posixpath.dirname(target) / name
+        return self.root / self.target_path(target)
 
     def read(self, target: str) -> bytes:
         """The bytes of a signed target; BadInput when they are not the signed ones."""
