@@ -316,7 +316,12 @@ def gather(
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
         prov = _provenance(verified, e, evidence.get("provenance"), keys)
         by_name[e.name].append(Version(e, _manifest(verified, e, cache), evidence, prov))
-    provides = [(e.name, e.info.full_version, [parse_provide(p) for p in e.info.provides]) for e in signed]
+    # who could meet a dependency named N: the packages named N and those providing N
+    candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)
+    for e in signed:
+        provided = [parse_provide(p) for p in e.info.provides]
+        for key in {e.name, *(n for n, _ in provided)}:
+            candidates[key].append((e.name, e.info.full_version, provided))
     required_by: dict[str, set[str]] = defaultdict(set)
     for name, versions in by_name.items():
         versions.sort(key=lambda v: _Order(v.entry.info.full_version), reverse=True)
@@ -327,7 +332,9 @@ def gather(
                 except BadInput:
                     v.depends.append(Dependency(text, ()))
                     continue
-                names = sorted({n for n, ver, prov in provides if meets(dep, n, ver, prov)})
+                names = sorted(
+                    {n for n, ver, prov in candidates.get(dep.name, []) if meets(dep, n, ver, prov)}
+                )
                 v.depends.append(Dependency(text, tuple(names)))
                 for n in names:
                     if n != name:
