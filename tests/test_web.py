@@ -199,6 +199,8 @@ def test_image_records_are_signed_in_and_shown(image_packages: Path, site: dict,
             "image", "build", str(spec), "--profile", profile, "--packages", str(image_packages),
             "--out", str(images / f"lua-app-{profile}"), check=True,
         )  # fmt: skip
+    lua = [str(p) for p in sorted(image_packages.glob("lua*.pkg.tar.zst"))]  # built after the site
+    run_cli("publish", "--repo", str(copy), "--keys", str(site["keys"]), *site["where"], *lua, check=True)
     proc = run_cli(
         "repo",
         "web",
