@@ -18,8 +18,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-# pkgrepo's rooms that cannot change what a build makes (commands, images, the repository, progress).
-NOT_BUILD = {"cli", "image", "repo", "rollout.py", "progress.py", "__main__.py", "data", "__pycache__"}
+# pkgrepo's rooms that cannot change what a build makes (commands, images, the repository, its web
+# catalogue, progress).
+NOT_BUILD = {"cli", "image", "repo", "web", "rollout.py", "progress.py", "__main__.py", "data", "__pycache__"}
 
 
 @functools.cache

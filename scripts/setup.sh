@@ -12,11 +12,12 @@ apt-get update -q
 # nginx-light: serves a published repository in the tests and the serve benchmark;
 # python3-apt: apt_pkg, the peer the version comparison is tested against;
 # skopeo, umoci, buildah, docker-registry: the real container tools the image tests
-# and benchmarks push to, unpack with and build Dockerfiles with.
+# and benchmarks push to, unpack with and build Dockerfiles with;
+# chromium, chromium-driver: the headless browser the web catalogue is tested in.
 apt-get install -y -q --no-install-recommends \
   bubblewrap gcc make binutils patch tcl libc6-dev linux-libc-dev \
   libarchive13 tar xz-utils bzip2 zstd ca-certificates python3-solv nginx-light \
-  skopeo umoci buildah docker-registry \
+  skopeo umoci buildah docker-registry chromium chromium-driver \
   python3 python3-venv python3-pip python3-apt >/dev/null
 # skopeo-sigstore: Debian 13's skopeo, which verifies sigstore signatures (Debian 12's
 # has them compiled out); the image signing tests verify with it (scripts/skopeo-sigstore.sh)

@@ -23,6 +23,7 @@ ROOMS = [
     "attest",
     "build",
     "image",
+    "web",
     "rollout",
     "progress",
     "cli",

@@ -290,10 +290,23 @@ def rollout(
     recipes = load_requested(recipes_dir, names)
     wanted = [find_recipe(recipes, n) for n in names]
     repo = Repository.at(repo_path, keys_dir) if repo_path else None
+    site_inputs = None
+    if repo is not None:  # the web catalogue follows the repository (docs/repository.md)
+        from pkgrepo.attest.advisories import data_dir
+        from pkgrepo.web.site import load_inputs
+
+        site_inputs = load_inputs(data_dir("advisories"), data_dir("vex"))
 
     with Progress(as_json) as progress:
         builder = Builder(out, SourceCache(cache_dir, log=progress), report=progress)
         report = run(builder, recipes, wanted, repo, images_dir, test=not no_test, specs=list(specs))
+    if site_inputs is not None:
+        from pkgrepo.web.images import publish_records
+        from pkgrepo.web.site import generate
+
+        if specs and images_dir is not None:  # the rebuilt images' records, signed in
+            report.published += publish_records(repo_path, keys_dir, images_dir)
+        generate(repo_path, *site_inputs)
     if as_json:
         emit(report.to_dict())
         return

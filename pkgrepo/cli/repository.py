@@ -1,4 +1,4 @@
-"""`pkgrepo repo init|refresh|rotate`, `publish`, `serve`, `search` and `info`: the signed repository."""
+"""`pkgrepo repo init|refresh|rotate|web`, `publish`, `serve`, `search` and `info`: the signed repository."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ EXPORT = click.option(
     type=click.Path(path_type=Path),
     default=None,
     help="Also write the trusted root metadata clients start from here.",
+)
+ADVISORIES = click.option(
+    "--advisories",
+    "advisories_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of OSV advisories for the site (default repo-data/advisories).",
+)
+VEX = click.option(
+    "--vex",
+    "vex_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of OpenVEX documents for the site (default repo-data/vex).",
 )
 INFO_FIELDS = (
     "name",
@@ -82,6 +96,50 @@ def repo_rotate(path, role, keys_dir, export_root) -> None:
     click.echo(f"rotated the {role} key of {path}: root version {version}")
 
 
+@repo.command("web")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Sign the OCI layouts in DIR into the repository as image records (images/NAME.json) first.",
+)
+@KEYS
+@ADVISORIES
+@VEX
+@JSON
+def repo_web(path, images_dir, keys_dir, advisories_dir, vex_dir, as_json) -> None:
+    """Regenerate the repository's static web catalogue (PATH/web/) from its signed metadata."""
+    inputs = _site_inputs(advisories_dir, vex_dir)
+    added = []
+    if images_dir is not None:
+        from pkgrepo.web.images import publish_records
+
+        added = publish_records(path, keys_dir, images_dir)
+    site = _web(path, inputs)
+    if as_json:
+        emit({"site": str(site.path), "digest": site.digest, "pages": site.pages, "images_added": added})
+        return
+    for a in added:
+        click.echo(f"published {a}")
+    click.echo(f"wrote {site.path}/index.html: {site.packages} packages, {site.pages} pages")
+
+
+def _site_inputs(advisories_dir: Path | None, vex_dir: Path | None):
+    """The advisories and VEX the site shows, loaded (and refused) before anything is written."""
+    from pkgrepo.attest.advisories import data_dir
+    from pkgrepo.web.site import load_inputs
+
+    return load_inputs(advisories_dir or data_dir("advisories"), vex_dir or data_dir("vex"))
+
+
+def _web(path: Path, inputs):
+    from pkgrepo.web.site import generate
+
+    return generate(path, *inputs)
+
+
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -90,22 +148,37 @@ def repo_rotate(path, role, keys_dir, export_root) -> None:
 @KEYS
 @EXPIRY
 @click.option("--force", is_flag=True, help="Replace a published name-version-release with different bytes.")
+@click.option("--no-web", is_flag=True, help="Do not regenerate the web catalogue (REPO/web/).")
+@ADVISORIES
+@VEX
 @JSON
-def publish(files, repo_path, keys_dir, expiry, force, as_json) -> None:
-    """Publish package files into a repository (atomic; concurrent publishes are serialised)."""
+def publish(files, repo_path, keys_dir, expiry, force, no_web, advisories_dir, vex_dir, as_json) -> None:
+    """Publish package files into a repository (atomic; concurrent publishes are serialised),
+    then regenerate its web catalogue."""
     from pkgrepo.attest.evidence import evidence_files
     from pkgrepo.repo.repository import Repository, parse_expiry
 
+    inputs = None if no_web else _site_inputs(advisories_dir, vex_dir)
     report = Repository.at(repo_path, keys_dir).publish(
         list(files), force, parse_expiry(expiry), evidence_files
     )
+    site = None if inputs is None else _web(repo_path, inputs)
     if as_json:
-        emit({"added": report.added, "unchanged": report.unchanged, "timestamp_version": report.version})
+        emit(
+            {
+                "added": report.added,
+                "unchanged": report.unchanged,
+                "timestamp_version": report.version,
+                "site": str(site.path) if site else None,
+            }
+        )
         return
     for a in report.added:
         click.echo(f"published {a}")
     for u in report.unchanged:
         click.echo(f"unchanged {u}")
+    if site:
+        click.echo(f"site {site.path}/index.html")
 
 
 @click.command()

@@ -60,7 +60,7 @@ http {{
     fastcgi_temp_path {work}/fastcgi;
     uwsgi_temp_path {work}/uwsgi;
     scgi_temp_path {work}/scgi;
-    types {{ application/json json; application/zstd zst; }}
+    types {{ application/json json; application/zstd zst; text/html html; text/css css; text/javascript js; }}
     default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port};

@@ -1,0 +1,1 @@
+"""The repository's static web catalogue: packages, evidence, advisories and images."""

@@ -1,0 +1,359 @@
+"""What the catalogue shows, gathered from the verified repository: packages with their
+evidence, advisories with each published package's status, and images.
+
+Everything here comes from a `Verified` view: index entries, the package files'
+manifests (read after their sha256 is checked), the signed SBOM and provenance
+sidecars, the provenance keys published as targets, and the signed image
+records. Advisories and VEX are the project's own data (`repo-data/`), matched
+against what is published. The result is plain records, sorted, so the same
+repository renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pkgrepo.attest import dsse
+from pkgrepo.attest.advisories import Advisory
+from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.provenance import Provenance
+from pkgrepo.attest.scan import Finding, scan
+from pkgrepo.attest.vex import Statement
+from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import FILE_TYPES
+from pkgrepo.repo.index import IndexEntry
+from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
+from pkgrepo.resolve.version import compare
+from pkgrepo.web.images import PREFIX, read_record
+from pkgrepo.web.verified import Verified
+
+EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
+
+
+class Listed(NamedTuple):
+    """One line of a package's file list, as the page shows it."""
+
+    path: str
+    type: str
+    size: int
+    target: str | None
+
+
+def _listed(data: bytes) -> list[Listed]:
+    """A cached file list; ValueError when it is not one."""
+    rows = json.loads(data)
+    out = [Listed(*row) for row in rows]
+    if not all(
+        isinstance(x.path, str)
+        and x.type in FILE_TYPES
+        and isinstance(x.size, int)
+        and isinstance(x.target, str | None)
+        for x in out
+    ):
+        raise ValueError("not a file list")
+    return out
+
+
+@dataclass(frozen=True)
+class Patch:
+    file: str
+    sha256: str | None
+    fixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Provenanced:
+    """A provenance's verification state and what it tells, once its signature verifies."""
+
+    state: str  # "verified", or why not
+    ok: bool
+    builder: str = ""
+    recipe: str = ""
+    sources: tuple[tuple[str, str], ...] = ()  # (uri, sha256)
+    patches: tuple[Patch, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dependency:
+    text: str
+    providers: tuple[str, ...]  # package names that meet it
+
+
+@dataclass
+class Version:
+    entry: IndexEntry
+    files: list[Listed]
+    evidence: dict[str, str]  # kind -> target path
+    provenance: Provenanced
+    depends: list[Dependency] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def fixes(self) -> list[str]:
+        return sorted({f for p in self.provenance.patches for f in p.fixes})
+
+
+@dataclass
+class Package:
+    name: str
+    versions: list[Version]  # newest first
+    required_by: list[str] = field(default_factory=list)
+
+    @property
+    def latest(self) -> Version:
+        return self.versions[0]
+
+
+@dataclass(frozen=True)
+class Status:
+    package: str
+    version: str
+    status: str  # affected, not_affected, fixed, under_investigation, not in range
+    note: str
+
+
+@dataclass
+class AdvisoryPage:
+    advisory: Advisory
+    slug: str
+    statuses: list[Status]
+
+
+@dataclass
+class ImagePage:
+    name: str
+    record: dict[str, Any]
+    target: str
+    findings: list[Finding]
+    added: list[list[str]]  # packages dev has that prod has not
+    dockerfile: str
+
+
+@dataclass
+class Catalogue:
+    packages: list[Package]
+    advisories: list[AdvisoryPage]
+    images: list[ImagePage]
+    keys: dict[str, str]  # provenance key id -> target path
+
+
+def slug(text: str) -> str:
+    """A file name for untrusted text: safe characters kept, the rest replaced."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:100]
+    return safe if safe[:1].isalnum() else f"x{safe}"
+
+
+def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list[Listed]:
+    """The file list of a signed package, from the cache of manifests read from verified bytes.
+
+    The cache (`$PKGREPO_CACHE/web/files/SHA256.json`, the user's own, like the build
+    cache) is keyed by the sha256 the metadata signs, so a package is read once, not at
+    every publish: only packages new since the last generation are hashed and opened."""
+    from pkgrepo.package.archive import read_head
+
+    hit = cache / f"{entry.sha256}.json" if cache else None
+    if hit is not None and hit.is_file():
+        try:
+            return _listed(hit.read_bytes())
+        except (OSError, ValueError, TypeError):
+            pass  # rebuilt below
+    path = verified.local(entry.path)
+    verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
+    try:
+        info, manifest = read_head(path)  # ... before libarchive reads their head
+    except BadInput as e:
+        raise BadInput(f"{entry.path}: {e}") from None
+    if info != entry.info:
+        raise BadInput(f"{path}: its .PKGINFO differs from the signed index entry for {entry.path}")
+    listed = [Listed(e.path, e.type, e.size, e.target) for e in manifest]
+    if hit is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+            hit.parent.mkdir(parents=True, exist_ok=True)
+            tmp = hit.with_name(f".{hit.name}.{os.getpid()}")
+            tmp.write_bytes(json.dumps([list(x) for x in listed], separators=(",", ":")).encode())
+            os.replace(tmp, hit)
+    return listed
+
+
+def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
+    return tuple(sorted(set(re.split(r"[\s,]+", annotations.get("fixes", ""))) - {""}))
+
+
+def _provenance(
+    verified: Verified, entry: IndexEntry, target: str | None, keys: dict[str, str]
+) -> Provenanced:
+    if target is None:
+        return Provenanced("no provenance published", False)
+    where = Path(target)
+    try:
+        env = dsse.read_envelope(where, verified.read(target))
+        keyid = next(iter(env.signatures), "")
+        key_target = keys.get(keyid)
+        if key_target is None:
+            return Provenanced(f"signed by key {keyid[:16]}, which the repository does not publish", False)
+        key = dsse.load_public_key(Path(key_target), verified.read(key_target))
+        dsse.verify(where, env, key)
+        statement = json.loads(env.payload)
+        prov = Provenance.from_statement(where, statement)
+    except (BadInput, ValueError) as e:
+        return Provenanced(f"does not verify: {e}", False)
+    if not any(s.sha256 == entry.sha256 for s in prov.subjects):
+        return Provenanced("signed, but for other bytes than this package file", False)
+    builder = statement["predicate"]["runDetails"].get("builder")
+    builder = builder if isinstance(builder, dict) else {}
+    versions = builder.get("version")
+    version = " ".join(f"{k} {v}" for k, v in sorted(versions.items())) if isinstance(versions, dict) else ""
+    return Provenanced(
+        f"verified: signed by key {keyid[:16]}",
+        True,
+        f"{builder.get('id', '')} {version}".strip(),
+        prov.recipe_path,
+        tuple((d.uri or "", d.sha256 or "") for d in prov.by_name("source")),
+        tuple(
+            Patch(d.name.removeprefix("patch:"), d.sha256, _fixes(d.annotations))
+            for d in prov.dependencies
+            if d.name.startswith("patch:")
+        ),
+    )
+
+
+def _component(entry: IndexEntry) -> Component:
+    return Component(entry.name, entry.info.full_version, entry.info.license, entry.info.origin, "")
+
+
+def _status(adv: Advisory, entry: IndexEntry, vex: list[Statement]) -> Status | None:
+    c = _component(entry)
+    if not any(a.package in (c.name, c.origin) for a in adv.affected):
+        return None
+    found = scan(Subject("package", c.name, c.version, 0, (c,)), [adv], vex)
+    if found:
+        return Status(c.name, c.version, found[0].status, found[0].note)
+    fixed = [a.fixed for a in adv.affected if a.package in (c.name, c.origin) and a.fixed]
+    if any(compare(c.version, f) >= 0 for f in fixed):
+        return Status(c.name, c.version, "fixed", f"fixed in {min(fixed, key=_Order)}")
+    return Status(c.name, c.version, "not affected", "outside the affected versions")
+
+
+class _Order:
+    """A sort key in pkgrepo's version order."""
+
+    def __init__(self, v: str):
+        self.v = v
+
+    def __lt__(self, other: _Order) -> bool:
+        return compare(self.v, other.v) < 0
+
+
+def _dockerfile(name: str, profiles: dict[str, Any]) -> str:
+    prod, dev = profiles.get("prod"), profiles.get("dev")
+    if prod is None:
+        return ""
+    workdir = prod.get("workdir") or "/app"
+    workdir = "/app" if workdir == "/" else workdir
+    lines = [f"# {name}: build in the dev image, run in the prod image, both pinned by digest."]
+    lines.append(f"# Push them first: pkgrepo image push DIR REGISTRY/{name}:prod (and :dev).")
+    if dev is not None:
+        lines += [
+            f"FROM REGISTRY/{name}@{dev['digest']} AS build",
+            f"WORKDIR {workdir}",
+            f"COPY . {workdir}/",
+            "",
+        ]
+    lines.append(f"FROM REGISTRY/{name}@{prod['digest']}")
+    if dev is not None:
+        lines.append(f"COPY --from=build {workdir}/ {workdir}/")
+    if prod.get("user"):
+        lines.append(f"USER {prod['user']}")
+    lines.append(f"WORKDIR {workdir}")
+    if prod.get("entrypoint"):
+        lines.append(f"ENTRYPOINT {json.dumps(prod['entrypoint'])}")
+    if prod.get("cmd"):
+        lines.append(f"CMD {json.dumps(prod['cmd'])}")
+    return "\n".join(lines) + "\n"
+
+
+def _image(
+    verified: Verified, target: str, by_key: dict[tuple[str, str], IndexEntry], advisories, vex
+) -> ImagePage:
+    rec = read_record(target, verified.read(target))
+    profiles = rec["profiles"]
+
+    def packages(profile: str) -> list[list[str]]:
+        p = profiles.get(profile)
+        return [pv for layer in p["layers"] for pv in layer["packages"]] if p else []
+
+    prod = {n for n, _ in packages("prod")}
+    added = [pv for pv in packages("dev") if pv[0] not in prod] if "prod" in profiles else []
+    widest = packages("dev") or packages("prod")
+    components = []
+    for n, v in sorted(widest):
+        e = by_key.get((n, v))
+        components.append(Component(n, v, "", e.info.origin if e else n, ""))
+    findings = scan(Subject("image", rec["name"], "", 0, tuple(components)), advisories, vex)
+    return ImagePage(rec["name"], rec, target, findings, added, _dockerfile(rec["name"], profiles))
+
+
+def gather(
+    verified: Verified, advisories: list[Advisory], vex: list[Statement], cache: Path | None = None
+) -> Catalogue:
+    """The catalogue of a verified repository (`cache`: where file lists read before are kept)."""
+    keys = {}
+    for t in verified.targets:
+        m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
+        if m:
+            keys[m.group(1)] = t
+    signed = [e for e in verified.entries if verified.targets.get(e.path) is not None]
+    signed = [e for e in signed if verified.targets[e.path].hashes.get("sha256") == e.sha256]
+    by_name: dict[str, list[Version]] = defaultdict(list)
+    for e in signed:
+        evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
+        prov = _provenance(verified, e, evidence.get("provenance"), keys)
+        by_name[e.name].append(Version(e, _manifest(verified, e, cache), evidence, prov))
+    # who could meet a dependency named N: the packages named N and those providing N
+    candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)
+    for e in signed:
+        provided = [parse_provide(p) for p in e.info.provides]
+        for key in {e.name, *(n for n, _ in provided)}:
+            candidates[key].append((e.name, e.info.full_version, provided))
+    required_by: dict[str, set[str]] = defaultdict(set)
+    for name, versions in by_name.items():
+        versions.sort(key=lambda v: _Order(v.entry.info.full_version), reverse=True)
+        for v in versions:
+            for text in v.entry.info.depends:
+                try:
+                    dep = parse_dep(text)
+                except BadInput:
+                    v.depends.append(Dependency(text, ()))
+                    continue
+                names = sorted(
+                    {n for n, ver, prov in candidates.get(dep.name, []) if meets(dep, n, ver, prov)}
+                )
+                v.depends.append(Dependency(text, tuple(names)))
+                for n in names:
+                    if n != name:
+                        required_by[n].add(name)
+            c = _component(v.entry)
+            v.findings = scan(Subject("package", c.name, c.version, 0, (c,)), advisories, vex)
+    packages = [Package(n, by_name[n], sorted(required_by[n])) for n in sorted(by_name)]
+    pages, used = [], set()
+    for adv in sorted(advisories, key=lambda a: a.id):
+        s = slug(adv.id)
+        while s in used:
+            s += "_"
+        used.add(s)
+        statuses = [st for e in signed if (st := _status(adv, e, vex)) is not None]
+        pages.append(AdvisoryPage(adv, s, sorted(statuses, key=lambda x: (x.package, _Order(x.version)))))
+    by_key = {(e.name, e.info.full_version): e for e in signed}
+    images = [
+        _image(verified, t, by_key, advisories, vex)
+        for t in sorted(verified.targets)
+        if t.startswith(PREFIX) and t.endswith(".json")
+    ]
+    return Catalogue(packages, pages, images, keys)
