@@ -144,3 +144,83 @@ def test_outdated_against_a_local_apt_repository(tmp_path):
     (row,) = json.loads(r.stdout)["recipes"]
     assert (row["recipe"], row["newest"], row["suite"], row["state"]) == ("expat", "99.0", "sid", "outdated")
     assert row["covered"] and isinstance(row["open_advisories"], list)
+
+
+def test_zlib_ships_no_minizip(built: Path):
+    """The reason of repo-data/vex/zlib-minizip.json: minizip (CVE-2023-45853) is not in our zlib —
+    neither in the source the recipe pins (Debian's dfsg repack drops contrib/) nor in a package."""
+    import tarfile
+
+    from pkgrepo.paths import default_cache
+    from pkgrepo.recipe.load import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes" / "zlib.yaml")
+    (src,) = recipe.sources
+    with tarfile.open(default_cache() / "sha256" / src.sha256) as tar:
+        names = tar.getnames()
+    assert names and not [n for n in names if "minizip" in n or "/contrib/" in n]
+    pkgs = sorted(built.glob("zlib*.pkg.tar.zst"))
+    assert pkgs
+    for pkg in pkgs:
+        files = [
+            f["path"] for f in json.loads(run_cli("show", str(pkg), "--json", check=True).stdout)["files"]
+        ]
+        assert not [f for f in files if "minizip" in f or f.endswith(("/zip.h", "/unzip.h", "/ioapi.h"))]
+    doc = json.loads(run_cli("scan", str(built / pkgs[0].name), "--json", check=True).stdout)
+    (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
+    assert f["status"] == "not_affected" and f["note"] == "vulnerable_code_not_present"
+
+
+def test_built_package_carries_its_upstream_identity(built: Path):
+    from pkgrepo.package.archive import read_info
+
+    (pkg,) = built.glob("zlib-1.*.pkg.tar.zst")
+    info = read_info(pkg)
+    assert info.upstream and info.upstream.startswith("pkg:github/madler/zlib@")
+    assert info.cpe and info.cpe.startswith("cpe:2.3:a:zlib:zlib:")
+    spdx = json.loads(pkg.with_name(pkg.name + ".spdx.json").read_text())
+    refs = {
+        (r["referenceType"], r["referenceLocator"])
+        for p in spdx["packages"]
+        for r in p.get("externalRefs", [])
+    }
+    assert ("purl", info.upstream) in refs and ("cpe23Type", info.cpe) in refs
+    cdx = json.loads(pkg.with_name(pkg.name + ".cdx.json").read_text())
+    (c,) = [c for c in cdx["components"] if c["name"] == "zlib"]
+    assert c["cpe"] == info.cpe and c["pedigree"]["ancestors"][0]["purl"] == info.upstream
+
+
+def test_a_declared_fix_counts_only_with_its_patch_in_signed_provenance(built: Path, tmp_path: Path):
+    recipes, out = tmp_path / "recipes", tmp_path / "packages"
+    recipes.mkdir()
+    shutil.copytree(built, out, ignore=shutil.ignore_patterns("zlib*"))
+    (recipes / "fix.patch").write_text("--- /dev/null\n+++ b/SECURITY-FIX\n@@ -0,0 +1 @@\n+CVE-2023-45853\n")
+    text = (ROOT / "recipes" / "zlib.yaml").read_text().replace("  release: 1\n", "  release: 2\n", 1)
+    (recipes / "zlib.yaml").write_text(
+        text.replace(
+            "\nbuild-depends:",
+            "\npatches:\n  - file: fix.patch\n    fixes: [CVE-2023-45853]\n\nbuild-depends:",
+        )
+    )
+    for name in ("musl", "busybox"):
+        shutil.copy(ROOT / "recipes" / f"{name}.yaml", recipes)
+    run_cli("build", "zlib", "--recipes", str(recipes), "--out", str(out), check=True)
+    (pkg,) = out.glob("zlib-1.*-r2.*.pkg.tar.zst")
+    novex = tmp_path / "novex"
+    novex.mkdir()
+    doc = json.loads(run_cli("scan", str(pkg), "--vex", str(novex), "--json", check=True).stdout)
+    (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
+    assert f["status"] == "fixed" and "signed provenance" in f["note"]
+    # The same claim with provenance that does not hold the patch (the r1 build's) is not trusted.
+    (old,) = built.glob("zlib-1.*-r1.*.pkg.tar.zst")
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    shutil.copy(old.with_name(old.name + ".intoto.json"), forged / (pkg.name + ".intoto.json"))
+    shutil.copy(out / "provenance.pub", forged)
+    doc = json.loads(
+        run_cli(
+            "scan", str(pkg), "--vex", str(novex), "--provenance", str(forged), "--json", check=True
+        ).stdout
+    )
+    (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
+    assert f["status"] == "affected" and "no signed provenance" in f["note"]
