@@ -38,6 +38,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
 
 SOURCE = "debian-changelog"
+CONVERTER = 2  # bumped when the conversion changes, so that the revision changes with it
 ECOSYSTEM = "upstream"  # affected[].package.ecosystem of a record matched by upstream purl
 CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
 HEADER_RE = re.compile(r"^(?P<source>[a-z0-9][a-z0-9+.-]+) \((?P<version>[^()\s]+)\)(?P<dists>[^;]*);")
@@ -114,14 +115,23 @@ def _summaries(entry: Entry) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         for ident in CVE_RE.findall(item):
-            text = _clean(item.split(ident, 1)[1])
-            if len(re.sub(r"\W", "", text)) < 12:  # "CVE-…)  (Closes: #…)": the item says more
+            text = _clean(CVE_RE.sub("", item.split(ident, 1)[1]))
+            if _short(text):  # "CVE-…, CVE-…)  (Closes: #…)": the whole item says more
                 text = _clean(CVE_RE.sub("", item))
+            if _short(text):
+                text = f"named in Debian's changelog of {entry.source} {entry.version}"
             out.setdefault(ident, text[:240])
     return out
 
 
+def _short(text: str) -> bool:
+    return len(re.sub(r"\W", "", text)) < 12
+
+
 def _clean(text: str) -> str:
+    text = text.strip()
+    if m := re.fullmatch(r"-?([\w.+-]+?)-*\.(patch|diff)", text):  # a patch named for its fix
+        text = m[1].replace("-", " ")
     text = re.sub(r"\s*\(?\b[Cc]loses:?\s*#?\d+[^)]*\)?", "", text)
     return re.sub(r"\s+", " ", text).strip(" :,;-()\"'.").strip()
 
@@ -265,7 +275,8 @@ def convert(changelogs: list[Path], projects: dict[str, str]) -> tuple[list[dict
             )
     inputs.sort(key=lambda i: (i.source, i.version))
     revision = hashlib.sha256(
-        "".join(f"{i.source} {i.version} {i.sha256}\n" for i in inputs).encode()
+        f"converter {CONVERTER}\n".encode()
+        + "".join(f"{i.source} {i.version} {i.sha256}\n" for i in inputs).encode()
     ).hexdigest()
     date = max((e.date for logs in by_source.values() for log in logs for e in log), default=None)
     stamp = date.strftime("%Y-%m-%dT%H:%M:%SZ") if date else "1970-01-01T00:00:00Z"
