@@ -269,7 +269,21 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
     if packages_dir.is_dir():
         for p in sorted(packages_dir.glob("*.pkg.tar.zst")):
             i = read_info(p)
-            packages.append((p, Component(i.name, i.full_version, i.license, i.origin, "")))
+            packages.append(
+                (
+                    p,
+                    Component(
+                        i.name,
+                        i.full_version,
+                        i.license,
+                        i.origin,
+                        "",
+                        upstream=i.upstream,
+                        cpe=i.cpe,
+                        fixes=tuple(i.fixes),
+                    ),
+                )
+            )
     images = []
     if images_dir is not None:
         images = [
