@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,11 +171,27 @@ class Feed:
         return any(a.covers(c) for adv in self.advisories for a in adv.affected)
 
 
-def _read_json(path: Path, what: str) -> object:
+MAX_BYTES = 64 << 20  # no advisory, feed metadata or changelog is larger
+
+
+def read_regular(path: Path, what: str) -> bytes:
+    """A regular file's bytes; a FIFO, device or directory planted there is refused, not waited on."""
     try:
-        return json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise BadInput(f"{path}: cannot read {what} ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{path}: {what} is not a regular file; replace it with one")
+        if st.st_size > MAX_BYTES:
+            raise BadInput(f"{path}: {what} is larger than {MAX_BYTES} bytes; not a plausible {what}")
+        return f.read(MAX_BYTES + 1)
+
+
+def _read_json(path: Path, what: str) -> object:
+    try:
+        return json.loads(read_regular(path, what))
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInput(f"{path}: {what} is not JSON ({e}); fix or remove it") from None
 

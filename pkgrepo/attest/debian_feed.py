@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from pkgrepo.attest.advisories import read_regular
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
 
@@ -218,11 +219,9 @@ def convert(changelogs: list[Path], projects: dict[str, str]) -> tuple[list[dict
     by_source: dict[str, list[list[Entry]]] = {}
     inputs: list[Input] = []
     for path in changelogs:
+        data = read_regular(path, "changelog")
         try:
-            data = path.read_bytes()
             text = data.decode("utf-8")
-        except OSError as e:
-            raise BadInput(f"{path}: cannot read changelog ({e.strerror})") from None
         except UnicodeDecodeError:
             raise BadInput(f"{path}: changelog is not UTF-8 text") from None
         entries = parse_changelog(path, text)
@@ -299,11 +298,16 @@ def convert(changelogs: list[Path], projects: dict[str, str]) -> tuple[list[dict
 
 def write_feed(out: Path, records: list[dict], meta: dict) -> None:
     """Replace the feed in `out` whole: every record and `feed.json`, then swap directories."""
+    import fcntl
     import os
     import shutil
     import tempfile
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(
+        out.parent / f".{out.name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+    )
+    fcntl.flock(lock, fcntl.LOCK_EX)  # two imports at once: one after the other, never interleaved
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         keep = [p for p in out.iterdir() if p.suffix != ".json"] if out.is_dir() else []
@@ -325,3 +329,5 @@ def write_feed(out: Path, records: list[dict], meta: dict) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
