@@ -208,6 +208,9 @@ def test_a_declared_fix_counts_only_with_its_patch_in_signed_provenance(built: P
     doc = json.loads(run_cli("scan", str(pkg), "--vex", str(novex), "--json", check=True).stdout)
     (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
     assert f["status"] == "fixed" and "signed provenance" in f["note"]
+    statements = json.loads(run_cli("vex", str(pkg), check=True).stdout)["statements"]
+    assert [(s["vulnerability"]["name"], s["status"]) for s in statements] == [("CVE-2023-45853", "fixed")]
+    assert statements[0]["products"][0]["@id"].startswith("pkg:generic/pkgrepo/zlib@1.2.13-r2")
     # The same claim with provenance that does not hold the patch (the r1 build's) is not trusted.
     (old,) = built.glob("zlib-1.*-r1.*.pkg.tar.zst")
     forged = tmp_path / "forged"

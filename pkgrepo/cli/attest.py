@@ -238,6 +238,37 @@ def _proven(subject, prov_dir: Path | None, key_file: Path | None) -> dict[str, 
 
 
 @click.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--provenance",
+    "prov_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the packages' signed provenance (default: beside a package file).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Provenance public key (default: provenance.pub in the provenance directory).",
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write here, not stdout.")
+def vex(target, prov_dir, key_file, output) -> None:
+    """OpenVEX `fixed` statements for an installed root, image layout, package or SBOM: one per
+    vulnerability a package declares fixed whose patch its signed provenance holds."""
+    from pkgrepo.attest.vex import fixed_document
+
+    subject = _subject(target)
+    proven = _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+    data = fixed_document(subject, proven)
+    if output:
+        output.write_bytes(data)
+    else:
+        click.echo(data.decode(), nl=False)
+
+
+@click.command()
 @click.argument("advisory_id")
 @ADVISORIES
 @click.option(
@@ -366,4 +397,4 @@ def rollout(
     )
 
 
-COMMANDS = [sbom, verify, scan, affected, rollout]
+COMMANDS = [sbom, verify, scan, vex, affected, rollout]
