@@ -127,7 +127,7 @@ def outdated(recipes_dir, advisories_dir, cache_dir, debian_sources, as_json) ->
         return
     click.echo(f"feed {feed.name} {feed.revision[:12]} of {feed.date}")
     for r in rows:
-        newest = f"{r['newest']} ({r['suite']})" if r["newest"] else "no Debian source"
+        newest = f"{r['newest']} ({r['suite']})" if r["newest"] else "not in Debian's suites"
         adv = f"{len(r['open_advisories'])} open advisories" if r["covered"] else "no advisory data"
         click.echo(f"{r['recipe']:22} {r['version']:20} {newest:34} {r['state']:9} {adv}")
 
