@@ -201,9 +201,10 @@ def with_newer(suites: list[str]) -> list[str]:
 class DebianSourceArchive:
     """`apt-get source --download-only` against deb-src entries derived from the host's apt sources."""
 
-    def __init__(self, state: Path, log: Callable[[str], None]):
+    def __init__(self, state: Path, log: Callable[[str], None], sources: Path | None = None):
         self.state = state
         self.log = log
+        self.sources = sources  # a sources.list to use instead of the host's (a local mirror)
         self._updated = False
 
     def _options(self) -> list[str]:
@@ -228,6 +229,15 @@ class DebianSourceArchive:
         parts.mkdir(parents=True, exist_ok=True)
         (self.state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
         (self.state / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+        if self.sources is not None:
+            try:
+                text = self.sources.read_text()
+            except (OSError, UnicodeDecodeError) as e:
+                raise BadInput(f"{self.sources}: cannot read the sources list ({e})") from None
+            for old in parts.iterdir():
+                old.unlink()
+            (parts / "given.list").write_text(text)
+            return
         etc = Path("/etc/apt")
         deb822 = sorted((etc / "sources.list.d").glob("*.sources"))
         for f in deb822:
@@ -257,6 +267,20 @@ class DebianSourceArchive:
             tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["?"]
             raise PkgrepoError(f"apt-get update for deb-src failed: {tail[0]}")
         self._updated = True
+
+    def versions(self, package: str) -> list[tuple[str, str]]:
+        """(version, suite) of every source version of `package` the archive offers (apt-cache madison)."""
+        self._update()
+        run = subprocess.run(
+            ["apt-cache", *self._options(), "madison", package], capture_output=True, text=True
+        )
+        out = []
+        for line in run.stdout.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and parts[0] == package and parts[2].endswith("Sources"):
+                suite = parts[2].split()[-2].split("/", 1)[0]
+                out.append((parts[1], suite))
+        return sorted(set(out))
 
     def find(self, package: str, version: str | None, digest: str) -> Path | None:
         if shutil.which("apt-get") is None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pkgrepo.attest.component import Component, upstream_project
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
 
-ECOSYSTEM = "pkgrepo"
+ECOSYSTEM = "pkgrepo"  # affected[].package.name is a pkgrepo package or recipe, versions ours
+UPSTREAM = "upstream"  # affected[].package.purl is an upstream project, versions upstream's
+FEED = "feed.json"  # the feed's metadata beside its records: name, revision, date, projects
 SEVERITIES = ("unknown", "low", "medium", "high", "critical")
 _ALIASES = {"moderate": "medium"}
 
@@ -50,6 +54,19 @@ class Affected:
     package: str
     ranges: tuple[Range, ...]
     versions: tuple[str, ...]
+    purl: str | None = None  # an upstream project: ranges are in its upstream versions
+
+    def covers(self, c: Component) -> bool:
+        """Whether this entry is about `c`: its upstream project, or (ecosystem pkgrepo) its name."""
+        if self.purl is not None:
+            return c.project == self.purl
+        return self.package in (c.name, c.origin)
+
+    def hits(self, c: Component) -> bool:
+        if not self.covers(c):
+            return False
+        version = c.upstream_version if self.purl is not None else c.version
+        return version is not None and self.contains(version)
 
     def contains(self, version: str) -> bool:
         return version in self.versions or any(r.contains(version) for r in self.ranges)
@@ -71,8 +88,8 @@ class Advisory:
     def names(self) -> set[str]:
         return {self.id, *self.aliases}
 
-    def matches(self, name: str, origin: str, version: str) -> Affected | None:
-        return next((a for a in self.affected if a.package in (name, origin) and a.contains(version)), None)
+    def matches(self, c: Component) -> Affected | None:
+        return next((a for a in self.affected if a.hits(c)), None)
 
     @classmethod
     def from_dict(cls, path: Path, data: object) -> Advisory:
@@ -81,15 +98,21 @@ class Advisory:
             affected = []
             for i, a in enumerate(data["affected"]):
                 pkg = a["package"]
-                if pkg.get("ecosystem", ECOSYSTEM) != ECOSYSTEM:
+                ecosystem = pkg.get("ecosystem", ECOSYSTEM)
+                if ecosystem not in (ECOSYSTEM, UPSTREAM):
                     continue
+                purl = None
+                if ecosystem == UPSTREAM:
+                    if not isinstance(pkg.get("purl"), str):
+                        raise BadInput(f"{path}: affected[{i}].package: ecosystem upstream needs a purl")
+                    purl = upstream_project(pkg["purl"])
                 ranges = []
                 for r in a.get("ranges", []):
                     if r["type"] != "ECOSYSTEM":
                         raise BadInput(f"{path}: affected[{i}].ranges: type {r['type']!r} is not ECOSYSTEM")
                     ranges += _ranges(path, i, r["events"])
                 affected.append(
-                    Affected(str(pkg["name"]), tuple(ranges), tuple(map(str, a.get("versions", []))))
+                    Affected(str(pkg["name"]), tuple(ranges), tuple(map(str, a.get("versions", []))), purl)
                 )
             severity = str((data.get("database_specific") or {}).get("severity", "unknown")).lower()
             severity_rank(severity)
@@ -103,7 +126,7 @@ class Advisory:
             )
         except BadInput as e:
             raise BadInput(f"{path}: {e}" if not str(e).startswith(str(path)) else str(e)) from None
-        except (KeyError, TypeError, AttributeError, AssertionError) as e:
+        except (KeyError, TypeError, AttributeError, AssertionError, ValueError) as e:
             raise BadInput(
                 f"{path}: not an OSV advisory (missing or wrong {e}); see docs/evidence.md for the fields"
             ) from None
@@ -130,17 +153,72 @@ def _ranges(path: Path, i: int, events: list[dict]) -> list[Range]:
     return out
 
 
-def load_advisories(directory: Path) -> list[Advisory]:
+@dataclass(frozen=True)
+class Feed:
+    """An advisory directory: its records and what its metadata says of where they came from."""
+
+    directory: Path
+    advisories: tuple[Advisory, ...]
+    name: str  # the source ("debian-changelog"), or "local" for a directory without metadata
+    revision: str
+    date: str
+    projects: frozenset[str]  # upstream projects the source was read for (covered, even if clean)
+
+    def covers(self, c: Component) -> bool:
+        """Whether the feed has data for `c`: its upstream project was read, or a record names it."""
+        if c.project is not None and c.project in self.projects:
+            return True
+        return any(a.covers(c) for adv in self.advisories for a in adv.affected)
+
+
+MAX_BYTES = 64 << 20  # no advisory, feed metadata or changelog is larger
+
+
+def read_regular(path: Path, what: str) -> bytes:
+    """A regular file's bytes; a FIFO, device or directory planted there is refused, not waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read {what} ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{path}: {what} is not a regular file; replace it with one")
+        if st.st_size > MAX_BYTES:
+            raise BadInput(f"{path}: {what} is larger than {MAX_BYTES} bytes; not a plausible {what}")
+        return f.read(MAX_BYTES + 1)
+
+
+def _read_json(path: Path, what: str) -> object:
+    try:
+        return json.loads(read_regular(path, what))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: {what} is not JSON ({e}); fix or remove it") from None
+
+
+def load_feed(directory: Path) -> Feed:
+    """Every `*.json` record of `directory` and its `feed.json` metadata (if any)."""
     if not directory.is_dir():
         raise BadInput(f"{directory}: advisories directory does not exist; pass --advisories DIR")
     out = []
     for path in sorted(directory.glob("*.json")):
+        if path.name != FEED:
+            out.append(Advisory.from_dict(path, _read_json(path, "advisory")))
+    meta_path = directory / FEED
+    name, revision, date, projects = "local", "unversioned", "unknown", frozenset[str]()
+    if meta_path.exists():
+        meta = _read_json(meta_path, "feed metadata")
         try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: advisory is not JSON ({e}); fix or remove it") from None
-        out.append(Advisory.from_dict(path, data))
-    return out
+            assert isinstance(meta, dict)
+            name, revision, date = str(meta["name"]), str(meta["revision"]), str(meta["date"])
+            projects = frozenset(upstream_project(str(p)) for p in meta.get("projects", []))
+        except (KeyError, AssertionError, ValueError, TypeError) as e:
+            raise BadInput(f"{meta_path}: feed metadata lacks or mangles {e}; re-import the feed") from None
+    return Feed(directory, tuple(out), name, revision, date, projects)
+
+
+def load_advisories(directory: Path) -> list[Advisory]:
+    return list(load_feed(directory).advisories)
 
 
 def find(advisories: list[Advisory], ident: str) -> Advisory:

@@ -35,6 +35,12 @@ def package_purl(name: str, version: str, arch: str = ARCH) -> str:
     return PackageURL("generic", NAMESPACE, name, version, {"arch": arch}).to_string()
 
 
+def upstream_project(purl: str) -> str:
+    """A purl without version, qualifiers or subpath: the identity of a project, not a release."""
+    p = PackageURL.from_string(purl)
+    return PackageURL(p.type, p.namespace, p.name).to_string()
+
+
 def source_uri(src: Source) -> str:
     """Where a source comes from: its upstream URL, or its Debian source package locator."""
     if src.url:
@@ -84,10 +90,22 @@ class Component:
     homepage: str | None = None
     description: str = ""
     arch: str = ARCH
+    upstream: str | None = None  # the upstream project's purl at its version: what advisories match
+    cpe: str | None = None  # the upstream's CPE 2.3 name at its version
+    fixes: tuple[str, ...] = ()  # vulnerability ids the recipe declares fixed (by patch or release)
 
     @property
     def purl(self) -> str:
         return package_purl(self.name, self.version, self.arch)
+
+    @property
+    def project(self) -> str | None:
+        """The upstream project's purl without a version: the key advisories are filed under."""
+        return upstream_project(self.upstream) if self.upstream else None
+
+    @property
+    def upstream_version(self) -> str | None:
+        return PackageURL.from_string(self.upstream).version if self.upstream else None
 
     def to_dict(self) -> dict:
         return {
@@ -100,6 +118,9 @@ class Component:
             "homepage": self.homepage,
             "description": self.description,
             "arch": self.arch,
+            "upstream": self.upstream,
+            "cpe": self.cpe,
+            "fixes": list(self.fixes),
         }
 
     @classmethod
@@ -114,6 +135,9 @@ class Component:
             homepage=data.get("homepage"),
             description=data.get("description", ""),
             arch=data.get("arch", ARCH),
+            upstream=data.get("upstream"),
+            cpe=data.get("cpe"),
+            fixes=tuple(data.get("fixes", ())),
         )
 
 

@@ -52,6 +52,9 @@ def package_subject(recipe: Recipe, info: PackageInfo, manifest: list[FileEntry]
         homepage=info.homepage,
         description=info.description,
         arch=info.arch,
+        upstream=info.upstream,
+        cpe=info.cpe,
+        fixes=tuple(info.fixes),
     )
     return Subject("package", info.name, info.full_version, info.build_date, (component,))
 
@@ -94,8 +97,14 @@ def write_evidence(
 
     signer = dsse.signer(key_dir)
     dependencies = [Resource("source", SourceRef.from_recipe(s).uri, s.sha256) for s in recipe.sources]
+    # A patch that fixes vulnerabilities says which, signed: `pkgrepo scan` counts a declared
+    # fix only where the provenance holds the patch that makes it.
     dependencies += [
-        Resource(f"patch:{p.file}", sha256=sha256_file((recipe_path.parent / p.file).resolve()))
+        Resource(
+            f"patch:{p.file}",
+            sha256=sha256_file((recipe_path.parent / p.file).resolve()),
+            annotations={"fixes": " ".join(sorted(p.fixes))} if p.fixes else {},
+        )
         for p in recipe.patches
     ]
     dependencies += [

@@ -10,6 +10,7 @@ listed, with what the database knows and NOASSERTION for the rest: none is left 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from pkgrepo.attest.component import Component, Subject, installed_digest
@@ -36,9 +37,7 @@ def rootfs_subject(rootfs: Path, name: str | None = None, version: str = "") -> 
             if not found or found[0].version != rec.version:
                 raise BadInput(f"{own}: does not describe {pkg} {rec.version}; the root is inconsistent")
             c = found[0]
-            base = Component(
-                pkg, rec.version, c.license, c.origin, digest, c.sources, c.homepage, c.description, c.arch
-            )
+            base = replace(c, content_sha256=digest)
             created = max(created, sub.created)
         components.append(base)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")

@@ -18,8 +18,10 @@ from pathlib import Path
 from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component as CdxComponent
-from cyclonedx.model.component import ComponentType
+from cyclonedx.model.component import ComponentType, Pedigree
+from cyclonedx.model.impact_analysis import ImpactAnalysisState
 from cyclonedx.model.license import LicenseExpression
+from cyclonedx.model.vulnerability import BomTarget, Vulnerability, VulnerabilityAnalysis
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -133,9 +135,7 @@ def spdx_document(subject: Subject) -> bytes:
                 license_declared=_license(c.license),
                 copyright_text=SpdxNoAssertion(),
                 primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
-                external_references=[
-                    ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", c.purl)
-                ],
+                external_references=_spdx_refs(c),
             )
         )
         if subject.kind == "image":
@@ -172,6 +172,43 @@ def spdx_document(subject: Subject) -> bytes:
     return _stable(DocumentConverter().convert(doc))
 
 
+UPSTREAM = "upstream project"  # the comment that marks the upstream purl among a package's refs
+FIXED = "fixed in this package"  # the comment of an advisory ref the recipe declares fixed
+ADVISORY_URL = "https://www.cve.org/CVERecord?id="
+OSV_URL = "https://osv.dev/vulnerability/"
+
+
+def _fix_url(ident: str) -> str:
+    return (ADVISORY_URL if ident.startswith("CVE-") else OSV_URL) + ident
+
+
+def _spdx_refs(c: Component) -> list[ExternalPackageRef]:
+    pm, sec = ExternalPackageRefCategory.PACKAGE_MANAGER, ExternalPackageRefCategory.SECURITY
+    refs = [ExternalPackageRef(pm, "purl", c.purl)]
+    if c.upstream:
+        refs.append(ExternalPackageRef(pm, "purl", c.upstream, UPSTREAM))
+    if c.cpe:
+        refs.append(ExternalPackageRef(sec, "cpe23Type", c.cpe))
+    refs += [ExternalPackageRef(sec, "advisory", _fix_url(i), FIXED) for i in c.fixes]
+    return refs
+
+
+def _spdx_identity(refs) -> tuple[PackageURL | None, str | None, str | None, tuple[str, ...]]:
+    """(our purl, upstream purl, CPE, fixed ids) from a package's external references."""
+    ours = upstream = cpe = None
+    fixes = []
+    for r in refs:
+        if r.reference_type == "purl" and r.comment == UPSTREAM:
+            upstream = r.locator
+        elif r.reference_type == "purl" and ours is None:
+            ours = PackageURL.from_string(r.locator)
+        elif r.reference_type == "cpe23Type":
+            cpe = r.locator
+        elif r.reference_type == "advisory" and r.comment == FIXED:
+            fixes.append(r.locator.rsplit("=", 1)[-1].rsplit("/", 1)[-1])
+    return ours, upstream, cpe, tuple(sorted(fixes))
+
+
 def _source_purl(s: SourceRef) -> str:
     if s.uri.startswith("pkg:"):
         return s.uri
@@ -200,10 +237,7 @@ def _read_spdx(path: Path, data: dict) -> Subject:
     for p in doc.packages:
         if p.primary_package_purpose == PackagePurpose.CONTAINER:
             top = p
-        purl = next(
-            (PackageURL.from_string(r.locator) for r in p.external_references if r.reference_type == "purl"),
-            None,
-        )
+        purl, upstream, cpe, fixes = _spdx_identity(p.external_references)
         if purl is None or purl.namespace != NAMESPACE:
             continue
         sha = next((c.value for c in p.checksums if c.algorithm == ChecksumAlgorithm.SHA256), "")
@@ -220,6 +254,9 @@ def _read_spdx(path: Path, data: dict) -> Subject:
                 homepage=p.homepage if isinstance(p.homepage, str) else None,
                 description=p.summary or "",
                 arch=(purl.qualifiers or {}).get("arch", ""),
+                upstream=upstream,
+                cpe=cpe,
+                fixes=fixes,
             )
         )
     kind = "image" if top else "package"
@@ -243,12 +280,27 @@ def _cdx_component(c: Component) -> CdxComponent:
     ]
     if c.homepage:
         refs.append(ExternalReference(type=ExternalReferenceType.WEBSITE, url=XsUri(c.homepage)))
+    pedigree = None
+    if c.upstream:  # the upstream release this package was built from, by its own identity
+        up = PackageURL.from_string(c.upstream)
+        ancestor = CdxComponent(
+            type=ComponentType.LIBRARY,
+            name=up.name,
+            group=up.namespace,
+            version=up.version,
+            purl=up,
+            bom_ref=f"upstream:{c.purl}",
+            cpe=c.cpe,
+        )
+        pedigree = Pedigree(ancestors=[ancestor])
     return CdxComponent(
         type=ComponentType.LIBRARY,
         name=c.name,
         version=c.version,
         bom_ref=c.purl,
         purl=PackageURL.from_string(c.purl),
+        cpe=c.cpe,
+        pedigree=pedigree,
         description=c.description or None,
         licenses=[LicenseExpression(c.license)] if c.license else [],
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=c.content_sha256)],
@@ -256,6 +308,25 @@ def _cdx_component(c: Component) -> CdxComponent:
         group=NAMESPACE,
         properties=[Property(name=ORIGIN, value=c.origin)],
     )
+
+
+def _cdx_fixes(components: list[Component]) -> list[Vulnerability]:
+    """One `vulnerabilities` entry per id a recipe declares fixed, resolved for its packages."""
+    holders: dict[str, list[str]] = {}
+    for c in components:
+        for i in c.fixes:
+            holders.setdefault(i, []).append(c.purl)
+    return [
+        Vulnerability(
+            id=ident,
+            bom_ref=f"fix:{ident}",
+            analysis=VulnerabilityAnalysis(
+                state=ImpactAnalysisState.RESOLVED, detail="fixed by the recipe (a patch or its release)"
+            ),
+            affects=[BomTarget(ref=ref) for ref in sorted(refs)],
+        )
+        for ident, refs in sorted(holders.items())
+    ]
 
 
 def cyclonedx_document(subject: Subject) -> bytes:
@@ -277,6 +348,8 @@ def cyclonedx_document(subject: Subject) -> bytes:
     for p in parts:
         bom.components.add(p)
     bom.register_dependency(top, parts)
+    for v in _cdx_fixes(list(subject.components)):
+        bom.vulnerabilities.add(v)
     text = JsonV1Dot6(bom).output_as_string()
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     if error is not None:
@@ -290,6 +363,11 @@ def _read_cdx(path: Path, text: str, data: dict) -> Subject:
         raise BadInput(f"{path}: not a valid CycloneDX 1.6 document: {str(error).splitlines()[0]}")
     meta = data.get("metadata", {})
     top = meta.get("component", {})
+    fixed: dict[str, list[str]] = {}
+    for v in data.get("vulnerabilities", []):
+        if (v.get("analysis") or {}).get("state") == "resolved":
+            for target in v.get("affects", []):
+                fixed.setdefault(target["ref"], []).append(v["id"])
     components = []
     for c in data.get("components", []):
         purl = PackageURL.from_string(c["purl"]) if c.get("purl") else None
@@ -315,6 +393,11 @@ def _read_cdx(path: Path, text: str, data: dict) -> Subject:
                 homepage=homepage,
                 description=c.get("description", ""),
                 arch=(purl.qualifiers or {}).get("arch", ""),
+                upstream=next(
+                    (a["purl"] for a in (c.get("pedigree") or {}).get("ancestors", []) if a.get("purl")), None
+                ),
+                cpe=c.get("cpe"),
+                fixes=tuple(sorted(fixed.get(c.get("bom-ref", ""), []))),
             )
         )
     created = (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pkgrepo.attest.advisories import Advisory, severity_rank
 from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 
@@ -52,15 +53,35 @@ def _vex_for(statements: list[Statement], adv: Advisory, c: Component) -> Statem
     return found[-1] if found else None  # the last document (by file name) wins
 
 
-def scan(subject: Subject, advisories: list[Advisory], statements: list[Statement]) -> list[Finding]:
+def scan(
+    subject: Subject,
+    advisories: list[Advisory],
+    statements: list[Statement],
+    proven: dict[str, frozenset[str]] | None = None,
+) -> list[Finding]:
+    """Findings for every component an advisory covers. A fix the component declares counts
+    (status `fixed`) only where `proven[name]` — the ids its signed provenance's patches fix —
+    holds it; without provenance a declared fix is reported, not trusted."""
     out = []
     for c in sorted(subject.components, key=lambda c: c.name):
         for adv in advisories:
-            hit = adv.matches(c.name, c.origin, c.version)
+            hit = adv.matches(c)
             if hit is None:
                 continue
             s = _vex_for(statements, adv, c)
-            if s is None:
+            declared = adv.names() & set(c.fixes)
+            if s is None and declared:
+                ok = declared & (proven or {}).get(c.name, frozenset())
+                status, note = (
+                    ("fixed", f"patch in signed provenance fixes {sorted(ok)[0]}")
+                    if ok
+                    else (
+                        "affected",
+                        f"fix declared ({sorted(declared)[0]}) but no signed provenance "
+                        "holds its patch; pass --provenance DIR",
+                    )
+                )
+            elif s is None:
                 status, note = "affected", adv.summary
             else:
                 status = s.status
@@ -76,9 +97,14 @@ def scan(subject: Subject, advisories: list[Advisory], statements: list[Statemen
 
 
 def failing(findings: list[Finding], fail_on: str) -> list[Finding]:
-    """The unsuppressed findings at or above `fail_on`."""
+    """The unsuppressed findings at or above `fail_on`; one of unknown severity fails every bar
+    (nothing says it is below)."""
     bar = severity_rank(fail_on)
-    return [f for f in findings if not f.suppressed and severity_rank(f.severity) >= bar]
+    return [
+        f
+        for f in findings
+        if not f.suppressed and (f.severity == "unknown" or severity_rank(f.severity) >= bar)
+    ]
 
 
 def check_fail_on(value: str | None) -> None:
@@ -87,6 +113,16 @@ def check_fail_on(value: str | None) -> None:
             severity_rank(value)
         except BadInput as e:
             raise BadInput(f"--fail-on: {e}") from None
+
+
+def proven_fixes(prov: Provenance) -> frozenset[str]:
+    """The vulnerability ids a package's (verified) provenance says its patches fix."""
+    return frozenset(
+        i
+        for d in prov.dependencies
+        if d.name.startswith("patch:")
+        for i in d.annotations.get("fixes", "").split()
+    )
 
 
 @dataclass(frozen=True)
@@ -105,15 +141,7 @@ class Holder:
 def affected(
     adv: Advisory, packages: list[tuple[Path, Component]], images: list[tuple[Path, Subject]]
 ) -> list[Holder]:
-    out = [
-        Holder("package", str(p), c.name, c.version)
-        for p, c in packages
-        if adv.matches(c.name, c.origin, c.version)
-    ]
+    out = [Holder("package", str(p), c.name, c.version) for p, c in packages if adv.matches(c)]
     for path, subject in images:
-        out += [
-            Holder("image", str(path), c.name, c.version)
-            for c in subject.components
-            if adv.matches(c.name, c.origin, c.version)
-        ]
+        out += [Holder("image", str(path), c.name, c.version) for c in subject.components if adv.matches(c)]
     return out

@@ -15,7 +15,7 @@ from typing import Protocol
 from securesystemslib.signer import Key
 
 from pkgrepo.attest import dsse
-from pkgrepo.attest.component import installed_digest
+from pkgrepo.attest.component import Component, installed_digest
 from pkgrepo.attest.provenance import Provenance, content_subject
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
@@ -159,3 +159,24 @@ class RepoEvidence:
         if key.keyid != keyid:
             raise BadInput(f"{path}: key id differs from its name")
         return key
+
+
+def proven_fixes(components: list[Component], source: EvidenceSource) -> dict[str, frozenset[str]]:
+    """For each component that declares fixes, the ids its signed provenance's patches fix — only
+    when that provenance verifies and attests exactly the component's content digest."""
+    from pkgrepo.attest.scan import proven_fixes as fixes_of
+
+    out: dict[str, frozenset[str]] = {}
+    for c in components:
+        if not c.fixes:
+            continue
+        try:
+            where, data = source.provenance(package_filename(c.name, c.version, c.arch or ARCH))
+            prov = _open(where, data, source)
+        except BadInput:
+            continue
+        if [s.sha256 for s in prov.subjects if s.name == content_subject(c.name, c.version)] == [
+            c.content_sha256
+        ]:
+            out[c.name] = fixes_of(prov)
+    return out

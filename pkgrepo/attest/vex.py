@@ -9,16 +9,18 @@ purl of the same name with the same version, or with no version (every version).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 import jsonschema
 from packageurl import PackageURL
 
-from pkgrepo.attest.component import NAMESPACE
-from pkgrepo.errors import BadInput
+from pkgrepo.attest.component import NAMESPACE, Subject
+from pkgrepo.errors import BadInput, PkgrepoError
 
 SCHEMA = Path(__file__).with_name("openvex_json_schema.json")
 
@@ -103,3 +105,37 @@ def load_vex(directory: Path) -> list[Statement]:
             raise BadInput(f"{path}: not a valid OpenVEX document at {where}: {error.message}")
         out += _parse(path, data)
     return out
+
+
+def fixed_document(subject: Subject, proven: dict[str, frozenset[str]]) -> bytes:
+    """An OpenVEX document with one `fixed` statement per vulnerability id that a component of
+    `subject` declares fixed *and* its signed provenance proves (`proven[name]`), validated
+    against the OpenVEX schema; deterministic (timestamp the subject's `created`)."""
+    by_id: dict[str, list[str]] = {}
+    for c in sorted(subject.components, key=lambda c: c.name):
+        for ident in sorted(set(c.fixes) & proven.get(c.name, frozenset())):
+            by_id.setdefault(ident, []).append(c.purl)
+    stamp = datetime.fromtimestamp(subject.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    statements = [
+        {
+            "vulnerability": {"name": ident},
+            "products": [{"@id": p, "identifiers": {"purl": p}} for p in purls],
+            "status": "fixed",
+            "timestamp": stamp,
+        }
+        for ident, purls in sorted(by_id.items())
+    ]
+    body = json.dumps(statements, sort_keys=True).encode()
+    doc = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": f"https://openvex.dev/docs/pkgrepo/{subject.kind}/{subject.name}-"
+        + hashlib.sha256(body).hexdigest()[:32],
+        "author": "pkgrepo",
+        "timestamp": stamp,
+        "version": 1,
+        "statements": statements,
+    }
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is not None:  # a bug here, not bad input
+        raise PkgrepoError(f"OpenVEX document for {subject.name} is not valid: {error.message}")
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()

@@ -435,6 +435,9 @@ class Builder:
                         provides=sorted(provides),
                         build_date=sde,
                         build_key=key,
+                        upstream=recipe.upstream_purl,
+                        cpe=recipe.upstream_cpe,
+                        fixes=recipe.fixes,
                     ),
                 )
             )

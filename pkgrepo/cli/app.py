@@ -14,7 +14,7 @@ import traceback
 
 import click
 
-from pkgrepo.cli import attest, build, image, install, repository, resolve
+from pkgrepo.cli import advisories, attest, build, image, install, repository, resolve
 from pkgrepo.errors import PkgrepoError
 
 
@@ -28,7 +28,7 @@ def cli(verbose: bool) -> None:
     server unreachable or failing, 130 interrupted."""
 
 
-for module in (build, install, repository, resolve, image, attest):
+for module in (build, install, repository, resolve, image, attest, advisories):
     for command in module.COMMANDS:
         cli.add_command(command)
 

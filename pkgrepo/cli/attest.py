@@ -157,43 +157,136 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
 @click.option(
     "--fail-on",
     default=None,
-    help="Exit 1 when a finding at or above this severity remains (low, medium, high, critical).",
+    help="Exit 1 when a finding at or above this severity remains (low, medium, high, critical), "
+    "or a package has no advisory data.",
+)
+@click.option(
+    "--allow-unknown", is_flag=True, help="With --fail-on: a package the feed has no data for does not fail."
+)
+@click.option(
+    "--provenance",
+    "prov_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the packages' signed provenance (default: beside a package file); a declared "
+    "fix counts only when it holds the patch.",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Provenance public key (default: provenance.pub in the provenance directory, else this machine's).",
 )
 @JSON
-def scan(target, advisories_dir, vex_dir, fail_on, as_json) -> None:
-    """Match an installed root, package or SBOM against advisories, honouring VEX."""
-    from pkgrepo.attest.advisories import data_dir, load_advisories
+def scan(target, advisories_dir, vex_dir, fail_on, allow_unknown, prov_dir, key_file, as_json) -> None:
+    """Match an installed root, package or SBOM against advisories, honouring VEX and proven fixes."""
+    from pkgrepo.attest.advisories import data_dir, load_feed
     from pkgrepo.attest.scan import check_fail_on, failing
     from pkgrepo.attest.scan import scan as run
     from pkgrepo.attest.vex import load_vex
     from pkgrepo.errors import PkgrepoError
 
     check_fail_on(fail_on)
-    advisories = load_advisories(advisories_dir or data_dir("advisories"))
+    feed = load_feed(advisories_dir or data_dir("advisories"))
     statements = load_vex(vex_dir or data_dir("vex"))
     subject = _subject(target)
-    findings = run(subject, advisories, statements)
+    proven = _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+    findings = run(subject, list(feed.advisories), statements, proven)
+    covered = [c for c in subject.components if feed.covers(c)]
+    unknown = sorted(c.name for c in subject.components if not feed.covers(c))
     if as_json:
         emit(
             {
                 "target": str(target),
                 "packages": len(subject.components),
+                "feed": {
+                    "name": feed.name,
+                    "revision": feed.revision,
+                    "date": feed.date,
+                    "advisories": len(feed.advisories),
+                    "covered": len(covered),
+                },
+                "no_data": unknown,
                 "findings": [f.to_dict() for f in findings],
             }
         )
     else:
-        click.echo(f"{target}: {len(subject.components)} packages, {len(advisories)} advisories")
+        click.echo(
+            f"{target}: {len(subject.components)} packages; feed {feed.name} {feed.revision[:12]} "
+            f"of {feed.date}, {len(feed.advisories)} advisories, covers {len(covered)} of "
+            f"{len(subject.components)} packages"
+        )
         for f in findings:
             fixed = f" (fixed in {f.fixed})" if f.fixed else ""
             why = f"  [{f.note}]" if f.note else ""
             click.echo(f"{f.advisory:18} {f.severity:8} {f.package} {f.version}{fixed}  {f.status}{why}")
-        if not findings:
-            click.echo("no known advisories apply")
+        for name in unknown:
+            click.echo(f"{name}: no data (the feed has no advisories for its upstream project)")
+        open_ = [f for f in findings if not f.suppressed]
+        if not open_ and covered:
+            shown = "; no data for the rest" if unknown else ""
+            click.echo(f"no open advisories for the {len(covered)} covered packages{shown}")
     bad = failing(findings, fail_on) if fail_on else []
     if bad:
         raise PkgrepoError(
             f"{len(bad)} finding(s) at or above {fail_on}: {bad[0].advisory} in {bad[0].package}"
         )
+    if fail_on and unknown and not allow_unknown:
+        raise PkgrepoError(
+            f"{len(unknown)} package(s) with no advisory data ({', '.join(unknown[:3])}"
+            f"{', ...' if len(unknown) > 3 else ''}); pass --allow-unknown to accept that"
+        )
+
+
+def _proven(subject, prov_dir: Path | None, key_file: Path | None) -> dict[str, frozenset[str]]:
+    """The fixes each component's signed provenance in `prov_dir` proves (none without one)."""
+    if prov_dir is None or not any(c.fixes for c in subject.components):
+        return {}
+    from pkgrepo.attest import dsse
+    from pkgrepo.attest.evidence import PUBLIC_KEY
+    from pkgrepo.attest.verify import LocalEvidence, proven_fixes
+
+    if key_file is None and (prov_dir / PUBLIC_KEY).is_file():
+        key_file = prov_dir / PUBLIC_KEY
+    if key_file is not None:
+        key = dsse.load_public_key(key_file)
+    elif (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
+        key = dsse.signer().public_key
+    else:
+        return {}
+    return proven_fixes(list(subject.components), LocalEvidence(key, prov_dir))
+
+
+@click.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--provenance",
+    "prov_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the packages' signed provenance (default: beside a package file).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Provenance public key (default: provenance.pub in the provenance directory).",
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write here, not stdout.")
+def vex(target, prov_dir, key_file, output) -> None:
+    """OpenVEX `fixed` statements for an installed root, image layout, package or SBOM: one per
+    vulnerability a package declares fixed whose patch its signed provenance holds."""
+    from pkgrepo.attest.vex import fixed_document
+
+    subject = _subject(target)
+    proven = _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+    data = fixed_document(subject, proven)
+    if output:
+        output.write_bytes(data)
+    else:
+        click.echo(data.decode(), nl=False)
 
 
 @click.command()
@@ -228,7 +321,21 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
     if packages_dir.is_dir():
         for p in sorted(packages_dir.glob("*.pkg.tar.zst")):
             i = read_info(p)
-            packages.append((p, Component(i.name, i.full_version, i.license, i.origin, "")))
+            packages.append(
+                (
+                    p,
+                    Component(
+                        i.name,
+                        i.full_version,
+                        i.license,
+                        i.origin,
+                        "",
+                        upstream=i.upstream,
+                        cpe=i.cpe,
+                        fixes=tuple(i.fixes),
+                    ),
+                )
+            )
     images = []
     if images_dir is not None:
         images = [
@@ -324,4 +431,4 @@ def rollout(
     )
 
 
-COMMANDS = [sbom, verify, scan, affected, rollout]
+COMMANDS = [sbom, verify, scan, vex, affected, rollout]

@@ -73,6 +73,12 @@ class PackageInfo:
     installed_size: int = 0
     build_date: int = 0  # SOURCE_DATE_EPOCH of the build
     build_key: str = ""  # digest of every input of the build
+    upstream: str | None = None  # the upstream project's purl with its version (advisories match it)
+    cpe: str | None = None  # the upstream's CPE 2.3 name with its version
+    fixes: list[str] = dataclasses.field(default_factory=list)  # vulnerability ids the recipe fixes
+
+    # Written only when set, so a package without them reads as before in older readers.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("upstream", "cpe", "fixes")
 
     TYPES: ClassVar[dict[str, tuple[type, ...]]] = {
         "name": (str,),
@@ -90,12 +96,15 @@ class PackageInfo:
         "installed_size": (int,),
         "build_date": (int,),
         "build_key": (str,),
+        "upstream": (str, type(None)),
+        "cpe": (str, type(None)),
+        "fixes": (list, tuple),
     }
     TYPES_SHOWN: ClassVar[dict[str, str]] = {
         k: "list of strings"
-        if k in ("depends", "provides")
+        if k in ("depends", "provides", "fixes")
         else "string or null"
-        if k == "homepage"
+        if k in ("homepage", "upstream", "cpe")
         else "integer"
         if v == (int,)
         else "string"
@@ -105,6 +114,7 @@ class PackageInfo:
     def __post_init__(self) -> None:
         object.__setattr__(self, "depends", list(self.depends))
         object.__setattr__(self, "provides", list(self.provides))
+        object.__setattr__(self, "fixes", list(self.fixes))
 
     @classmethod
     def from_dict(cls, data: object) -> PackageInfo:
@@ -119,6 +129,10 @@ class PackageInfo:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["depends"], data["provides"] = list(self.depends), list(self.provides)
+        data["fixes"] = list(self.fixes)
+        for key in self.OPTIONAL:
+            if not data[key]:
+                del data[key]
         return data
 
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,25 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     recipe = parse_recipe(text, str(p))
     if p.stem != recipe.name:
         raise BadInput(f"{p}: file is named {p.stem!r} but package.name is {recipe.name!r}; rename one")
+    _check_fix_patches(p, recipe)
     return recipe
+
+
+def _check_fix_patches(path: Path, recipe: Recipe) -> None:
+    """A patch that is said to fix a vulnerability must exist beside the recipe (a regular file,
+    not a link): a fix declared for a patch that is not there would be a false claim."""
+    for i, patch in enumerate(recipe.patches):
+        if not patch.fixes:
+            continue
+        try:
+            ok = stat.S_ISREG(os.lstat(path.parent / patch.file).st_mode)
+        except OSError:
+            ok = False
+        if not ok:
+            raise BadInput(
+                f"{path}: patches[{i}]: {patch.file} declares fixes ({', '.join(patch.fixes)}) but is not "
+                f"a file beside the recipe; add the patch or remove the claim"
+            )
 
 
 def load_recipes(directory: str | os.PathLike[str]) -> dict[str, tuple[Path, Recipe]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
+from packageurl import PackageURL
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pkgrepo.errors import BadInput
@@ -64,6 +65,25 @@ class Dependencies(Strict):
     _v_runtime = field_validator("runtime", "provides")(_check_deps)
 
 
+PURL_RE = r"^pkg:[a-z][a-z0-9.+-]*/[^@?#\s]+$"
+CPE_RE = r"^cpe:2\.3:[aho]:[^:\s]+:[^:\s]+$"
+
+
+class Upstream(Strict):
+    """Who made the software a recipe builds: advisories are matched by this identity and the
+    upstream version, never by our package name."""
+
+    purl: Annotated[str, Field(pattern=PURL_RE)] = Field(
+        description="Package URL of the upstream project, without a version (pkg:github/madler/zlib)."
+    )
+    cpe: Annotated[str | None, Field(pattern=CPE_RE)] = Field(
+        None, description="CPE 2.3 vendor and product, without a version (cpe:2.3:a:zlib:zlib)."
+    )
+    version: Annotated[str | None, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9.+~_-]*$")] = Field(
+        None, description="The upstream release, when it is not package.version."
+    )
+
+
 class Package(Strict):
     name: Annotated[str, Field(pattern=NAME_RE)]
     version: Annotated[str, Field(pattern=VERSION_RE)]
@@ -72,6 +92,14 @@ class Package(Strict):
     description: Annotated[str, Field(min_length=1)]
     license: Annotated[str, Field(min_length=1, description="SPDX license expression.")]
     homepage: str | None = None
+    upstream: Upstream | None = Field(
+        None, description="The upstream project's identity (purl, CPE): what advisories name."
+    )
+    fixes: list[Annotated[str, Field(pattern=VULN_ID_RE)]] = Field(
+        default_factory=list,
+        description="Vulnerability ids this release fixes without a patch (Alpine's secfixes); "
+        "patch fixes go on the patch.",
+    )
     dependencies: Dependencies = Field(default_factory=Dependencies)
     source_date_epoch: Annotated[int | None, Field(alias="source-date-epoch", ge=0)] = None
     timeout: Timeout = Field(DEFAULT_TIMEOUT, description="Default time limit of every step, in seconds.")
@@ -228,6 +256,39 @@ class Recipe(Strict):
     @property
     def name(self) -> str:
         return self.package.name
+
+    @property
+    def upstream_version(self) -> str:
+        """The upstream release this recipe builds (advisories' ranges are in these versions)."""
+        u = self.package.upstream
+        return (u.version if u and u.version else None) or self.package.version
+
+    @property
+    def upstream_purl(self) -> str | None:
+        """The upstream project's purl at the upstream version (pkg:github/madler/zlib@1.2.13)."""
+        u = self.package.upstream
+        if u is None:
+            return None
+        return PackageURL.from_string(u.purl)._replace(version=self.upstream_version).to_string()
+
+    @property
+    def upstream_cpe(self) -> str | None:
+        """The CPE 2.3 formatted name at the upstream version (cpe:2.3:a:zlib:zlib:1.2.13:*:...)."""
+        u = self.package.upstream
+        if u is None or u.cpe is None:
+            return None
+        version = re.sub(r"([^A-Za-z0-9._-])", r"\\\1", self.upstream_version)
+        return f"{u.cpe}:{version}" + ":*" * 7
+
+    @property
+    def fixes(self) -> list[str]:
+        """Every vulnerability id the recipe says it fixes: by its release and by its patches."""
+        return sorted({*self.package.fixes, *(i for p in self.patches for i in p.fixes)})
+
+    @property
+    def patch_fixes(self) -> dict[str, list[str]]:
+        """Each patch file that fixes something, with the ids it fixes."""
+        return {p.file: sorted(p.fixes) for p in self.patches if p.fixes}
 
     @property
     def full_version(self) -> str:
