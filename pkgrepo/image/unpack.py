@@ -10,7 +10,7 @@ the root, whiteouts and opaque directories remove what lower layers added, and
 every write goes through directory descriptors into a fresh directory only this
 process can reach. A budget bounds what unpacking writes: the members and the
 bytes of the whole image (`PKGREPO_IMAGE_MAX_FILES`, `PKGREPO_IMAGE_MAX_BYTES`)
-and, per layer, `MAX_RATIO` times its compressed size (at least `RATIO_FLOOR`),
+and, per layer, `PKGREPO_IMAGE_MAX_RATIO` (default `MAX_RATIO`) times its compressed size (at least `RATIO_FLOOR`),
 checked against each member's declared size before it is written.
 
 Whatever reads the tree afterwards reads paths from the image's own package
@@ -58,11 +58,14 @@ OPAQUE = ".wh..wh..opq"
 class Budget:
     bytes: int
     files: int
+    ratio: int
 
     @classmethod
     def from_env(cls) -> Budget:
         return cls(
-            env_bytes("PKGREPO_IMAGE_MAX_BYTES", MAX_BYTES), env_bytes("PKGREPO_IMAGE_MAX_FILES", MAX_FILES)
+            env_bytes("PKGREPO_IMAGE_MAX_BYTES", MAX_BYTES),
+            env_bytes("PKGREPO_IMAGE_MAX_FILES", MAX_FILES),
+            env_bytes("PKGREPO_IMAGE_MAX_RATIO", MAX_RATIO),
         )
 
 
@@ -116,8 +119,8 @@ def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_b
                 if layer_bytes < 0 or budget.bytes < 0:
                     raise BadInput(
                         f"{where}: member {m.name!r} ({m.size} bytes) goes past the unpacking budget "
-                        f"(a layer unpacks to at most {MAX_RATIO}x its size or {RATIO_FLOOR >> 20} MiB, an "
-                        "image to PKGREPO_IMAGE_MAX_BYTES); refusing the image"
+                        f"(a layer unpacks to at most {budget.ratio}x its size or {RATIO_FLOOR >> 20} MiB, "
+                        "PKGREPO_IMAGE_MAX_RATIO; an image to PKGREPO_IMAGE_MAX_BYTES); refusing the image"
                     )
                 tree.add_file(
                     rel, Entry("file", entry.mode, m.size, "", m.uid, m.gid), _blocks(tar.extractfile(m))
@@ -140,7 +143,7 @@ def _unpack_layer(image: LayoutImage, desc: Descriptor, tree: Tree, budget: Budg
     with image.open_layer(desc) as blob:
         try:
             with _decompressed(blob) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-                _apply(tree, tar, where, budget, max(RATIO_FLOOR, MAX_RATIO * desc.size))
+                _apply(tree, tar, where, budget, max(RATIO_FLOOR, budget.ratio * desc.size))
         except (OSError, tarfile.TarError, EOFError, zstandard.ZstdError) as e:
             raise BadInput(f"{where}: not a readable tar layer ({str(e)[:160]})") from None
 
