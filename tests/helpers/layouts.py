@@ -98,11 +98,67 @@ def manifest_path(layout: Path) -> Path:
 
 def rewrite_manifest(layout: Path, change) -> None:
     """Apply `change` to the manifest JSON and store it under its new digest (index updated)."""
-    index = json.loads((layout / "index.json").read_text())
     manifest = json.loads(manifest_path(layout).read_text())
     change(manifest)
-    data = json.dumps(manifest).encode()
+    store_manifest(layout, json.dumps(manifest).encode())
+
+
+def store_manifest(layout: Path, data: bytes) -> None:
+    """Make `data` the layout's manifest, stored under its digest (so only its content can be wrong)."""
+    index = json.loads((layout / "index.json").read_text())
     digest = hashlib.sha256(data).hexdigest()
     (layout / "blobs/sha256" / digest).write_bytes(data)
     index["manifests"][0].update({"digest": f"sha256:{digest}", "size": len(data)})
     (layout / "index.json").write_text(json.dumps(index))
+
+
+@dataclass(frozen=True)
+class Bounded:
+    returncode: int
+    stdout: str
+    stderr: str
+    max_rss: int  # bytes, the child's peak resident set
+
+
+def run_bounded(
+    *args: str, memory: int = 1 << 30, seconds: int = 120, env: dict[str, str] | None = None
+) -> Bounded:
+    """`pkgrepo ARGS` under prlimit (address space `memory`, CPU `seconds`), killed after twice that wall
+    time; its peak RSS measured by wait4. A traceback or an internal error fails the test."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import pytest
+
+    from tests.helpers.cli import ROOT, TRACEBACK
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            ["prlimit", f"--as={memory}", f"--cpu={seconds}", sys.executable, "-m", "pkgrepo", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 2 * seconds
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                os.wait4(proc.pid, 0)
+                pytest.fail(f"pkgrepo {' '.join(args)} ran past {2 * seconds} s")
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = Bounded(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024)
+    if TRACEBACK in result.stderr or "internal error" in result.stderr:
+        pytest.fail(f"pkgrepo {' '.join(args)} failed badly ({result.returncode}):\n{result.stderr}")
+    return result
