@@ -149,8 +149,9 @@ class _Image:
 def _walk(path: Path) -> Tree:
     """A directory's entries, read with lstat (never through a link)."""
     tree = Tree()
-
-    def visit(directory: str, rel: str) -> None:
+    stack = [(str(path), "")]
+    while stack:
+        directory, rel = stack.pop()
         with os.scandir(directory) as it:
             found = sorted(it, key=lambda e: e.name)
         for e in found:
@@ -159,15 +160,13 @@ def _walk(path: Path) -> Tree:
             mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
                 tree.entries[sub] = Entry("dir", mode)
-                visit(e.path, sub)
+                stack.append((e.path, sub))
             elif stat.S_ISLNK(st.st_mode):
                 tree.entries[sub] = Entry("symlink", 0o777, 0, os.readlink(e.path))
             elif stat.S_ISREG(st.st_mode):
                 tree.entries[sub] = Entry("file", mode, st.st_size)
             else:
                 tree.entries[sub] = Entry("other", mode)
-
-    visit(str(path), "")
     return tree
 
 

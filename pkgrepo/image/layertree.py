@@ -28,10 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.errors import PkgrepoError
 from pkgrepo.image.safeio import DIR_FLAGS
 
 MAX_HOPS = 40  # links followed while resolving one path (the kernel's own limit)
+MAX_DEPTH = 256  # directories above a member; real images stay far below
 
 
 @dataclass(frozen=True)
@@ -138,32 +139,43 @@ class Tree:
             return ""
         parent, _, base = rel.rpartition("/")
         where = self.resolve(parent) if parent else ""
+        if where.count("/") >= MAX_DEPTH:
+            raise Unresolvable(f"deeper than {MAX_DEPTH} directories")
         self._mkdirs(where)
         return f"{where}/{base}" if where else base
 
     def _mkdirs(self, rel: str) -> None:
-        if rel == "" or (rel in self.entries and self.entries[rel].kind == "dir"):
-            return
-        if rel in self.entries:
-            raise Unresolvable(f"/{rel} is not a directory")
-        self._mkdirs(parent_of(rel))
-        self.entries[rel] = Entry("dir", 0o755)
-        if self.root is not None:
-            self._os(lambda: os.mkdir(rel.rpartition("/")[2], 0o755, dir_fd=self._dir(parent_of(rel))))
+        """Make directory `rel` and its missing parents (parents first, never recursing per level)."""
+        missing = []
+        while rel and not (rel in self.entries and self.entries[rel].kind == "dir"):
+            if rel in self.entries:
+                raise Unresolvable(f"/{rel} is not a directory")
+            missing.append(rel)
+            rel = parent_of(rel)
+        for d in reversed(missing):
+            self.entries[d] = Entry("dir", 0o755)
+            if self.root is not None:
+                self._os(d, lambda d=d: os.mkdir(d.rpartition("/")[2], 0o755, dir_fd=self._dir(parent_of(d))))
 
     def _dir(self, rel: str) -> int:
-        if rel not in self._fds:
-            pfd = self._dir(parent_of(rel))
-            self._fds[rel] = os.open(rel.rpartition("/")[2], DIR_FLAGS, dir_fd=pfd)
-        return self._fds[rel]
+        """A descriptor of directory `rel` of the tree, opened component by component, no-follow."""
+        if rel in self._fds:
+            return self._fds[rel]
+        todo = []
+        while rel not in self._fds:
+            todo.append(rel)
+            rel = parent_of(rel)
+        for d in reversed(todo):
+            self._fds[d] = os.open(d.rpartition("/")[2], DIR_FLAGS, dir_fd=self._fds[parent_of(d)])
+        return self._fds[todo[0]]
 
-    def _os(self, action):
+    def _os(self, rel: str, action):
         try:
             return action()
         except OSError as e:
             if e.errno in (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL):
-                raise BadInput(f"a layer member cannot be written here ({e.strerror})") from None
-            raise PkgrepoError(f"unpacking into {self.root} failed: {e}") from None
+                raise Unresolvable(f"cannot be written ({e.strerror})") from None
+            raise PkgrepoError(f"unpacking /{rel[:200]} into {self.root} failed: {e.strerror}") from None
 
     def remove(self, rel: str) -> None:
         """Remove `rel` and everything below it (a whiteout, or a member replacing it)."""
@@ -179,10 +191,10 @@ class Tree:
             return
         pfd, name = self._dir(parent_of(rel)), rel.rpartition("/")[2]
         if kind == "dir":
-            self._os(lambda: shutil.rmtree(name, dir_fd=pfd))
+            self._os(rel, lambda: shutil.rmtree(name, dir_fd=pfd))
         else:
             with contextlib.suppress(FileNotFoundError):
-                self._os(lambda: os.unlink(name, dir_fd=pfd))
+                os.unlink(name, dir_fd=pfd)
 
     def add_dir(self, rel: str, entry: Entry) -> None:
         old = self.entries.get(rel)
@@ -197,7 +209,8 @@ class Tree:
         self.entries[rel] = entry
         if self.root is not None:
             self._os(
-                lambda: os.symlink(entry.target, rel.rpartition("/")[2], dir_fd=self._dir(parent_of(rel)))
+                rel,
+                lambda: os.symlink(entry.target, rel.rpartition("/")[2], dir_fd=self._dir(parent_of(rel))),
             )
 
     def add_other(self, rel: str, entry: Entry) -> None:
@@ -213,12 +226,12 @@ class Tree:
             return
         name, pfd = rel.rpartition("/")[2], self._dir(parent_of(rel))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = self._os(lambda: os.open(name, flags, 0o600, dir_fd=pfd))
+        fd = self._os(rel, lambda: os.open(name, flags, 0o600, dir_fd=pfd))
         try:
             for block in data:
                 view = memoryview(block)
                 while view:
-                    view = view[self._os(lambda v=view: os.write(fd, v)) :]
+                    view = view[self._os(rel, lambda v=view: os.write(fd, v)) :]
             os.fchmod(fd, 0o755 if entry.mode & 0o111 else 0o644)
         finally:
             os.close(fd)
@@ -235,12 +248,13 @@ class Tree:
         self.entries[rel] = entry
         if self.root is not None:
             self._os(
+                rel,
                 lambda: os.link(
                     src.rpartition("/")[2],
                     rel.rpartition("/")[2],
                     src_dir_fd=self._dir(parent_of(src)),
                     dst_dir_fd=self._dir(parent_of(rel)),
                     follow_symlinks=False,
-                )
+                ),
             )
         return entry

@@ -84,6 +84,10 @@ def _blocks(f: IO[bytes] | None) -> Iterator[bytes]:
         yield block
 
 
+def _short(name: str) -> str:
+    return name if len(name) <= 120 else name[:100] + "..."
+
+
 def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_bytes: int) -> None:
     added: set[str] = set()
     for m in tar:
@@ -118,7 +122,7 @@ def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_b
                 budget.bytes -= m.size
                 if layer_bytes < 0 or budget.bytes < 0:
                     raise BadInput(
-                        f"{where}: member {m.name!r} ({m.size} bytes) goes past the unpacking budget "
+                        f"{where}: member {_short(m.name)!r} ({m.size} bytes) goes past the unpacking budget "
                         f"(a layer unpacks to at most {budget.ratio}x its size or {RATIO_FLOOR >> 20} MiB, "
                         "PKGREPO_IMAGE_MAX_RATIO; an image to PKGREPO_IMAGE_MAX_BYTES); refusing the image"
                     )
@@ -128,7 +132,7 @@ def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_b
             else:
                 tree.add_other(rel, entry)
         except Unresolvable as e:
-            raise BadInput(f"{where}: layer member {m.name[:200]!r}: {e}; refusing the image") from None
+            raise BadInput(f"{where}: layer member {_short(m.name)!r}: {e}; refusing the image") from None
 
 
 def unpack_into(image: LayoutImage, tree: Tree, budget: Budget | None = None) -> None:
@@ -181,16 +185,20 @@ def check_inventory(root: Path) -> None:
 
     def state(rel: str) -> str:
         """dir, missing or bad (a link, a file or anything else on the way)."""
-        if rel not in dirs:
-            above = state(rel.rpartition("/")[0])
+        todo = []
+        while rel not in dirs:
+            todo.append(rel)
+            rel = rel.rpartition("/")[0]
+        for d in reversed(todo):
+            above = dirs[d.rpartition("/")[0]]
             if above != "dir":
-                dirs[rel] = above
-            else:
-                try:
-                    dirs[rel] = "dir" if stat.S_ISDIR(os.lstat(root / rel).st_mode) else "bad"
-                except FileNotFoundError:
-                    dirs[rel] = "missing"
-        return dirs[rel]
+                dirs[d] = above
+                continue
+            try:
+                dirs[d] = "dir" if stat.S_ISDIR(os.lstat(root / d).st_mode) else "bad"
+            except FileNotFoundError:
+                dirs[d] = "missing"
+        return dirs[todo[0] if todo else rel]
 
     def bad(name: str, rel: str, why: str) -> BadInput:
         return BadInput(
@@ -229,5 +237,8 @@ def as_root(path: Path) -> Iterator[Path]:
         return
     with unpacked(path) as (_image, tree):
         assert tree.root is not None
-        check_inventory(tree.root)
-        yield tree.root
+        try:
+            check_inventory(tree.root)
+            yield tree.root
+        except BadInput as e:  # name the layout, not the private directory that is about to go
+            raise BadInput(str(e).replace(str(tree.root), str(path))) from None
