@@ -209,6 +209,24 @@ def test_a_layer_blob_that_lies_is_refused(tmp_path: Path, host: Path, kind: str
     _attack(tmp_path, layout, host, expect, only=None if kind in ("fifo", "dev-zero") else cases.index(kind))
 
 
+@pytest.mark.parametrize("kind", ["index-fifo", "index-link", "blobs-link"])
+def test_layout_files_that_are_not_what_they_seem_are_refused(tmp_path: Path, host: Path, kind: str):
+    layout = _image(tmp_path, installed_db({"hello": ["usr/bin/hello"]}))
+    if kind == "index-fifo":
+        (layout / "index.json").unlink()
+        os.mkfifo(layout / "index.json")
+        expect = "is a FIFO"
+    elif kind == "index-link":
+        (layout / "index.json").rename(host / "index.json")
+        (layout / "index.json").symlink_to(host / "index.json")
+        expect = "is a symlink"
+    else:
+        (layout / "blobs").rename(host / "blobs")
+        (layout / "blobs").symlink_to(host / "blobs")
+        expect = "is a symlink or not a directory"
+    _attack(tmp_path, layout, host, expect, only=["index-fifo", "index-link", "blobs-link"].index(kind) + 1)
+
+
 def _deep(n: int) -> str:
     return "[" * n + "]" * n
 

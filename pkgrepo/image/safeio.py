@@ -41,7 +41,7 @@ def _refuse(where: str, e: OSError) -> BadInput:
     if e.errno == errno.ELOOP:
         return BadInput(f"{where}: is a symlink; refusing to follow it")
     if e.errno == errno.ENOTDIR:
-        return BadInput(f"{where}: a component on its way is not a directory")
+        return BadInput(f"{where}: a directory on its way is a symlink or not a directory; refusing it")
     if e.errno == errno.ENOENT:
         return BadInput(f"{where}: is missing")
     return BadInput(f"{where}: cannot be opened ({e.strerror})")
