@@ -45,7 +45,7 @@ from pkgrepo.package.meta import NAME_RE
 from pkgrepo.package.rootfs import installed_in
 
 MAX_BYTES = 16 << 30  # file bytes of a whole image
-MAX_FILES = 1_000_000  # members of a whole image
+MAX_FILES = 300_000  # members of a whole image (a CPython dev image has about 5 000)
 MAX_RATIO = 100  # a layer unpacks to at most this many times its compressed size...
 RATIO_FLOOR = 64 << 20  # ...or this, whichever is more
 MAX_SBOM = 64 << 20  # bytes of a package's own SBOM in a root
@@ -90,7 +90,8 @@ def _short(name: str) -> str:
 
 def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_bytes: int) -> None:
     added: set[str] = set()
-    for m in tar:
+    while (m := tar.next()) is not None:
+        tar.members.clear()  # a stream's members are not needed again: memory stays flat
         budget.files -= 1
         if budget.files < 0:
             raise BadInput(f"{where}: more members than PKGREPO_IMAGE_MAX_FILES allows; refusing the image")
