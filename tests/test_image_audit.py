@@ -47,6 +47,7 @@ def _keys() -> dict[str, bytes]:
 
 
 def _pyc(tmp: Path, source: str) -> bytes:
+    tmp.mkdir(parents=True, exist_ok=True)
     src = tmp / "mod.py"
     src.write_text(source)
     return Path(py_compile.compile(str(src), cfile=str(tmp / "mod.pyc"), doraise=True)).read_bytes()
@@ -176,20 +177,19 @@ def test_a_real_private_key_anywhere_fails(tmp_path: Path, kind: str):
 
 
 def test_marker_strings_and_public_material_pass(tmp_path: Path):
-    """pkgrepo's own bytecode (today's and main's audit, which carried the bare markers), the CA bundle,
-    a placeholder block whose body is no key, and a public key."""
+    """pkgrepo's own package as the dev image carries it (every module and its bytecode, and main's
+    audit of before, which carried the bare markers), the CA bundle, a placeholder block whose body
+    is no key, and a public key."""
     old = subprocess.run(
         ["git", "show", "1a234fd:pkgrepo/image/audit.py"], cwd=ROOT, capture_output=True, text=True
     ).stdout
-    extra = [
-        M(
-            "usr/lib/pkgrepo/image/__pycache__/audit.pyc",
-            data=_pyc(tmp_path, (ROOT / "pkgrepo/image/audit.py").read_text()),
-        ),
-        M(
-            "usr/lib/pkgrepo/image/__pycache__/keys.pyc",
-            data=_pyc(tmp_path, (ROOT / "pkgrepo/image/keys.py").read_text()),
-        ),
+    site = "usr/lib/python3.11/site-packages"
+    extra = []
+    for i, py in enumerate(sorted((ROOT / "pkgrepo").rglob("*.py"))):
+        rel = py.relative_to(ROOT).as_posix()
+        extra.append(M(f"{site}/{rel}", data=py.read_bytes()))
+        extra.append(M(f"{site}/{rel[:-3]}.cpython-311.pyc", data=_pyc(tmp_path / f"p{i}", py.read_text())))
+    extra += [
         M("etc/ssl/certs/ca-certificates.crt", data=Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()),
         M(
             "usr/share/doc/example.pem",
@@ -209,5 +209,5 @@ def test_marker_strings_and_public_material_pass(tmp_path: Path):
         ),
     ]
     if old:
-        extra.append(M("usr/lib/pkgrepo/image/__pycache__/audit-main.pyc", data=_pyc(tmp_path, old)))
+        extra.append(M(f"{site}/pkgrepo/image/__pycache__/audit-main.pyc", data=_pyc(tmp_path / "old", old)))
     assert _failed(_audit(tmp_path, extra)) == []
