@@ -137,7 +137,10 @@ def _snapshot() -> list[tuple[str, int, int]]:
 def _run(args: list[str]) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with deadline(30), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run(args)
+        try:
+            code = run(args)
+        except SystemExit as e:  # `verify` exits 2 itself after its one line per problem
+            code = e.code if isinstance(e.code, int) else 1
     return code, out.getvalue() + err.getvalue()
 
 
