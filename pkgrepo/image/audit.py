@@ -2,26 +2,36 @@
 
 Rule ids (one line each in the report):
 
-- `no-shell` (prod): no shell (sh, ash, bash, dash, busybox, ...) in a bin directory;
-- `no-package-manager` (prod): no package manager (apk, apt, dpkg, rpm, pip, pkgrepo, ...);
+- `no-shell` (prod): no shell (sh, ash, bash, dash, busybox, ...) on a standard PATH directory
+  or the config's PATH, by its name or by the name of the file its links reach;
+- `no-package-manager` (prod): no package manager (apk, apt, dpkg, rpm, pip, pkgrepo, ...), alike;
 - `non-root` (prod): the image config runs as a numeric, non-zero user (skipped for a directory,
   which has no config);
-- `no-setuid`: no file with the setuid or setgid bit;
-- `no-world-writable`: nothing world-writable outside /tmp;
-- `locked-passwords`: no empty or usable password in /etc/passwd or /etc/shadow;
-- `no-private-keys`: no PEM or OpenSSH private key in any file;
+- `no-setuid`: no regular file with the setuid or setgid bit (a setgid directory only passes its
+  group on to new files);
+- `no-world-writable`: no world-writable file or directory outside /tmp and /var/tmp (world-writable
+  directories there must be sticky);
+- `locked-passwords`: no empty or usable password in /etc/passwd or /etc/shadow (as their links
+  resolve inside the root);
+- `no-private-keys`: no private-key material in any file: a PEM or OpenSSH block whose body parses
+  as a key (`pkgrepo.image.keys`), in raw bytes (bytecode included) and inside zip archives;
 - `owned-files`: every file and link belongs to a package (the installed-package database) or to
   the base files pkgrepo wrote (their record).
 
 A violation of any rule makes the audit fail (the CLI exits 1, like a failing test).
+
+The rules judge the tree a runtime would see: a layout is unpacked by the one
+layout reader (`pkgrepo.image.unpack`: digests checked, names placed and links
+resolved inside the root, a budget), a directory is walked without following
+links, and paths are then resolved inside the root only. File contents are
+streamed in blocks, never held whole.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import posixpath
-import tarfile
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +39,13 @@ from typing import Any
 from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import INSTALLED_DB
 from pkgrepo.image.basefiles import RECORD
-from pkgrepo.image.oci import read_layout
+from pkgrepo.image.keys import KeyScanner, scan_zip
+from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
-from pkgrepo.image.tree import walk
+from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
+from pkgrepo.image.unpack import unpacked
 
-BIN_DIRS = {"bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"}
+PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 SHELLS = {"sh", "ash", "bash", "dash", "zsh", "ksh", "mksh", "hush", "csh", "tcsh", "fish", "busybox"}
 PACKAGE_MANAGERS = {
     "apk",
@@ -51,8 +63,9 @@ PACKAGE_MANAGERS = {
     "zypper",
     "pacman",
 }
-KEY_MARKERS = (b"-----BEGIN OPENSSH PRIVATE KEY-----", b"PRIVATE KEY-----")
-MAX_SCAN = 16 << 20
+SCRATCH = ("tmp", "var/tmp")
+MAX_ACCOUNTS = 16 << 20  # bytes of /etc/passwd or /etc/shadow read
+MAX_RECORD = 64 << 20  # bytes of the package database or the base-files record read
 RULES = (
     "no-shell",
     "no-package-manager",
@@ -64,13 +77,6 @@ RULES = (
     "owned-files",
 )
 PROD_ONLY = {"no-shell", "no-package-manager", "non-root"}
-
-
-@dataclass(frozen=True)
-class Entry:
-    kind: str  # file, dir, symlink, other
-    mode: int
-    data: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -109,60 +115,110 @@ class AuditReport:
         }
 
 
-def _from_layout(path: Path) -> tuple[dict[str, Entry], str | None, str | None]:
-    image = read_layout(path)
-    entries: dict[str, Entry] = {}
-    for blob in image.layers:
+@dataclass
+class _Image:
+    """What the rules look at: the tree, where its bytes are, and the config's user and PATH."""
+
+    tree: Tree
+    root_fd: int
+    user: str | None
+    path_dirs: list[str]
+
+    def read(self, rel: str, limit: int) -> bytes | None:
+        """A regular file's first `limit` bytes (None when it cannot be read as one)."""
         try:
-            with gzip.open(blob) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
-                for m in tar:
-                    name = posixpath.normpath(m.name.lstrip("/")).removeprefix("./")
-                    base = posixpath.basename(name)
-                    if base.startswith(".wh."):
-                        gone = posixpath.join(posixpath.dirname(name), base[4:])
-                        for k in [k for k in entries if k == gone or k.startswith(gone + "/")]:
-                            del entries[k]
-                        continue
-                    kind = (
-                        "dir" if m.isdir() else "symlink" if m.issym() else "file" if m.isreg() else "other"
-                    )
-                    data = b""
-                    if kind == "file" and m.size <= MAX_SCAN:
-                        f = tar.extractfile(m)
-                        data = f.read() if f else b""
-                    entries[name] = Entry(kind, m.mode, data)
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise BadInput(f"{blob}: not a readable gzip tar layer ({e})") from None
-    return entries, image.config.get("config", {}).get("User", ""), image.profile
+            with opened(open_regular(self.root_fd, rel, rel)) as fd:
+                return os.read(fd, limit)
+        except BadInput:
+            return None
+
+    def keys(self, rel: str) -> list[str]:
+        try:
+            fd = open_regular(self.root_fd, rel, rel)
+        except BadInput:
+            return []
+        with os.fdopen(fd, "rb") as f:
+            scanner = KeyScanner()
+            while block := f.read(BLOCK):
+                scanner.feed(block)
+            found = scanner.close()
+            f.seek(0)
+            return found + scan_zip(f)
 
 
-def _from_dir(path: Path) -> dict[str, Entry]:
-    out = {}
-    for rel, node in walk(path, {}).items():
-        data = node.read() if node.kind == "file" and node.size <= MAX_SCAN else b""
-        mode = node.mode
-        if node.kind == "dir":
-            mode = (path / rel).lstat().st_mode & 0o7777
-        out[rel] = Entry(node.kind, mode, data)
+def _walk(path: Path) -> Tree:
+    """A directory's entries, read with lstat (never through a link)."""
+    tree = Tree()
+    stack = [(str(path), "")]
+    while stack:
+        directory, rel = stack.pop()
+        with os.scandir(directory) as it:
+            found = sorted(it, key=lambda e: e.name)
+        for e in found:
+            sub = f"{rel}/{e.name}" if rel else e.name
+            st = e.stat(follow_symlinks=False)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                tree.entries[sub] = Entry("dir", mode)
+                stack.append((e.path, sub))
+            elif stat.S_ISLNK(st.st_mode):
+                tree.entries[sub] = Entry("symlink", 0o777, 0, os.readlink(e.path))
+            elif stat.S_ISREG(st.st_mode):
+                tree.entries[sub] = Entry("file", mode, st.st_size)
+            else:
+                tree.entries[sub] = Entry("other", mode)
+    return tree
+
+
+def _config_path(config: dict[str, Any]) -> list[str]:
+    conf = config.get("config")
+    env = conf.get("Env", []) if isinstance(conf, dict) else []
+    for item in env if isinstance(env, list) else []:
+        if isinstance(item, str) and item.startswith("PATH="):
+            return [d.strip("/") for d in item[5:].split(":") if d.strip("/")]
+    return []
+
+
+def _on_path(img: _Image, names: set[str], what: str) -> list[str]:
+    """Entries of the PATH directories (as links resolve inside the root) named like, or reaching a
+    file named like, one of `names`."""
+    tree, seen, out = img.tree, set(), []
+    for d in dict.fromkeys([*PATH_DIRS, *img.path_dirs]):
+        found = tree.find(d)
+        if found is None or found[1].kind != "dir" or found[0] in seen:
+            continue
+        seen.add(found[0])
+        for child in tree.children(found[0]):
+            e = tree.entries[child]
+            if e.kind == "dir":
+                continue
+            base = child.rpartition("/")[2]
+            reached = tree.find(child)
+            via = reached[0] if reached else None
+            if base in names or (via and reached[1].kind == "file" and via.rpartition("/")[2] in names):
+                shown = f"/{d}/{base}" + (f" (reaches /{via})" if via and via != f"{d}/{base}" else "")
+                out.append(f"{shown} is {what}")
     return out
 
 
-def _in_bin(path: str, names: set[str]) -> bool:
-    return posixpath.dirname(path) in BIN_DIRS and posixpath.basename(path) in names
-
-
-def _passwords(entries: dict[str, Entry]) -> list[str]:
+def _passwords(img: _Image) -> list[str]:
     bad = []
     for name, ok in (
         ("etc/passwd", lambda pw: pw in ("x", "*") or pw.startswith("!")),
         ("etc/shadow", lambda pw: pw.startswith(("!", "*"))),
     ):
-        e = entries.get(name)
-        if e is None:
+        found = img.tree.find(name)
+        if found is None or found[1].kind != "file":
             continue
-        for line in e.data.decode(errors="replace").splitlines():
+        data = img.read(found[0], MAX_ACCOUNTS + 1)
+        if data is None:
+            continue
+        if len(data) > MAX_ACCOUNTS:
+            bad.append(f"/{name}: larger than {MAX_ACCOUNTS} bytes; not checked")
+            continue
+        for line in data.decode(errors="replace").splitlines():
             fields = line.split(":")
-            if len(fields) < 2 or not line.strip():
+            if len(fields) < 2 or not line.strip() or line.lstrip().startswith("#"):
                 continue
             if not ok(fields[1]):
                 why = "empty password" if fields[1] == "" else "usable password"
@@ -170,52 +226,71 @@ def _passwords(entries: dict[str, Entry]) -> list[str]:
     return bad
 
 
-def _owned(entries: dict[str, Entry]) -> set[str]:
-    owned = {INSTALLED_DB, RECORD}
+def _owners(img: _Image) -> dict[str, str]:
+    """Path -> the package (or the base files) that owns it."""
+    owners = {INSTALLED_DB: "pkgrepo", RECORD: "base files"}
     for name, key in ((INSTALLED_DB, "packages"), (RECORD, "files")):
-        e = entries.get(name)
-        if e is None:
-            continue
+        found = img.tree.find(name, follow=False)
+        raw = img.read(name, MAX_RECORD) if found and found[1].kind == "file" else None
         try:
-            data = json.loads(e.data)[key]
-        except (ValueError, KeyError, TypeError):
+            data = json.loads(raw)[key] if raw else {}
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
-        if key == "packages":
-            owned.update(f for rec in data.values() for f in rec.get("files", []))
-        else:
-            owned.update(data)
-    return owned
+        if key == "packages" and isinstance(data, dict):
+            for pkg, rec in data.items():
+                files = rec.get("files", []) if isinstance(rec, dict) else []
+                owners.update(
+                    {f: pkg for f in files if isinstance(f, str)} if isinstance(files, list) else {}
+                )
+        elif isinstance(data, list):
+            owners.update({f: "base files" for f in data if isinstance(f, str)})
+    return owners
+
+
+def _judge(img: _Image) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {r: [] for r in RULES}
+    found["no-shell"] = _on_path(img, SHELLS, "a shell")
+    found["no-package-manager"] = _on_path(img, PACKAGE_MANAGERS, "a package manager")
+    owners = _owners(img)
+    for rel, e in img.tree.entries.items():
+        if rel == "":
+            continue
+        shown = "/" + rel
+        if e.kind in ("file", "symlink") and rel not in owners:
+            found["owned-files"].append(f"{shown} belongs to no package and is not a base file")
+        if e.kind == "other":
+            found["owned-files"].append(f"{shown} is a device, FIFO or socket")
+        if e.kind == "file" and e.mode & 0o6000:
+            found["no-setuid"].append(f"{shown} has mode {e.mode:04o}")
+        scratch = any(rel == s or rel.startswith(s + "/") for s in SCRATCH)
+        exempt = scratch and (rel not in SCRATCH or e.mode & 0o1000)
+        if e.kind in ("file", "dir") and e.mode & 0o002 and not exempt:
+            found["no-world-writable"].append(f"{shown} is world-writable ({e.mode:04o})")
+        if e.kind == "file":
+            for kind in img.keys(rel):
+                owner = owners.get(rel)
+                found["no-private-keys"].append(
+                    f"{shown} holds private-key material ({kind})" + (f" (from {owner})" if owner else "")
+                )
+    found["locked-passwords"] = _passwords(img)
+    return found
 
 
 def audit(path: Path, profile: str | None = None) -> AuditReport:
     """Audit a layout or a root directory; the profile defaults to the layout's own, else prod."""
     if path.is_dir() and is_layout(path):
-        entries, user, recorded = _from_layout(path)
+        with unpacked(path) as (image, tree):
+            assert tree.root is not None
+            with opened(open_dir(None, str(tree.root), str(path))) as fd:
+                found = _judge(_Image(tree, fd, image.user, _config_path(image.config)))
+        user, recorded = image.user, image.profile
     elif path.is_dir():
-        entries, user, recorded = _from_dir(path), None, None
+        with opened(open_dir(None, str(path), str(path))) as fd:
+            found = _judge(_Image(_walk(path), fd, None, []))
+        user, recorded = None, None
     else:
         raise BadInput(f"{path}: not an OCI image layout or a root filesystem directory")
     profile = profile or recorded or "prod"
-    owned = _owned(entries)
-    found: dict[str, list[str]] = {r: [] for r in RULES}
-    for rel, e in entries.items():
-        shown = "/" + rel
-        if e.kind in ("file", "symlink"):
-            if _in_bin(rel, SHELLS):
-                found["no-shell"].append(f"{shown} is a shell")
-            if _in_bin(rel, PACKAGE_MANAGERS):
-                found["no-package-manager"].append(f"{shown} is a package manager")
-            if rel not in owned:
-                found["owned-files"].append(f"{shown} belongs to no package and is not a base file")
-        if e.kind == "other":
-            found["owned-files"].append(f"{shown} is a device, fifo or socket")
-        if e.kind != "symlink" and e.mode & 0o6000:
-            found["no-setuid"].append(f"{shown} has mode {e.mode:04o}")
-        if e.kind != "symlink" and e.mode & 0o002 and rel != "tmp" and not rel.startswith("tmp/"):
-            found["no-world-writable"].append(f"{shown} is world-writable ({e.mode:04o})")
-        if e.kind == "file" and any(k in e.data for k in KEY_MARKERS) and b"-----BEGIN " in e.data:
-            found["no-private-keys"].append(f"{shown} holds a private key")
-    found["locked-passwords"] = _passwords(entries)
     results = []
     for rule in RULES:
         if rule in PROD_ONLY and profile != "prod":

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pkgrepo.errors import BadInput
+from pkgrepo.image.safeio import chunks, open_dir, open_regular, opened, read_regular
 from pkgrepo.package.meta import canonical_json
 
 COMPRESSION = "gzip, zlib level 6"
@@ -144,51 +147,153 @@ def docker_archive(image: Image, repo_tag: str) -> bytes:
     return buf.getvalue()
 
 
+LAYER_GZIP = {MEDIA_LAYER, "application/vnd.docker.image.rootfs.diff.tar.gzip"}
+LAYER_TAR = {"application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar"}
+MAX_JSON = 4 << 20  # bytes of index.json, a manifest or a config
+HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A validated content descriptor: its blob path derives only from `digest` (sha256 + 64 hex)."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: dict[str, str]
+
+    @property
+    def hex(self) -> str:
+        return self.digest.removeprefix("sha256:")
+
+
+def _descriptor(where: str, d: object) -> Descriptor:
+    if not isinstance(d, dict):
+        raise BadInput(f"{where}: a descriptor is not a JSON object")
+    digest, size, media = d.get("digest"), d.get("size"), d.get("mediaType", "")
+    algo, _, hexd = digest.partition(":") if isinstance(digest, str) else ("", "", "")
+    if algo != "sha256" or len(hexd) != 64 or not set(hexd) <= HEX:
+        raise BadInput(f"{where}: digest {str(digest)[:80]!r} is not sha256:<64 hex digits>")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadInput(f"{where}: size {str(size)[:40]!r} of {digest} is not a whole number of bytes")
+    if not isinstance(media, str):
+        raise BadInput(f"{where}: mediaType of {digest} is not a string")
+    annotations = d.get("annotations", {})
+    if not isinstance(annotations, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        raise BadInput(f"{where}: annotations of {digest} are not an object of strings")
+    return Descriptor(media, digest, size, annotations)
+
+
+def _json_object(where: str, data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:120]
+        raise BadInput(f"{where}: the {what} is not JSON ({why})") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{where}: the {what} is not a JSON object")
+    return value
+
+
 @dataclass(frozen=True)
 class LayoutImage:
-    """An image read back from a layout: its digest, manifest, config and layer blob files."""
+    """An image read back from a layout: its digest, manifest, config and layer descriptors.
+
+    The manifest and config were read no-follow as regular files, bounded by their
+    declared sizes, and matched their digests before they were parsed; a layer is
+    checked the same way when it is opened (`open_layer`)."""
 
     path: Path
     digest: str
     manifest: dict[str, Any]
     config: dict[str, Any]
-    layers: list[Path]
+    layers: list[Descriptor]
 
     @property
     def profile(self) -> str | None:
-        return self.manifest.get("annotations", {}).get(PROFILE_KEY)
+        value = self.manifest.get("annotations", {}).get(PROFILE_KEY)
+        return value if value in ("prod", "dev") else None
+
+    @property
+    def user(self) -> str:
+        conf = self.config.get("config")
+        user = conf.get("User", "") if isinstance(conf, dict) else ""
+        return user if isinstance(user, str) else ""
+
+    def open_layer(self, desc: Descriptor) -> IO[bytes]:
+        """The layer's blob, copied into an anonymous file while its digest is checked; at offset 0."""
+        spool = tempfile.TemporaryFile(prefix="pkgrepo-layer-")  # noqa: SIM115 (returned open)
+        try:
+            _copy_blob(self.path, desc, spool)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool
+
+
+def _blob_fd(layout: Path, desc: Descriptor) -> int:
+    where = f"{layout}/blobs/sha256/{desc.hex}"
+    with opened(open_dir(None, str(layout), str(layout))) as top:
+        fd = open_regular(top, f"blobs/sha256/{desc.hex}", where)
+    size = os.fstat(fd).st_size
+    if size != desc.size:
+        os.close(fd)
+        raise BadInput(f"{where}: is {size} bytes, its descriptor says {desc.size}; the layout is damaged")
+    return fd
+
+
+def _copy_blob(layout: Path, desc: Descriptor, out: IO[bytes]) -> None:
+    h = hashlib.sha256()
+    with opened(_blob_fd(layout, desc)) as fd:
+        for block in chunks(fd, desc.size):
+            h.update(block)
+            out.write(block)
+    if "sha256:" + h.hexdigest() != desc.digest:
+        raise BadInput(f"{layout}/blobs/sha256/{desc.hex}: does not match its digest; the layout is damaged")
+
+
+def _read_blob(layout: Path, desc: Descriptor, what: str) -> dict[str, Any]:
+    where = f"{layout}/blobs/sha256/{desc.hex}"
+    if desc.size > MAX_JSON:
+        raise BadInput(f"{where}: the {what} declares {desc.size} bytes, more than {MAX_JSON}")
+    buf = io.BytesIO()
+    _copy_blob(layout, desc, buf)
+    return _json_object(where, buf.getvalue(), what)
 
 
 def read_layout(path: Path, ref: str | None = None) -> LayoutImage:
-    """The image of a layout (the one tagged `ref`, or its only one)."""
-
-    def load(p: Path, what: str) -> dict[str, Any]:
-        try:
-            data = json.loads(p.read_bytes())
-        except (OSError, ValueError) as e:
-            raise BadInput(f"{p}: cannot read the {what} ({e}); is {path} an OCI image layout?") from None
-        if not isinstance(data, dict):
-            raise BadInput(f"{p}: the {what} is not a JSON object")
-        return data
-
-    def blob(digest: str) -> Path:
-        algo, _, hexd = digest.partition(":")
-        if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
-            raise BadInput(f"{path}: bad digest {digest!r} in the layout")
-        return path / "blobs" / "sha256" / hexd
-
-    index = load(path / "index.json", "index")
-    manifests = index.get("manifests") or []
+    """The image of a layout (the one tagged `ref`, or its only one), its manifest and config verified."""
+    with opened(open_dir(None, str(path), str(path))) as top:
+        index = _json_object(
+            f"{path}/index.json", read_regular(top, "index.json", f"{path}/index.json", MAX_JSON), "index"
+        )
+    where = f"{path}/index.json"
+    listed = index.get("manifests", [])
+    if not isinstance(listed, list):
+        raise BadInput(f"{where}: manifests is not a list")
+    manifests = [_descriptor(where, m) for m in listed]
     if ref is not None:
-        manifests = [m for m in manifests if m.get("annotations", {}).get(REF_NAME) == ref]
+        manifests = [m for m in manifests if m.annotations.get(REF_NAME) == ref]
     if len(manifests) != 1:
         raise BadInput(
-            f"{path}: expected one image{f' tagged {ref}' if ref else ''} in index.json, "
-            f"found {len(manifests)}"
+            f"{where}: expected one image{f' tagged {ref}' if ref else ''} in index.json, found {len(manifests)}"
         )
-    digest = manifests[0]["digest"]
-    manifest = load(blob(digest), "manifest")
-    config = load(blob(manifest["config"]["digest"]), "config")
-    return LayoutImage(
-        path, digest, manifest, config, [blob(x["digest"]) for x in manifest.get("layers", [])]
-    )
+    desc = manifests[0]
+    if desc.media_type not in ("", MEDIA_MANIFEST, "application/vnd.docker.distribution.manifest.v2+json"):
+        raise BadInput(f"{where}: {desc.digest} is a {desc.media_type}, not an image manifest")
+    manifest = _read_blob(path, desc, "manifest")
+    mwhere = f"{path}/blobs/sha256/{desc.hex}"
+    annotations = manifest.get("annotations", {})
+    if not isinstance(annotations, dict):
+        raise BadInput(f"{mwhere}: annotations is not an object")
+    layers = manifest.get("layers", [])
+    if not isinstance(layers, list):
+        raise BadInput(f"{mwhere}: layers is not a list")
+    if "config" not in manifest:
+        raise BadInput(f"{mwhere}: has no config; not an image manifest (nested indexes are not read)")
+    config_desc = _descriptor(f"{mwhere} (config)", manifest.get("config"))
+    config = _read_blob(path, config_desc, "config")
+    return LayoutImage(path, desc.digest, manifest, config, [_descriptor(mwhere, x) for x in layers])

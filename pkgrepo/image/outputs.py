@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 
 def is_layout(path: Path) -> bool:
-    return (path / "oci-layout").is_file() and (path / "index.json").is_file()
+    """An OCI layout (whose index.json the layout reader then opens no-follow: a FIFO or link there
+    is refused as such, not taken for a root directory)."""
+    return (path / "oci-layout").is_file() and os.path.lexists(path / "index.json")
 
 
 def is_rootfs(path: Path) -> bool:

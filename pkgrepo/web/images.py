@@ -19,7 +19,7 @@ import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.oci import read_layout
@@ -34,11 +34,11 @@ FULL_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~_]*-r[0-9]+$")  # [ep
 SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-def _gzip_size(path: Path) -> int:
+def _gzip_size(blob: IO[bytes]) -> int:
     """The uncompressed size of a one-member gzip file (its ISIZE trailer; < 4 GiB)."""
-    with open(path, "rb") as f:
-        f.seek(-4, 2)
-        return int.from_bytes(f.read(4), "little")
+    with blob:
+        blob.seek(-4, 2)
+        return int.from_bytes(blob.read(4), "little")
 
 
 def _packages(title: str) -> list[list[str]]:
@@ -63,18 +63,17 @@ def profile_record(path: Path) -> tuple[str, str, dict[str, Any]]:
             "build it with `pkgrepo image build`"
         )
     history = [h.get("comment", "") for h in img.config.get("history") or []]
-    descriptors = img.manifest.get("layers") or []
-    if len(history) != len(descriptors):
+    if len(history) != len(img.layers):
         raise BadInput(f"{path}: the config's history does not describe each layer")
     layers = [
         {
-            "digest": d["digest"],
-            "size": d["size"],
-            "uncompressed": _gzip_size(blob),
+            "digest": d.digest,
+            "size": d.size,
+            "uncompressed": _gzip_size(img.open_layer(d)),
             "title": title,
             "packages": _packages(title),
         }
-        for d, blob, title in zip(descriptors, img.layers, history, strict=True)
+        for d, title in zip(img.layers, history, strict=True)
     ]
     manifest_size = (path / "blobs" / "sha256" / img.digest.removeprefix("sha256:")).stat().st_size
     conf = img.config.get("config") or {}
