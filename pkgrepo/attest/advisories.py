@@ -9,13 +9,13 @@ Severity is `database_specific.severity` (LOW, MEDIUM or MODERATE, HIGH, CRITICA
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
+from pkgrepo.safeio import load_json
 
 ECOSYSTEM = "pkgrepo"
 SEVERITIES = ("unknown", "low", "medium", "high", "critical")
@@ -135,10 +135,7 @@ def load_advisories(directory: Path) -> list[Advisory]:
         raise BadInput(f"{directory}: advisories directory does not exist; pass --advisories DIR")
     out = []
     for path in sorted(directory.glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: advisory is not JSON ({e}); fix or remove it") from None
+        data = load_json(path, "advisory")  # no-follow, regular, bounded size and nesting
         out.append(Advisory.from_dict(path, data))
     return out
 
