@@ -42,7 +42,8 @@ class LocalEvidence:
     where: Path  # a provenance file, or a directory of them
 
     def provenance(self, filename: str) -> tuple[Path, bytes]:
-        path = self.where if self.where.is_file() else (self.where / f"{filename}.intoto.json")
+        # anything but a directory is the file itself (a FIFO is then refused, not walked into)
+        path = (self.where / f"{filename}.intoto.json") if self.where.is_dir() else self.where
         try:
             return path, read_regular(path, "provenance")  # no-follow, regular, bounded
         except FileNotFoundError:

@@ -52,7 +52,10 @@ class Statement:
 
     def applies(self, purl: str) -> bool:
         """True when one of the products names the package whose purl is `purl`."""
-        ours = PackageURL.from_string(purl)
+        try:
+            ours = PackageURL.from_string(purl)
+        except ValueError:
+            return False  # a component whose purl does not parse is named by no statement
         return any(_names(p, ours) for p in self.products)
 
 
