@@ -207,7 +207,9 @@ def test_hostile_provenance_is_one_line(world: Path, kind: str):
             "predicate": {"buildDefinition": {"buildType": "urn:pkgrepo:build-type:recipe:v1"}},
         }
         statement["predicate"]["buildDefinition"]["resolvedDependencies"] = ["x", 3]
-        statement["predicate"]["buildDefinition"]["externalParameters"] = {"recipe": {"path": [], "digest": 1}}
+        statement["predicate"]["buildDefinition"]["externalParameters"] = {
+            "recipe": {"path": [], "digest": 1}
+        }
         prov.write_bytes(_signed(signer, json.dumps(statement).encode()))
     elif kind == "deep-envelope-field":
         env = json.loads(_signed(signer, b"{}"))
