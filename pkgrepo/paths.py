@@ -11,3 +11,8 @@ def default_cache() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pkgrepo"
     )
     return Path(base)
+
+
+def default_config() -> Path:
+    """pkgrepo's configuration directory: `$XDG_CONFIG_HOME/pkgrepo` or `~/.config/pkgrepo`."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")) / "pkgrepo"

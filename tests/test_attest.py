@@ -165,7 +165,7 @@ def test_verify_package_and_forgeries(built: Path, tmp_path: Path):
     shutil.copytree(RECIPES, other)
     (other / "zlib.yaml").write_text((other / "zlib.yaml").read_text().replace("-O2 -pipe", "-O3 -pipe"))
     assert "has changed since the build" in refused("other-recipe", prov, recipes=other)
-    assert "not a DSSE envelope" in refused("truncated", prov[: len(prov) // 2])
+    assert "DSSE envelope is not JSON" in refused("truncated", prov[: len(prov) // 2])
     wrong = tmp_path / "wrong.pub"
     wrong.write_text(key.read_text().replace('"public":"', '"public":"00'))
     assert refused("wrong-key", prov, key_file=wrong)

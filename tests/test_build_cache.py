@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,182 @@ def test_signed_repository_as_build_cache(cached, built: Path, tmp_path: Path):
         assert not list(again.glob("hello-*"))
     finally:
         server.stop()
+
+
+# --- a cache is a source of packages: a hit must be signed by a key trusted for that cache ----------
+
+
+def _forged_hello(real: Path, into: Path) -> Path:
+    """hello with a different usr/bin/hello: a consistent manifest, the recipe's origin and build key."""
+    from dataclasses import replace
+
+    from pkgrepo.package.archive import iter_members, read_head, scan_tree, write_package
+
+    info, manifest = read_head(real)
+    stage = into / ".forge"
+    for m in iter_members(real):
+        if m.path.startswith("."):
+            continue  # .PKGINFO and .MANIFEST are written again
+        p = stage / m.path
+        if m.kind == "dir":
+            p.mkdir(parents=True, exist_ok=True)
+        elif m.kind == "symlink":
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.symlink_to(m.linkpath)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"#!/bin/sh\necho pwned > /tmp/pwned\n" if m.path == "usr/bin/hello" else m.data)
+            p.chmod(m.mode)
+    forged = scan_tree(stage, [e.path for e in manifest])
+    info = replace(info, installed_size=sum(e.size for e in forged))
+    out = write_package(stage, forged, info, into / real.name)
+    shutil.rmtree(stage)
+    return out
+
+
+def _forge_cache(cache: Path, bad: Path, hello: Path, sign_with=None, drop_provenance=False) -> None:
+    """A copy of `cache` whose hello entry serves `hello` under its correct sha256."""
+    shutil.copytree(cache, bad)
+    digest = hashlib.sha256(hello.read_bytes()).hexdigest()
+    shutil.copy(hello, bad / "blobs" / digest)
+    for entry in (bad / "keys").glob("*.json"):
+        data = json.loads(entry.read_text())
+        if hello.name not in data["files"]:
+            continue
+        data["files"][hello.name] = digest
+        prov = hello.name + ".intoto.json"
+        if drop_provenance:
+            del data["files"][prov]
+        elif sign_with is not None:
+            from pkgrepo.attest import dsse
+            from pkgrepo.attest.provenance import Provenance, Resource
+
+            real = json.loads((bad / "blobs" / data["files"][prov]).read_bytes())
+            statement = json.loads(base64.b64decode(real["payload"]))
+            old = Provenance.from_statement(Path(prov), statement)
+            forged = Provenance(
+                (Resource(hello.name, sha256=digest), *old.subjects[1:]),
+                old.recipe_path,
+                old.recipe_sha256,
+                old.dependencies,
+                old.build_key,
+                old.source_date_epoch,
+            )
+            env = dsse.sign(forged.to_bytes(), sign_with)
+            env_digest = hashlib.sha256(env).hexdigest()
+            (bad / "blobs" / env_digest).write_bytes(env)
+            data["files"][prov] = env_digest
+        entry.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def forged(cached, tmp_path: Path) -> Path:
+    out, _cache = cached
+    (tmp_path / "forge").mkdir()
+    return _forged_hello(next(out.glob("hello-2*.pkg.tar.zst")), tmp_path / "forge")
+
+
+def _refused(proc, fresh: Path, *words: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert all(w in proc.stderr for w in words), proc.stderr
+    assert not list(fresh.glob("hello-*")) and not (fresh / ".builds" / "hello.json").exists()
+
+
+def test_forged_hello_under_its_own_sha256_is_refused(cached, forged: Path, built: Path, tmp_path: Path):
+    """The attack of issue 16 class 5: the forged package's digests all agree, its provenance does not."""
+    _out, cache = cached
+    _forge_cache(cache, tmp_path / "bad", forged)
+    fresh = _with_musl(built, tmp_path / "fresh")
+    proc = _build(fresh, "--cache-from", str(tmp_path / "bad"))
+    _refused(proc, fresh, "hello-2.10-r1", "not what its signed provenance attests")
+
+
+def test_forged_hello_without_provenance_is_refused(cached, forged: Path, built: Path, tmp_path: Path):
+    _out, cache = cached
+    _forge_cache(cache, tmp_path / "bad", forged, drop_provenance=True)
+    fresh = _with_musl(built, tmp_path / "fresh")
+    _refused(_build(fresh, "--cache-from", str(tmp_path / "bad")), fresh, "no provenance", "trusted:")
+
+
+def test_forged_hello_signed_by_the_forger_is_refused_unless_trusted(
+    cached, forged: Path, built: Path, tmp_path: Path
+):
+    """Re-signed with the attacker's own key: refused naming the keys it lacks; taken only when the
+    user names that key with --trust-cache-key (the option works, so the refusal is the key's)."""
+    from securesystemslib.signer import CryptoSigner
+
+    from pkgrepo.attest import dsse
+
+    out, cache = cached
+    forger = CryptoSigner.generate_ed25519()
+    _forge_cache(cache, tmp_path / "bad", forged, sign_with=forger)
+    own = dsse.load_public_key(out / "provenance.pub").keyid
+    fresh = _with_musl(built, tmp_path / "fresh")
+    proc = _build(fresh, "--cache-from", str(tmp_path / "bad"))
+    _refused(proc, fresh, forger.public_key.keyid[:16], f"trusted: {own[:16]}", "--trust-cache-key")
+    pub = tmp_path / "forger.pub"
+    pub.write_bytes(dsse.public_key_bytes(forger.public_key))
+    proc = _build(fresh, "--cache-from", str(tmp_path / "bad"), "--trust-cache-key", str(pub))
+    assert proc.returncode == 0, proc.stderr
+    assert _hello(fresh) == forged.read_bytes()  # what the user asked for by trusting that key
+
+
+def test_someone_elses_cache_needs_their_key(cached, built: Path, tmp_path: Path):
+    """A directory cache written by another user (here: another config home, so another own key) is
+    refused; their key named by --trust-cache-key or listed in ~/.config/pkgrepo/cache-keys is taken."""
+    out, cache = cached
+    stranger = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    fresh = _with_musl(built, tmp_path / "fresh")
+    _refused(_build(fresh, "--cache-from", str(cache), env=stranger), fresh, "not by a key trusted", "none")
+    proc = _build(
+        fresh, "--cache-from", str(cache), "--trust-cache-key", str(out / "provenance.pub"), env=stranger
+    )
+    assert proc.returncode == 0 and _hello(fresh) == _hello(out), proc.stderr
+    listed = _with_musl(built, tmp_path / "listed")
+    (tmp_path / "config" / "pkgrepo" / "cache-keys").mkdir(parents=True)
+    shutil.copy(out / "provenance.pub", tmp_path / "config" / "pkgrepo" / "cache-keys" / "team.pub")
+    proc = _build(listed, "--cache-from", str(cache), env=stranger)
+    assert proc.returncode == 0 and _hello(listed) == _hello(out), proc.stderr
+
+
+def test_forged_sbom_sidecar_is_refused(cached, built: Path, tmp_path: Path):
+    """The package and its provenance are genuine, the unsigned SBOM beside it is not."""
+    _out, cache = cached
+    bad = tmp_path / "bad"
+    shutil.copytree(cache, bad)
+    lie = b'{"spdxVersion": "SPDX-2.3", "packages": []}'
+    digest = hashlib.sha256(lie).hexdigest()
+    (bad / "blobs" / digest).write_bytes(lie)
+    for entry in (bad / "keys").glob("*.json"):
+        data = json.loads(entry.read_text())
+        for name in data["files"]:
+            if name.startswith("hello-2") and name.endswith(".spdx.json"):
+                data["files"][name] = digest
+        entry.write_text(json.dumps(data))
+    fresh = _with_musl(built, tmp_path / "fresh")
+    _refused(_build(fresh, "--cache-from", str(bad)), fresh, "is not the SBOM the package holds")
+
+
+def test_hostile_cache_entries_are_one_line(cached, built: Path, tmp_path: Path):
+    """A FIFO, a symlink to /dev/zero and a deeply nested document as the entry: one line, exit 2,
+    bounded time and memory."""
+    _out, cache = cached
+    for kind in ("fifo", "dev-zero", "deep"):
+        bad = tmp_path / kind
+        shutil.copytree(cache, bad)
+        for entry in (bad / "keys").glob("*.json"):
+            if json.loads(entry.read_text())["recipe"] != "hello":
+                continue
+            entry.unlink()
+            if kind == "fifo":
+                os.mkfifo(entry)
+            elif kind == "dev-zero":
+                entry.symlink_to("/dev/zero")
+            else:
+                entry.write_bytes(b"[" * 500_000 + b"]" * 500_000)
+        fresh = _with_musl(built, tmp_path / f"fresh-{kind}")
+        argv = ["prlimit", f"--as={1 << 30}", "--", sys.executable, "-m", "pkgrepo", "build", "hello"]
+        argv += ["--out", str(fresh), "--no-test", "--cache-from", str(bad)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        _refused(proc, fresh, "build cache entry")

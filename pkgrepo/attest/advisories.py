@@ -9,15 +9,14 @@ Severity is `database_specific.severity` (LOW, MEDIUM or MODERATE, HIGH, CRITICA
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.attest.component import Component, upstream_project
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
+from pkgrepo.safeio import load_json
 
 ECOSYSTEM = "pkgrepo"  # affected[].package.name is a pkgrepo package or recipe, versions ours
 UPSTREAM = "upstream"  # affected[].package.purl is an upstream project, versions upstream's
@@ -171,31 +170,6 @@ class Feed:
         return any(a.covers(c) for adv in self.advisories for a in adv.affected)
 
 
-MAX_BYTES = 64 << 20  # no advisory, feed metadata or changelog is larger
-
-
-def read_regular(path: Path, what: str) -> bytes:
-    """A regular file's bytes; a FIFO, device or directory planted there is refused, not waited on."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read {what} ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise BadInput(f"{path}: {what} is not a regular file; replace it with one")
-        if st.st_size > MAX_BYTES:
-            raise BadInput(f"{path}: {what} is larger than {MAX_BYTES} bytes; not a plausible {what}")
-        return f.read(MAX_BYTES + 1)
-
-
-def _read_json(path: Path, what: str) -> object:
-    try:
-        return json.loads(read_regular(path, what))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: {what} is not JSON ({e}); fix or remove it") from None
-
-
 def load_feed(directory: Path) -> Feed:
     """Every `*.json` record of `directory` and its `feed.json` metadata (if any)."""
     if not directory.is_dir():
@@ -203,11 +177,11 @@ def load_feed(directory: Path) -> Feed:
     out = []
     for path in sorted(directory.glob("*.json")):
         if path.name != FEED:
-            out.append(Advisory.from_dict(path, _read_json(path, "advisory")))
+            out.append(Advisory.from_dict(path, load_json(path, "advisory")))
     meta_path = directory / FEED
     name, revision, date, projects = "local", "unversioned", "unknown", frozenset[str]()
     if meta_path.exists():
-        meta = _read_json(meta_path, "feed metadata")
+        meta = load_json(meta_path, "feed metadata")
         try:
             assert isinstance(meta, dict)
             name, revision, date = str(meta["name"]), str(meta["revision"]), str(meta["date"])

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pkgrepo.attest.advisories import read_regular
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import compare
+from pkgrepo.safeio import read_regular
 
 SOURCE = "debian-changelog"
 CONVERTER = 2  # bumped when the conversion changes, so that the revision changes with it

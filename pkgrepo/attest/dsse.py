@@ -9,7 +9,6 @@ securesystemslib's key JSON (`keyid`, `keytype`, `scheme`, `keyval.public`).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,9 +19,11 @@ from securesystemslib.signer import CryptoSigner, Key, SSlibKey
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import canonical_json
 from pkgrepo.repo.keys import KeyStore
+from pkgrepo.safeio import parse_json, read_regular
 
 ROLE = "provenance"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
+KEY_BYTES = 64 * 1024  # a key file is a few hundred bytes
 
 
 def default_key_dir() -> Path:
@@ -44,10 +45,12 @@ def public_key_bytes(key: Key) -> bytes:
 
 def load_public_key(path: Path, data: bytes | None = None) -> SSlibKey:
     try:
-        raw = json.loads(path.read_bytes() if data is None else data)
+        raw = parse_json(
+            read_regular(path, "public key", KEY_BYTES) if data is None else data, path, "public key"
+        )
         return SSlibKey.from_dict(raw.pop("keyid"), raw)
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read public key ({e.strerror}); pass --key PUB") from None
+    except FileNotFoundError:
+        raise BadInput(f"{path}: cannot read public key (no such file); pass --key PUB") from None
     except (ValueError, KeyError, TypeError, AttributeError, FormatError) as e:
         raise BadInput(
             f"{path}: not a pkgrepo public key ({type(e).__name__}: {e}); "
@@ -63,7 +66,7 @@ def sign(payload: bytes, key: CryptoSigner) -> bytes:
 
 def read_envelope(path: Path, data: bytes) -> Envelope:
     try:
-        env = Envelope.from_dict(json.loads(data))
+        env = Envelope.from_dict(parse_json(data, path, "DSSE envelope"))
     except (ValueError, KeyError, TypeError, AttributeError, FormatError) as e:
         raise BadInput(
             f"{path}: not a DSSE envelope ({type(e).__name__}: {e}); re-download the provenance"

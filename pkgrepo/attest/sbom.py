@@ -51,6 +51,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 from pkgrepo import __version__
 from pkgrepo.attest.component import NAMESPACE, Component, SourceRef, Subject
 from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.safeio import parse_json, read_regular
 
 TOOL = f"pkgrepo-{__version__}"
 ORIGIN = "pkgrepo:origin"  # CycloneDX property: the recipe that built a package
@@ -412,14 +413,19 @@ def _read_cdx(path: Path, text: str, data: dict) -> Subject:
 def read_sbom(path: Path) -> Subject:
     """An SPDX 2.3 or CycloneDX 1.6 JSON document, validated, as records."""
     try:
-        text = path.read_text()
-        data = json.loads(text)
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read SBOM ({e.strerror})") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: SBOM is not JSON ({e}); pass an SPDX or CycloneDX JSON file") from None
-    if isinstance(data, dict) and "spdxVersion" in data:
-        return _read_spdx(path, data)
-    if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
-        return _read_cdx(path, text, data)
+        raw = read_regular(path, "SBOM")  # no-follow, a regular file of bounded size
+    except FileNotFoundError:
+        raise BadInput(f"{path}: cannot read SBOM (no such file)") from None
+    data = parse_json(raw, path, "SBOM")
+    text = raw.decode()
+    try:
+        if isinstance(data, dict) and "spdxVersion" in data:
+            return _read_spdx(path, data)
+        if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
+            return _read_cdx(path, text, data)
+    except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as e:
+        raise BadInput(
+            f"{path}: the SBOM validates but a pkgrepo package entry is malformed "
+            f"({type(e).__name__}: {e}); regenerate it with `pkgrepo sbom`"
+        ) from None
     raise BadInput(f"{path}: neither SPDX (spdxVersion) nor CycloneDX (bomFormat) JSON; pass an SBOM")

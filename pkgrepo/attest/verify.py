@@ -7,7 +7,6 @@ or in a directory, or the verifying repository client.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +23,7 @@ from pkgrepo.package.meta import ARCH
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import load_recipe
 from pkgrepo.repo.client import RepoClient
+from pkgrepo.safeio import parse_json, read_regular
 
 
 class EvidenceSource(Protocol):
@@ -42,12 +42,13 @@ class LocalEvidence:
     where: Path  # a provenance file, or a directory of them
 
     def provenance(self, filename: str) -> tuple[Path, bytes]:
-        path = self.where if self.where.is_file() else (self.where / f"{filename}.intoto.json")
+        # anything but a directory is the file itself (a FIFO is then refused, not walked into)
+        path = (self.where / f"{filename}.intoto.json") if self.where.is_dir() else self.where
         try:
-            return path, path.read_bytes()
-        except OSError as e:
+            return path, read_regular(path, "provenance")  # no-follow, regular, bounded
+        except FileNotFoundError:
             raise BadInput(
-                f"{path}: no provenance for {filename} ({e.strerror}); pass --provenance FILE|DIR"
+                f"{path}: no provenance for {filename} (no such file); pass --provenance FILE|DIR"
             ) from None
 
     def key(self, keyid: str) -> Key:
@@ -64,10 +65,7 @@ def _open(where: Path, data: bytes, source: EvidenceSource) -> Provenance:
         raise BadInput(f"{where}: provenance is not signed")
     keyid = next(iter(env.signatures))
     dsse.verify(where, env, source.key(keyid))
-    try:
-        statement = json.loads(env.payload)
-    except ValueError as e:
-        raise BadInput(f"{where}: signed payload is not JSON ({e})") from None
+    statement = parse_json(env.payload, where, "signed provenance payload")
     return Provenance.from_statement(where, statement)
 
 
@@ -149,7 +147,7 @@ class RepoEvidence:
 
     def provenance(self, filename: str) -> tuple[Path, bytes]:
         path = self.client.fetch(f"packages/{filename}.intoto.json")
-        return path, path.read_bytes()
+        return path, read_regular(path, "provenance")
 
     def key(self, keyid: str) -> Key:
         if not keyid.isalnum():

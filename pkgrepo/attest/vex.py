@@ -3,8 +3,14 @@
 `openvex_json_schema.json` is the OpenVEX project's own schema (v0.2.0, Apache-2.0). On top
 of it this project requires a `justification` for every `not_affected` statement (the schema
 also admits an impact statement alone); a document that lacks one is refused, naming the file.
-A statement applies to a package when a product's `@id` or `identifiers.purl` is a pkgrepo
-purl of the same name with the same version, or with no version (every version).
+A statement applies to a package when a product's `@id` or `identifiers.purl` names that
+package's purl (`pkg:generic/pkgrepo/NAME@VERSION?arch=ARCH`) as go-vex matches purls: the
+same type, namespace and name; the same version, or none (every version); every qualifier
+the statement gives (`arch` above all) equal to the package's; no subpath. A product of
+another type (`pkg:npm/...`), another architecture or an unknown qualifier names another
+artefact and suppresses nothing.
+
+Documents are read no-follow as regular files of bounded size and nesting (`pkgrepo.safeio`).
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from pathlib import Path
 import jsonschema
 from packageurl import PackageURL
 
-from pkgrepo.attest.component import NAMESPACE, Subject
+from pkgrepo.attest.component import Subject
 from pkgrepo.errors import BadInput, PkgrepoError
+from pkgrepo.safeio import load_json
 
 SCHEMA = Path(__file__).with_name("openvex_json_schema.json")
 
@@ -46,15 +53,28 @@ class Statement:
     def names(self) -> set[str]:
         return {self.vulnerability, *self.aliases}
 
-    def applies(self, name: str, version: str) -> bool:
-        for p in self.products:
-            try:
-                purl = PackageURL.from_string(p)
-            except ValueError:
-                continue
-            if purl.namespace == NAMESPACE and purl.name == name and purl.version in (None, version):
-                return True
+    def applies(self, purl: str) -> bool:
+        """True when one of the products names the package whose purl is `purl`."""
+        try:
+            ours = PackageURL.from_string(purl)
+        except ValueError:
+            return False  # a component whose purl does not parse is named by no statement
+        return any(_names(p, ours) for p in self.products)
+
+
+def _names(product: str, ours: PackageURL) -> bool:
+    try:
+        theirs = PackageURL.from_string(product)
+    except ValueError:
         return False
+    same = (theirs.type, theirs.namespace, theirs.name) == (ours.type, ours.namespace, ours.name)
+    qualifiers = theirs.qualifiers if isinstance(theirs.qualifiers, dict) else {}
+    return (
+        same
+        and theirs.version in (None, ours.version)
+        and not theirs.subpath
+        and all((ours.qualifiers or {}).get(k) == v for k, v in qualifiers.items())
+    )
 
 
 def _require_justification(path: Path, data: object) -> None:
@@ -71,7 +91,7 @@ def _parse(path: Path, data: dict) -> list[Statement]:
     out = []
     for s in data["statements"]:
         products = tuple(
-            p.get("identifiers", {}).get("purl") or p.get("@id", "") for p in s.get("products", [])
+            (p.get("identifiers") or {}).get("purl") or p.get("@id", "") for p in s.get("products", [])
         )
         out.append(
             Statement(
@@ -94,10 +114,7 @@ def load_vex(directory: Path) -> list[Statement]:
     if not directory.is_dir():
         return out
     for path in sorted(directory.glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: VEX document is not JSON ({e}); fix or remove it") from None
+        data = load_json(path, "VEX document")
         _require_justification(path, data)
         error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
         if error is not None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo import hosttools
+from pkgrepo.attest.dsse import public_key_bytes
 from pkgrepo.attest.evidence import PUBLIC_KEY, manifest_with_sbom, write_evidence
 from pkgrepo.build import toolchain
-from pkgrepo.build.cache import BuildCache, DirectoryCache
+from pkgrepo.build.cache import BuildCache, DirectoryCache, check_hit
 from pkgrepo.build.commands import step_command
 from pkgrepo.build.outdir import PackagesDir
 from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
@@ -177,11 +178,12 @@ class Builder:
                             f"{cache.label}: {f.name} is not a package of {name} built from "
                             "these inputs; the build cache is wrong, do not use it"
                         )
+                signer = check_hit(cache, name, key, files)  # signed by a key trusted for this cache
                 for f in files:
-                    if f.name == PUBLIC_KEY and (self.out / PUBLIC_KEY).exists():
-                        continue  # this directory's provenance key stays; the cache's is the same signer's
-                    if not f.name.endswith(".pkg.tar.zst"):
+                    if f.name != PUBLIC_KEY and not f.name.endswith(".pkg.tar.zst"):
                         os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages
+                if not (self.out / PUBLIC_KEY).exists():  # the key that verified, never the cache's file
+                    (self.out / PUBLIC_KEY).write_bytes(public_key_bytes(signer))
                 final = [self.index.move_in(f, info) for f, info in packages]
             finally:
                 shutil.rmtree(staging, ignore_errors=True)

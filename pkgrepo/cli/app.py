@@ -16,6 +16,7 @@ import click
 
 from pkgrepo.cli import advisories, attest, build, image, install, repository, resolve
 from pkgrepo.errors import PkgrepoError
+from pkgrepo.safeio import shown
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,7 +61,7 @@ def run(argv: list[str] | None = None) -> int:
         e.show()
         return 2 if isinstance(e, click.UsageError) else e.exit_code
     except PkgrepoError as e:
-        click.echo(f"pkgrepo: error: {e}", err=True)
+        click.echo(f"pkgrepo: error: {shown(str(e))}", err=True)
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("pkgrepo: interrupted", err=True)
@@ -74,7 +75,7 @@ def run(argv: list[str] | None = None) -> int:
         if verbose:
             traceback.print_exc()
         where = f"{e.filename}: " if e.filename else ""
-        click.echo(f"pkgrepo: error: {where}{e.strerror or e}", err=True)
+        click.echo(f"pkgrepo: error: {shown(f'{where}{e.strerror or e}')}", err=True)
         return 1
     except Exception as e:
         if verbose:

@@ -76,6 +76,15 @@ def lint(paths: tuple[Path, ...]) -> None:
     "repository's URL (with --trust). Repeatable; asked in order.",
 )
 @click.option(
+    "--trust-cache-key",
+    "cache_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PUB",
+    help="Also accept --cache-from builds whose provenance this public key signed (beside your own "
+    "provenance key and ~/.config/pkgrepo/cache-keys/*.pub). Repeatable.",
+)
+@click.option(
     "--cache-to",
     "cache_to",
     type=click.Path(path_type=Path),
@@ -97,13 +106,14 @@ def build(
     keep_going,
     scheduler,
     cache_from,
+    cache_keys,
     cache_to,
     trust,
     as_json,
 ) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
     from pkgrepo.build.builder import Builder
-    from pkgrepo.build.cache import DirectoryCache, open_cache
+    from pkgrepo.build.cache import DirectoryCache, open_cache, trusted_keys
     from pkgrepo.build.plan import find_recipe
     from pkgrepo.build.session import build_all
     from pkgrepo.build.session import check_reproducible as check
@@ -117,7 +127,8 @@ def build(
     recipes = load_requested(recipes_dir, names)
     wanted = sorted(recipes) if build_all_ else [find_recipe(recipes, n) for n in names]
     with Progress(as_json) as progress:
-        caches = [open_cache(c, trust) for c in cache_from]
+        keys = trusted_keys(cache_keys) if cache_from else {}
+        caches = [open_cache(c, trust, keys) for c in cache_from]
         builder = Builder(
             out,
             SourceCache(cache_dir, log=progress),

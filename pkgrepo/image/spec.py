@@ -4,6 +4,12 @@ Loaded with the recipe loader's node machinery, so every error names the file
 and the line of the offending field (`pkgrepo schema image` prints the JSON
 Schema). Cross-field checks (a `run-as` or `owner` naming an unknown account,
 two accounts with one id) run after validation and point at their line too.
+
+Every string of a spec except a file's `content` is `Text`: no control characters (no
+newline, carriage return, tab, NUL, DEL, C1 or Unicode line separators), so no value can add
+or bend a line of the Dockerfile, the image config or /etc/passwd; `work-dir` is held to
+plain path characters. The Dockerfile renders each value through one quoting function
+(`pkgrepo.image.dockerfile.word`) as a second defence.
 """
 
 from __future__ import annotations
@@ -12,11 +18,20 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pkgrepo.errors import BadInput
 from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
 from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.safeio import control_character, read_regular, shown
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
@@ -24,12 +39,27 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOLOGIN = "/sbin/nologin"
 
 
+PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._+@%,:=/-]*$")  # what `work-dir` may hold
+SPEC_BYTES = 1 * 2**20
+
+
+def _text(value: str) -> str:
+    bad = control_character(value)
+    if bad is not None:
+        raise ValueError(f"holds the control character {bad!r}; write it without one")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 def _abs_path(value: str) -> str:
-    if not value.startswith("/") or "\0" in value or any(p in ("..", ".") for p in value.split("/")):
+    _text(value)
+    if not value.startswith("/") or any(p in ("..", ".") for p in value.split("/")):
         raise ValueError(f"{value!r} must be an absolute path without '.' or '..'")
     return "/" + value.strip("/") if value != "/" else "/"
 
@@ -37,11 +67,13 @@ def _abs_path(value: str) -> str:
 class Source(_Model):
     """Where packages come from: a signed repository, or a local packages directory."""
 
-    repository: str | None = Field(None, description="URL of a signed pkgrepo repository.")
-    trust: str | None = Field(
+    repository: Text | None = Field(None, description="URL of a signed pkgrepo repository.")
+    trust: Text | None = Field(
         None, description="Trusted root metadata (root.json) for the repository, relative to the spec file."
     )
-    packages: str | None = Field(None, description="A directory of package files, relative to the spec file.")
+    packages: Text | None = Field(
+        None, description="A directory of package files, relative to the spec file."
+    )
 
     @field_validator("repository")
     @classmethod
@@ -58,7 +90,7 @@ class Source(_Model):
 
 
 class Group(_Model):
-    name: str
+    name: Text
     gid: int = Field(ge=0, lt=2**31)
 
     @field_validator("name")
@@ -70,15 +102,15 @@ class Group(_Model):
 
 
 class User(_Model):
-    name: str
+    name: Text
     uid: int = Field(ge=0, lt=2**31)
     gid: int | None = Field(None, ge=0, lt=2**31, description="Primary group id (default: the uid).")
-    home: str | None = Field(
+    home: Text | None = Field(
         None,
         description="Home directory, created 0700 and owned by the user "
         "(default /home/NAME; /nonexistent is never created).",
     )
-    shell: str = NOLOGIN
+    shell: Text = NOLOGIN
 
     @field_validator("name")
     @classmethod
@@ -113,7 +145,7 @@ BASE_USERS = (
 class Accounts(_Model):
     groups: list[Group] = Field(default_factory=list, description="Groups added to root, nonroot, nobody.")
     users: list[User] = Field(default_factory=list, description="Users added to root, nonroot, nobody.")
-    run_as: str = Field("nonroot", alias="run-as", description="The prod image's user: a name or a uid.")
+    run_as: Text = Field("nonroot", alias="run-as", description="The prod image's user: a name or a uid.")
 
     def all_groups(self) -> list[Group]:
         """The base groups, the spec's, and a group of its own for a user whose gid has none."""
@@ -141,12 +173,12 @@ Mode = Annotated[int, Field(json_schema_extra={"type": "string", "pattern": "^0?
 class PathEntry(_Model):
     """A directory, file or symlink that pkgrepo writes into the image (a base file)."""
 
-    path: str
+    path: Text
     type: Literal["directory", "file", "symlink"]
-    owner: str = Field("0:0", description="USER[:GROUP], names of accounts or numeric ids.")
+    owner: Text = Field("0:0", description="USER[:GROUP], names of accounts or numeric ids.")
     mode: Mode | None = Field(None, description='Octal string; default "0755" for directories, "0644" files.')
     content: str | None = Field(None, description="A file's text.")
-    target: str | None = Field(None, description="A symlink's target.")
+    target: Text | None = Field(None, description="A symlink's target.")
 
     _path = field_validator("path")(classmethod(lambda cls, v: _abs_path(v)))
 
@@ -179,9 +211,9 @@ class PathEntry(_Model):
 class DevRepository(_Model):
     """The repository a dev image's package manager uses: written to /etc/pkgrepo (dev only)."""
 
-    name: str = Field("main", description="Its name in /etc/pkgrepo/repositories.")
-    url: str | None = Field(None, description="Default: the repository the image is built from.")
-    trust: str | None = Field(
+    name: Text = Field("main", description="Its name in /etc/pkgrepo/repositories.")
+    url: Text | None = Field(None, description="Default: the repository the image is built from.")
+    trust: Text | None = Field(
         None,
         description="Its root metadata, relative to the spec file; default: the "
         "trusted root the image is built with.",
@@ -203,11 +235,11 @@ class Dev(_Model):
         description="Written to /etc/pkgrepo/repositories and "
         "/etc/pkgrepo/trusted/NAME.root.json in the dev image only.",
     )
-    extras: list[str] | None = Field(
+    extras: list[Text] | None = Field(
         None,
         description="Packages the dev image adds (default: the `native` list of repo-data/dev-extras.yaml).",
     )
-    run_as: str = Field(
+    run_as: Text = Field(
         "root",
         alias="run-as",
         description="The dev image's user (default root, so its package manager can install).",
@@ -217,8 +249,8 @@ class Dev(_Model):
 class ImageSpec(_Model):
     """An image spec (`pkgrepo image build SPEC --profile prod|dev`)."""
 
-    name: str = Field(description="Image name: lower case, digits, and . _ - between them.")
-    packages: list[str] = Field(
+    name: Text = Field(description="Image name: lower case, digits, and . _ - between them.")
+    packages: list[Text] = Field(
         min_length=1,
         description="Roots (NAME, NAME=VERSION, NAME>=VERSION, so:LIB, cmd:NAME) and exclusions (!NAME).",
     )
@@ -226,17 +258,17 @@ class ImageSpec(_Model):
         None, description="Default: the packages directory $PKGREPO_PACKAGES or ./packages."
     )
     accounts: Accounts = Field(default_factory=Accounts)
-    environment: dict[str, str] = Field(
+    environment: dict[Text, Text] = Field(
         default_factory=dict,
         description="Added to PATH (and SSL_CERT_FILE when a CA bundle is installed); may override them.",
     )
-    entrypoint: list[str] = Field(default_factory=list, description="Exec form.")
-    cmd: list[str] = Field(default_factory=list, description="Exec form.")
-    work_dir: str = Field("/", alias="work-dir")
+    entrypoint: list[Text] = Field(default_factory=list, description="Exec form.")
+    cmd: list[Text] = Field(default_factory=list, description="Exec form.")
+    work_dir: Text = Field("/", alias="work-dir")
     paths: list[PathEntry] = Field(default_factory=list)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    keep: list[str] = Field(default_factory=list, description="Globs of files prod minimization keeps.")
-    exclude: list[str] = Field(default_factory=list, description="Globs prod also drops.")
+    annotations: dict[Text, Text] = Field(default_factory=dict)
+    keep: list[Text] = Field(default_factory=list, description="Globs of files prod minimization keeps.")
+    exclude: list[Text] = Field(default_factory=list, description="Globs prod also drops.")
     layers: int = Field(
         8, ge=2, le=100, description="Layer budget of the prod image (dev adds up to as many)."
     )
@@ -261,7 +293,15 @@ class ImageSpec(_Model):
                 raise ValueError(f"{item!r}: an exclusion is a bare package name")
         return v
 
-    _work_dir = field_validator("work_dir")(classmethod(lambda cls, v: _abs_path(v)))
+    @field_validator("work_dir")
+    @classmethod
+    def _work_dir(cls, v: str) -> str:
+        path = _abs_path(v)
+        if not PLAIN_PATH.match(path):
+            raise ValueError(
+                f"{v!r}: the Dockerfile's WORKDIR takes letters, digits and . _ + @ % , : = / - only"
+            )
+        return path
 
     @field_validator("environment")
     @classmethod
@@ -352,12 +392,12 @@ def parse_spec(text: str, where: str) -> ImageSpec:
 
 def load_spec(path: Path) -> ImageSpec:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read the image spec: {e.strerror}") from None
+        text = read_regular(path, "the image spec", SPEC_BYTES, follow=True).decode("utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{shown(path)}: cannot read the image spec: no such file") from None
     except UnicodeDecodeError:
-        raise BadInput(f"{path}: the image spec is not UTF-8 text") from None
-    return parse_spec(text, str(path))
+        raise BadInput(f"{shown(path)}: the image spec is not UTF-8 text") from None
+    return parse_spec(text, shown(path))
 
 
 def schema() -> dict[str, Any]:

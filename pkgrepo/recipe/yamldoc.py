@@ -16,18 +16,35 @@ from pkgrepo.errors import BadInput
 Lines = dict[tuple[Any, ...], int]
 
 
-def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: Lines, where: str) -> Any:
+YAML_BYTES = 4 * 2**20  # the largest recipe or spec (with an inline app) is under 16 KiB
+YAML_DEPTH = 32  # the deepest recipe or spec nests under 8
+
+
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: Lines, where: str, seen: set[int]) -> Any:
+    """Plain data from a composed node. An alias (`*NAME`) makes PyYAML hand the anchored node
+    out again: no recipe or spec uses one, and a document of aliases of aliases (a billion
+    laughs) would expand exponentially here, so a node met twice is refused."""
+    if id(node) in seen:
+        raise BadInput(
+            f"{where}:{node.start_mark.line + 1}: YAML anchors and aliases (&NAME, *NAME) are not "
+            "accepted; write the value out"
+        )
+    seen.add(id(node))
+    if len(path) > YAML_DEPTH:
+        raise BadInput(f"{where}:{node.start_mark.line + 1}: nested deeper than {YAML_DEPTH} levels")
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _to_python(key_node, (*path, "<key>"), {}, where)
+            key = _to_python(key_node, (*path, "<key>"), {}, where, seen)
+            if not isinstance(key, str | int | float | bool | None):
+                raise BadInput(f"{where}:{key_node.start_mark.line + 1}: a mapping key must be a plain value")
             if key in out:
                 raise BadInput(f"{where}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
-            out[key] = _to_python(value_node, (*path, key), lines, where)
+            out[key] = _to_python(value_node, (*path, key), lines, where, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*path, i), lines, where) for i, v in enumerate(node.value)]
+        return [_to_python(v, (*path, i), lines, where, seen) for i, v in enumerate(node.value)]
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
@@ -44,8 +61,12 @@ def _line_for(loc: tuple[Any, ...], lines: Lines) -> int:
 def compose(text: str, where: str, what: str) -> tuple[Any, Lines]:
     """YAML text -> (plain data, the line of every value by its path); `what` describes the
     expected top-level mapping for the error when the document is not one."""
+    if len(text) > YAML_BYTES:
+        raise BadInput(f"{where}: {len(text)} characters, more than the limit of {YAML_BYTES}")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise BadInput(f"{where}: nested deeper than {YAML_DEPTH} levels") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -54,7 +75,7 @@ def compose(text: str, where: str, what: str) -> tuple[Any, Lines]:
     if node is None or not isinstance(node, yaml.MappingNode):
         raise BadInput(f"{where}:1: {what}")
     lines: Lines = {}
-    return _to_python(node, (), lines, where), lines
+    return _to_python(node, (), lines, where, set()), lines
 
 
 def validation_error(e: ValidationError, lines: Lines, where: str, schema: str) -> BadInput:

@@ -59,6 +59,8 @@ class IndexEntry:
             return cls.from_dict(json.loads(line))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise MetadataError(f"a line is not JSON ({e})") from None
+        except RecursionError:
+            raise MetadataError("a line nests too deeply to be an index entry") from None
 
     def to_line(self) -> bytes:
         return canonical_json(self.to_dict()).rstrip(b"\n")
