@@ -9,8 +9,6 @@ the time the whole head may take.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import io
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -35,15 +33,15 @@ class Head:
     method: str
     target: str
     version: tuple[int, int]
-    headers: http.client.HTTPMessage
+    headers: dict[str, str]  # lower-case names; a repeated field's values joined with ", "
 
     @property
     def keep_alive(self) -> bool:
         """HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only when asked to keep it.
 
         A request that carries a body we do not read closes the connection after the answer."""
-        tokens = {t.strip().lower() for t in self.headers.get("Connection", "").split(",")}
-        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
+        tokens = {t.strip().lower() for t in self.headers.get("connection", "").split(",")}
+        if self.headers.get("transfer-encoding") or self.headers.get("content-length", "0") != "0":
             return False
         return "keep-alive" in tokens if self.version < (1, 1) else "close" not in tokens
 
@@ -76,16 +74,20 @@ async def read_head(reader: asyncio.StreamReader) -> Head | None:
         raise BadHead(HTTPStatus.BAD_REQUEST)
     if int(m.group(1)) != 1:
         raise BadHead(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
-    raw, count = bytearray(), 0
-    while True:
+    headers: dict[str, str] = {}
+    size = 0
+    for count in range(HEADERS_COUNT + 1):
         line = await _line(reader, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
         if not line:
             raise BadHead(HTTPStatus.BAD_REQUEST)  # the stream ended inside the head
         if line in (b"\r\n", b"\n"):
+            return Head(method, target, (int(m.group(1)), int(m.group(2))), headers)
+        size += len(line)
+        if count == HEADERS_COUNT or size > HEADERS_MAX:
             break
-        count += 1
-        raw += line
-        if count > HEADERS_COUNT or len(raw) > HEADERS_MAX:
-            raise BadHead(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
-    headers = http.client.parse_headers(io.BytesIO(bytes(raw) + b"\r\n"))
-    return Head(method, target, (int(m.group(1)), int(m.group(2))), headers)
+        name, colon, value = line.decode("iso-8859-1").partition(":")
+        if not colon or not TOKEN.match(name):  # RFC 9112: no space before the colon, no obs-fold
+            raise BadHead(HTTPStatus.BAD_REQUEST)
+        key, value = name.lower(), value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    raise BadHead(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)

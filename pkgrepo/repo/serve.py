@@ -43,6 +43,7 @@ IDLE_TIMEOUT = 30.0
 MAX_CONNECTIONS = 4096
 WORKERS = 64
 SPARE_FILES = 64  # descriptors kept for the listener, the files being sent and the interpreter
+INLINE = 256 << 10  # a body this small is read and written with the head
 CHUNK = 1 << 20  # sendfile in pieces, each of which the client must take within the idle timeout
 BACKLOG = 4096
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -181,11 +182,11 @@ class Server:
             st = os.fstat(f.fileno())
             etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
             common = {"ETag": etag, "Cache-Control": cache_control(self.base, full)}
-            if head.headers.get("If-None-Match") in (etag, "*"):
+            if head.headers.get("if-none-match") in (etag, "*"):
                 mark()
                 await self.send(conn, HTTPStatus.NOT_MODIFIED, {**common, "Content-Length": "0"}, not keep)
                 return keep
-            part = span(st.st_size, head.headers.get("Range"))
+            part = span(st.st_size, head.headers.get("range"))
             if part is None:
                 mark()
                 fields = {"Content-Range": f"bytes */{st.st_size}", "Content-Length": "0"}
@@ -202,29 +203,38 @@ class Server:
                 fields["Content-Range"] = f"bytes {part.start}-{part.start + part.length - 1}/{st.st_size}"
             status = HTTPStatus.PARTIAL_CONTENT if part.partial else HTTPStatus.OK
             mark()
-            await self.send(conn, status, fields, not keep)
-            if head.method == "GET" and part.length:
-                await self.send_file(conn, f, part.start, part.length)
+            body = head.method == "GET" and part.length
+            if body and part.length <= INLINE:  # small (metadata): one write with the head
+                data = os.pread(f.fileno(), part.length, part.start)
+                if len(data) != part.length:
+                    raise OSError("the file shrank while it was sent")
+                await self.send(conn, status, fields, not keep, data)
+            else:
+                await self.send(conn, status, fields, not keep)
+                if body:
+                    await self.send_file(conn, f, part.start, part.length)
         return keep
 
-    async def send(self, conn: Connection, status: HTTPStatus, fields: dict[str, str], close: bool) -> None:
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}", "Server: pkgrepo"]
-        lines.append(f"Date: {email.utils.formatdate(time.time(), usegmt=True)}")
+    async def send(
+        self, conn: Connection, status: HTTPStatus, fields: dict[str, str], close: bool, body: bytes = b""
+    ) -> None:
+        lines = [f"HTTP/1.1 {status.value} {status.phrase}", "Server: pkgrepo", f"Date: {now()}"]
         lines += [f"{k}: {v}" for k, v in fields.items()]
         if close:
             lines.append("Connection: close")
-        conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        async with asyncio.timeout(self.idle_timeout):
-            await conn.writer.drain()
+        conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await self.drain(conn)
+
+    async def drain(self, conn: Connection) -> None:
+        """Wait, at most the idle timeout, for what the socket did not take at once."""
+        if conn.writer.transport.get_write_buffer_size():
+            async with asyncio.timeout(self.idle_timeout):
+                await conn.writer.drain()
 
     async def send_error(self, conn: Connection, method: str, status: HTTPStatus, close: bool) -> None:
         body = f"{status.value} {status.phrase}\n".encode()
         fields = {"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body))}
-        await self.send(conn, status, fields, close)
-        if method != "HEAD":
-            conn.writer.write(body)
-            async with asyncio.timeout(self.idle_timeout):
-                await conn.writer.drain()
+        await self.send(conn, status, fields, close, body if method != "HEAD" else b"")
 
     async def send_file(self, conn: Connection, f, start: int, length: int) -> None:
         """The kernel copies (sendfile); each piece must be taken within the idle timeout."""
@@ -237,6 +247,16 @@ class Server:
             if sent < n:
                 raise OSError("the file shrank while it was sent")
             start += n
+
+
+_date: list = [0, ""]  # (second, its Date field): formatted once a second
+
+
+def now() -> str:
+    second = int(time.time())
+    if second != _date[0]:
+        _date[:] = [second, email.utils.formatdate(second, usegmt=True)]
+    return _date[1]
 
 
 def _quiet(_loop: asyncio.AbstractEventLoop, context: dict) -> None:
