@@ -29,6 +29,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import sys
 import time
 from collections import OrderedDict
@@ -178,8 +179,20 @@ class Server:
             mark()
             await self.send_error(conn, head.method, HTTPStatus.NOT_FOUND, close=not keep)
             return keep
-        with open(full, "rb") as f:  # opened once: what is stat'ed is what is sent
-            st = os.fstat(f.fileno())
+        # Opened once, without blocking (a FIFO swapped in after the check cannot stall the loop),
+        # and checked again: what is stat'ed is what is sent.
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:  # gone, unreadable or replaced by a link since the check
+            mark()
+            await self.send_error(conn, head.method, HTTPStatus.NOT_FOUND, close=not keep)
+            return keep
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                mark()
+                await self.send_error(conn, head.method, HTTPStatus.NOT_FOUND, close=not keep)
+                return keep
             etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
             common = {"ETag": etag, "Cache-Control": cache_control(self.base, full)}
             if head.headers.get("if-none-match") in (etag, "*"):
