@@ -13,8 +13,11 @@ cd "$(dirname "$0")/.."
 P=.venv/bin/pkgrepo
 LOGS=build-logs/main
 CACHE=${PKGREPO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pkgrepo}/builds
+mkdir -p build-logs "$CACHE" images
+exec 9>build-logs/.lock
+flock -n 9 || { echo "main job: another run holds build-logs/.lock; wait for it to end" >&2 && exit 1; }
 rm -rf "$LOGS"
-mkdir -p "$LOGS" "$CACHE" images
+mkdir -p "$LOGS"
 begun=$(date +%s)
 N=0
 server=

@@ -42,6 +42,8 @@ def main() -> None:
     scan = load("scan.json")
     findings = [f for f in scan["findings"] if f.get("status") not in ("not_affected", "fixed")]
     feed = scan.get("feed")
+    if isinstance(feed, dict):  # the scan's own account of its advisory data, whatever its fields
+        feed = ", ".join(f"{k} {v}" for k, v in feed.items() if isinstance(v, str | int | float))
     installed = load("install.json")["installed"]
     hello = (logs / "hello.out").read_text().strip()
 
