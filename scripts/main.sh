@@ -46,7 +46,8 @@ step() {
 }
 
 do_build() {
-  $P build --all --cache-from "$CACHE" --cache-to "$CACHE" --json >"$LOGS/build.json"
+  echo "building every recipe (progress is not shown with --json; each recipe's log: packages/logs/NAME.log)" &&
+    $P build --all --cache-from "$CACHE" --cache-to "$CACHE" --json >"$LOGS/build.json"
 }
 
 do_publish() {
@@ -60,6 +61,22 @@ do_closures() {
   $P resolve --index native:packages --diff prod dev hello
 }
 
+# The images and the Dockerfile are a function of the image spec, the packages (their
+# build records name their exact inputs) and pkgrepo's own code: when none of these
+# changed since the last run, that run's images, audits and Dockerfile stand (the
+# builds are deterministic: same inputs, same bytes).
+stamp() {
+  { cat repo-data/images/hello.yaml packages/.builds/*.json &&
+    find pkgrepo repo-data -type f ! -name '*.pyc' | LC_ALL=C sort | xargs sha256sum; } | sha256sum
+}
+
+unchanged() {
+  [ -f images/.stamp ] && [ "$(cat images/.stamp)" = "$(stamp)" ] &&
+    for f in image-prod.json audit-prod.json image-dev.json audit-dev.json; do
+      [ -f "images/.last/$f" ] || return 1
+    done
+}
+
 do_image() {
   $P image build repo-data/images/hello.yaml --profile "$1" --packages packages --out "images/hello-$1" \
     --json >"$LOGS/image-$1.json" &&
@@ -71,7 +88,7 @@ do_dockerfile() {
 }
 
 do_serve() {
-  $P serve repo --port 0 2>"$LOGS/server.log" &
+  $P serve repo --port 0 2>"$LOGS/server.log" 9>&- &  # without the lock: it is ours only
   server=$!
   tries=0
   until grep -q "serving" "$LOGS/server.log"; do
@@ -101,13 +118,20 @@ do_scan() {
   $P scan rootfs --json >"$LOGS/scan.json"
 }
 
-trap '[ -z "$server" ] || kill "$server" 2>/dev/null' EXIT
+trap '[ -z "$server" ] || { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; }' EXIT
 step build do_build
 step publish do_publish
 step closures do_closures
-step image-prod do_image prod
-step image-dev do_image dev
-step dockerfile do_dockerfile
+if unchanged; then
+  cp images/.last/*.json "$LOGS/"
+  echo "     images      unchanged since the last run: images/hello-prod, images/hello-dev, images/Dockerfile kept"
+else
+  rm -f images/.stamp
+  step image-prod do_image prod
+  step image-dev do_image dev
+  step dockerfile do_dockerfile
+  mkdir -p images/.last && cp "$LOGS"/image-*.json "$LOGS"/audit-*.json images/.last/ && stamp >images/.stamp
+fi
 step serve do_serve
 step install do_install
 step sbom do_sbom
