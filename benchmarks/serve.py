@@ -1,13 +1,16 @@
 """Throughput of `pkgrepo serve` against nginx on the same repository tree, in one run.
 
-Usage: python -m benchmarks.serve [--packages DIR] [--clients 32] [--requests 3000]
+Usage: python -m benchmarks.serve [--packages DIR] [--clients 32] [--requests 3000] [--idle 3000]
 
 Publishes the packages directory (default ./packages) into a fresh repository,
 serves it with `pkgrepo serve` and with Debian's nginx on loopback, and has
 --clients concurrent keep-alive clients download --requests files (metadata
-and packages, in a fixed shuffled order) from each. Prints requests/s, MiB/s,
-errors, and the ratio. Target (issue 3): zero errors; the ratio says how far
-the built-in server is from nginx (use nginx or a CDN for real traffic).
+and packages, in a fixed shuffled order) from each: once alone, and once while
+--idle connections are held open (a third silent, a third with half a request
+head, a third idle keep-alive after one answer; issue 17). Prints requests/s,
+MiB/s, errors, the time one GET took in the crowd, and the ratios. Targets:
+zero errors in both runs (issue 3, issue 17); the ratio says how far the
+built-in server is from nginx (use nginx or a CDN for heavy traffic).
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import random
+import resource
 import shutil
+import socket
 import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from pkgrepo.repo.keys import KeyStore
@@ -59,12 +65,37 @@ def load(url: str, paths: list[str], clients: int) -> tuple[float, int, int]:
     return time.perf_counter() - start, sum(totals), sum(errors)
 
 
+def crowd(url: str, count: int) -> list[socket.socket]:
+    """`count` idle connections: silent, half a request head, idle keep-alive after one answer."""
+    parts = urllib.parse.urlsplit(url)
+    held = []
+    for i in range(count):
+        s = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        held.append(s)
+        if i % 3 == 1:
+            s.sendall(b"GET /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\nX-Slow")
+        elif i % 3 == 2:
+            s.sendall(b"HEAD /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(4096)
+    return held
+
+
+def one_get(url: str) -> float:
+    start = time.perf_counter()
+    with urllib.request.urlopen(url + "metadata/timestamp.json", timeout=30) as r:
+        r.read()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packages", type=Path, default=Path("packages"))
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--idle", type=int, default=3000, help="idle connections held in the second run")
     args = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the crowd's sockets are ours too
     work = Path(tempfile.mkdtemp(prefix="pkgrepo-bench-serve-"))
     try:
         repo = Repository(work / "repo", KeyStore(work / "keys"))
@@ -77,7 +108,7 @@ def main() -> None:
         ]
         rng = random.Random(1)
         paths = [rng.choice(files) for _ in range(args.requests)]
-        results = {}
+        results, crowded, waits = {}, {}, {}
         for name, server in (
             ("pkgrepo serve", PkgrepoServer(repo.root)),
             ("nginx", NginxServer(repo.root, work / "nginx")),
@@ -85,13 +116,26 @@ def main() -> None:
             try:
                 load(server.url, paths[:200], args.clients)  # warm up
                 results[name] = load(server.url, paths, args.clients)
+                held = crowd(server.url, args.idle)
+                try:
+                    waits[name] = one_get(server.url)
+                    crowded[name] = load(server.url, paths, args.clients)
+                finally:
+                    for s in held:
+                        s.close()
             finally:
                 server.stop()
         print(f"{len(paths)} GETs of {len(files)} files, {args.clients} concurrent clients")
-        for name, (secs, size, errs) in results.items():
-            print(f"{name:15} {len(paths) / secs:9.0f} req/s {size / secs / 2**20:8.1f} MiB/s  errors {errs}")
-        ours, theirs = results["pkgrepo serve"][0], results["nginx"][0]
-        print(f"throughput ratio pkgrepo/nginx: {theirs / ours:.2f}")
+        for title, table in (("alone", results), (f"with {args.idle} idle connections held", crowded)):
+            print(title)
+            for name, (secs, size, errs) in table.items():
+                print(
+                    f"  {name:15} {len(paths) / secs:9.0f} req/s {size / secs / 2**20:8.1f} MiB/s  errors {errs}"
+                )
+            ours, theirs = table["pkgrepo serve"][0], table["nginx"][0]
+            print(f"  throughput ratio pkgrepo/nginx: {theirs / ours:.2f}")
+        for name, secs in waits.items():
+            print(f"one GET in the crowd, {name}: {secs * 1000:.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: real builds of musl, zlib, hello, busybox (and lua); the `needs_apt_lists` skip.
+"""Shared fixtures: real builds of musl, zlib, hello, busybox (and lua); the `needs_apt_lists` skip;
+no test collected is a failure.
 
 Sources come from the user's source cache (content-addressed and verified,
 so sharing it with the main job is safe); packages go into a per-session
@@ -26,6 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("needs_apt_lists"):
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected no test fails (exit 1) instead of pytest's exit 5, which a CI
+    script could take for a pass: a broken import, a wrong path or a marker filter that
+    selects nothing must be seen."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print("\nno test ran: check the paths and the -m/-k filter (tests/README.md); failing", flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import run_cli
+from pkgrepo.paths import default_cache
+from tests.helpers.cli import ROOT, run_cli
 from tests.helpers.servers import PkgrepoServer
 
 pytestmark = pytest.mark.slow
@@ -296,3 +298,36 @@ def test_hostile_cache_entries_are_one_line(cached, built: Path, tmp_path: Path)
         argv += ["--out", str(fresh), "--no-test", "--cache-from", str(bad)]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         _refused(proc, fresh, "build cache entry")
+
+
+def _main_job_build(names: tuple[str, ...], out: Path) -> tuple[list[str], Path]:
+    """scripts/main.sh's own build command and build cache, with `--all` narrowed to `names`."""
+    script = (ROOT / "scripts" / "main.sh").read_text().splitlines()
+    assign = next(line for line in script if line.startswith("CACHE="))
+    cache = subprocess.run(["sh", "-c", f'{assign}; printf %s "$CACHE"'], capture_output=True, text=True)
+    command = shlex.split(next(line.strip() for line in script if line.strip().startswith("$P build ")))
+    args = []
+    for a in command[2:]:
+        if a == "--all":
+            args += names
+        elif a == "$CACHE":
+            args.append(cache.stdout)
+        elif not a.startswith(">"):
+            args.append(a)
+    return [*args, "--out", str(out)], Path(cache.stdout)
+
+
+def test_the_main_job_and_the_fixtures_share_their_builds(built: Path, tmp_path: Path):
+    """The main job builds through the user's build cache with the same keys as the fixtures
+    (`tests.helpers.cli.build_cached`): its build command, on the fixtures' recipes after they
+    were built, takes every one from the cache, so neither builds what the other did."""
+    names = ("musl", "zlib", "hello", "busybox")
+    args, cache = _main_job_build(names, tmp_path / "packages")
+    assert cache == default_cache() / "builds"
+    proc = run_cli("build", *args, check=True)
+    builds = {b["name"]: b for b in json.loads(proc.stdout)["builds"]}
+    assert sorted(builds) == sorted(names)
+    assert [n for n, b in builds.items() if not b["cached"]] == [], "built again: the keys differ"
+    for n in names:
+        ours = json.loads((tmp_path / "packages" / ".builds" / f"{n}.json").read_text())["key"]
+        assert ours == json.loads((built / ".builds" / f"{n}.json").read_text())["key"], n

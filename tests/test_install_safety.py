@@ -684,3 +684,76 @@ def test_a_path_that_is_both_a_directory_and_not_is_refused_before_writing(
     assert snapshot(root) == before
     run_cli("remove", "--root", str(root), "base", check=True)  # the root still works
     db_matches_files(root)
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path):
+    """A 4 MiB file system with 64 inodes (a tmpfs), unmounted afterwards."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,nr_inodes=64,mode=755", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs needs root: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _installed_base(small_fs: Path, pkgs: Path) -> Path:
+    """A root on the small file system holding one package already (so it has a database)."""
+    make_package(pkgs, "base")
+    root = small_fs / "root"
+    run_cli("install", "--packages", str(pkgs), "--root", str(root), "base", check=True)
+    return root
+
+
+def test_a_bomb_is_refused_before_writing_with_both_figures(tmp_path: Path, small_fs: Path):
+    """A small package honestly declaring a 64 MiB file, against a 4 MiB root: refused, as apt does,
+    with what it needs and what is free, and the root left exactly as it was."""
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    root = _installed_base(small_fs, pkgs)
+    bomb = make_package(pkgs, "bomb", files={"usr/share/bomb/zeros": "\0" * (64 << 20)})
+    assert bomb.stat().st_size < 64 << 10
+    before = snapshot(root)
+    proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "bomb")
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert "need 64.0 MiB" in line and f"free on {small_fs}" in line, line
+    free = float(line.split("need 64.0 MiB, ")[1].split(" MiB free")[0])
+    assert 0 < free <= 4.0
+    assert snapshot(root) == before
+
+
+def test_the_whole_transaction_is_counted(tmp_path: Path, small_fs: Path):
+    """Two packages that each fit but not together: refused before either is written."""
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    root = _installed_base(small_fs, pkgs)
+    make_package(pkgs, "half-a", files={"usr/share/a/data": "a" * (3 << 20)})
+    make_package(pkgs, "half-b", depends=("half-a",), files={"usr/share/b/data": "b" * (3 << 20)})
+    before = snapshot(root)
+    proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "half-b")
+    assert proc.returncode == 1 and "need 6.0 MiB" in proc.stderr, proc.stderr
+    assert snapshot(root) == before
+    proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "half-a")
+    assert proc.returncode == 0, proc.stderr  # one alone fits
+
+
+def test_too_many_files_for_the_inodes_are_refused(tmp_path: Path, small_fs: Path):
+    """Tiny files, far more than the file system has inodes for: refused naming both counts."""
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    root = _installed_base(small_fs, pkgs)
+    make_package(pkgs, "many", files={f"usr/share/many/{i}": "x" for i in range(200)})
+    before = snapshot(root)
+    proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "many")
+    assert proc.returncode == 1, proc.stderr
+    assert "not enough inodes" in proc.stderr and "inodes free on" in proc.stderr, proc.stderr
+    assert snapshot(root) == before

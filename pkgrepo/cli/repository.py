@@ -196,13 +196,20 @@ def publish(files, repo_path, keys_dir, expiry, force, no_web, advisories_dir, v
 )
 @click.option(
     "--max-connections",
-    default=128,
+    default=4096,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Connections held open at once, idle ones included; past it the longest idle one is closed.",
+)
+@click.option(
+    "--workers",
+    default=64,
     show_default=True,
     type=click.IntRange(1, 10_000),
-    help="Connections served at once; more get 503.",
+    help="Requests answered at once; an idle connection takes none.",
 )
-def serve(path, host, port, idle_timeout, max_connections) -> None:
-    """Serve a repository over HTTP until interrupted."""
+def serve(path, host, port, idle_timeout, max_connections, workers) -> None:
+    """Serve a repository (any file under PATH) over HTTP until interrupted."""
     from pkgrepo.repo.serve import serve as serve_forever
 
     serve_forever(
@@ -212,6 +219,8 @@ def serve(path, host, port, idle_timeout, max_connections) -> None:
         ready=lambda url: click.echo(f"serving {path} at {url}", err=True),
         idle_timeout=idle_timeout,
         max_connections=max_connections,
+        workers=workers,
+        note=lambda message: click.echo(f"pkgrepo serve: {message}", err=True),
     )
 
 

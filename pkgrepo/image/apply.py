@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.sources import PackageSource
+from pkgrepo.image.space import check_checked, check_declared
 from pkgrepo.package.extract import CheckedPackage, check_package
 from pkgrepo.package.rootfs import InstalledPackage, Rootfs
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
@@ -38,13 +39,13 @@ def check_as(path: Path, name: str, version: str) -> CheckedPackage:
 def apply(
     result: Result, source: PackageSource, root: Rootfs, requested: Iterable[str], overwrite: bool = False
 ) -> list[CheckedPackage]:
-    """Install what the open root lacks of `result`; every package is checked before anything is written."""
+    """Install what the open root lacks of `result`; every package is checked, and the room for
+    all of them on the root's file system, before anything is written."""
     db = root.installed()
-    checked = [
-        check_as(source.fetch(p), p.name, p.version)
-        for p in result.packages
-        if not (p.name in db and db[p.name].version == p.version)
-    ]
+    new = [p for p in result.packages if not (p.name in db and db[p.name].version == p.version)]
+    check_declared(root.path, sum(p.installed_size for p in new))
+    checked = [check_as(source.fetch(p), p.name, p.version) for p in new]
+    check_checked(root.path, checked)
     root.install(checked, requested, source.label, overwrite)
     return checked
 

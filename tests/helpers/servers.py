@@ -52,7 +52,8 @@ daemon off;
 user root;
 pid {work}/nginx.pid;
 error_log {work}/error.log;
-events {{ worker_connections 512; }}
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {work}/body;
