@@ -5,7 +5,7 @@
 # hello, build and audit hello's prod and dev OCI images (./images/hello-prod,
 # ./images/hello-dev) and generate the multistage Dockerfile that builds on them,
 # serve the repository, install hello from it into ./rootfs and run it, write the
-# SBOMs, verify the provenance and scan. Each step's output goes to
+# SBOMs, verify the provenance and scan; the repository's web catalogue shows it all. Each step's output goes to
 # ./build-logs/main/NN-STEP.log; a failure names the step and its log; the end is
 # a summary (scripts/summary.py) of what was made and what to try next.
 set -eu
@@ -115,7 +115,12 @@ do_verify() {
 }
 
 do_scan() {
-  $P scan rootfs --json >"$LOGS/scan.json"
+  $P scan rootfs --provenance packages --json >"$LOGS/scan.json"
+}
+
+# The web catalogue (REPO/web/, written by publish): the images' signed records added.
+do_catalogue() {
+  $P repo web repo --images images --json >"$LOGS/web.json"
 }
 
 trap '[ -z "$server" ] || { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; }' EXIT
@@ -132,6 +137,7 @@ else
   step dockerfile do_dockerfile
   mkdir -p images/.last && cp "$LOGS"/image-*.json "$LOGS"/audit-*.json images/.last/ && stamp >images/.stamp
 fi
+step catalogue do_catalogue
 step serve do_serve
 step install do_install
 step sbom do_sbom

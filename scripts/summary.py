@@ -59,6 +59,7 @@ def main() -> None:
         f"unchanged (timestamp v{published['timestamp_version']}); trust root repo-data/root.json"
     )
     print(f"              served at {url} for this run (stopped now; `{serve_hint()}` serves it again)")
+    print(f"  catalogue   ./repo/web/index.html, browsable at {url}web/index.html while served")
     for profile in ("prod", "dev"):
         image, audit = load(f"image-{profile}.json"), load(f"audit-{profile}.json")
         failed = [r["id"] for r in audit["rules"] if r["status"] == "fail"]
