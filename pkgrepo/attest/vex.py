@@ -17,26 +17,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from packageurl import PackageURL
 
 from pkgrepo.attest.component import Subject
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.safeio import load_json
 
+if TYPE_CHECKING:
+    import jsonschema
+
 SCHEMA = Path(__file__).with_name("openvex_json_schema.json")
 
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    """The OpenVEX schema's validator; jsonschema is imported here, as its format checkers cost
+    about a second to import and most commands that read VEX never validate a document."""
+    import jsonschema
+
     schema = json.loads(SCHEMA.read_text())
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _best_match(errors: Iterable[Any]) -> Any:
+    from jsonschema.exceptions import best_match
+
+    return best_match(errors)
 
 
 @dataclass(frozen=True)
@@ -116,7 +130,7 @@ def load_vex(directory: Path) -> list[Statement]:
     for path in sorted(directory.glob("*.json")):
         data = load_json(path, "VEX document")
         _require_justification(path, data)
-        error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+        error = _best_match(_validator().iter_errors(data))
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "document"
             raise BadInput(f"{path}: not a valid OpenVEX document at {where}: {error.message}")
@@ -152,7 +166,7 @@ def fixed_document(subject: Subject, proven: dict[str, frozenset[str]]) -> bytes
         "version": 1,
         "statements": statements,
     }
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    error = _best_match(_validator().iter_errors(doc))
     if error is not None:  # a bug here, not bad input
         raise PkgrepoError(f"OpenVEX document for {subject.name} is not valid: {error.message}")
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
