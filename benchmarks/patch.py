@@ -58,6 +58,8 @@ def main() -> None:
     recipes.mkdir()
     for name in ("musl", "zlib", "busybox"):
         shutil.copy(ROOT / "recipes" / f"{name}.yaml", recipes)
+        if (ROOT / "recipes" / name).is_dir():  # the recipe's patches
+            shutil.copytree(ROOT / "recipes" / name, recipes / name)
     if args.packages:
         shutil.copytree(args.packages, out)
     pkgrepo("build", "musl", "zlib", "busybox", "--recipes", str(recipes), "--out", str(out), env=env)

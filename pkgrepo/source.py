@@ -295,14 +295,16 @@ class DebianSourceArchive:
                 capture_output=True,
                 text=True,
             )
-            if run.returncode != 0:
-                self.log(f"apt-get source {spec} failed: {run.stderr.strip()[-200:]}")
-                return None
+            # A mirror may lack some of a source package's files (often the .dsc or the
+            # .debian.tar.xz of a newer upload) yet hold its orig tarball: whatever did arrive is
+            # looked at, since the pinned sha256, not apt's verdict, is what trusts the file.
             for f in sorted(work.iterdir()):
                 if f.is_file() and sha256_file(f) == digest:
                     out = self.state / f".found-{digest}"
                     os.replace(f, out)
                     return out
+            if run.returncode != 0:
+                self.log(f"apt-get source {spec} failed: {run.stderr.strip()[-200:]}")
             return None
         finally:
             with contextlib.suppress(OSError):

@@ -22,8 +22,8 @@ from pkgrepo.package.extract import own_sboms as sbom_paths
 from tests.helpers.cli import RECIPES, run_cli
 from tests.helpers.servers import PkgrepoServer
 
-ZLIB = "zlib-1.2.13-r1.x86_64.pkg.tar.zst"
-HELLO = "hello-2.10-r1.x86_64.pkg.tar.zst"
+ZLIB = "zlib-1.3.2-r1.x86_64.pkg.tar.zst"
+HELLO = "hello-2.12.3-r1.x86_64.pkg.tar.zst"
 ADVISORY = {
     "schema_version": "1.6.0",
     "id": "PKGREPO-2024-0001",
@@ -33,7 +33,7 @@ ADVISORY = {
     "affected": [
         {
             "package": {"ecosystem": "pkgrepo", "name": "zlib"},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.13-r2"}]}],
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.3.2-r2"}]}],
         }
     ],
 }
@@ -44,7 +44,7 @@ def vex(justification: str | None) -> dict:
         "vulnerability": {"name": "CVE-2022-37434"},
         "status": "not_affected",
         "products": [
-            {"@id": f"pkg:generic/pkgrepo/{n}@1.2.13-r1?arch=x86_64"} for n in ("zlib", "zlib-utils")
+            {"@id": f"pkg:generic/pkgrepo/{n}@1.3.2-r1?arch=x86_64"} for n in ("zlib", "zlib-utils")
         ],
     }
     if justification:
@@ -87,12 +87,12 @@ def test_package_sboms_beside_and_inside(built: Path):
         assert inside == {sbom_paths(name)[0]: spdx.read_bytes(), sbom_paths(name)[1]: cdx.read_bytes()}
     doc = json.loads((built / f"{ZLIB}.spdx.json").read_text())
     zlib = next(p for p in doc["packages"] if p["name"] == "zlib")
-    assert zlib["versionInfo"] == "1.2.13-r1" and zlib["licenseDeclared"] == "Zlib"
-    assert zlib["externalRefs"][0]["referenceLocator"] == "pkg:generic/pkgrepo/zlib@1.2.13-r1?arch=x86_64"
+    assert zlib["versionInfo"] == "1.3.2-r1" and zlib["licenseDeclared"] == "Zlib"
+    assert zlib["externalRefs"][0]["referenceLocator"] == "pkg:generic/pkgrepo/zlib@1.3.2-r1?arch=x86_64"
     source = next(p for p in doc["packages"] if p.get("primaryPackagePurpose") == "SOURCE")
     assert (
         source["checksums"][0]["checksumValue"]
-        == "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
+        == "7b6903eb019983987b7112eccf90f1703f1c6c0e0cede36564bf611d19ca579d"
     )
     assert {
         "spdxElementId": zlib["SPDXID"],
@@ -203,7 +203,7 @@ def test_verify_over_the_served_repository(built: Path, tmp_path: Path):
         )
         proc = run_cli("verify", str(root), "--repo", server.url, "--recipes", str(RECIPES), env=env)
         assert proc.returncode == 0, proc.stderr
-        (root / "usr/lib/libz.so.1.2.13").write_bytes(b"tampered")
+        (root / "usr/lib/libz.so.1.3.2").write_bytes(b"tampered")
         proc = run_cli("verify", str(root), "--repo", server.url, env=env)
         assert proc.returncode == 2 and "zlib: installed files differ" in proc.stderr
     finally:
@@ -215,6 +215,8 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
     recipes.mkdir()
     for name in ("musl", "zlib", "busybox"):
         shutil.copy(RECIPES / f"{name}.yaml", recipes)
+        if (RECIPES / name).is_dir():  # the recipe's patches
+            shutil.copytree(RECIPES / name, recipes / name)
     shutil.copytree(built, out)
     repo, keys = tmp_path / "repo", tmp_path / "keys"
     run_cli("repo", "init", str(repo), "--keys", str(keys), check=True)
@@ -241,7 +243,7 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
         *("--fail-on", "high", "--allow-unknown"),
     ]
     proc = run_cli(*scan)
-    assert proc.returncode == 1 and "zlib 1.2.13-r1 (fixed in 1.2.13-r2)  affected" in proc.stdout
+    assert proc.returncode == 1 and "zlib 1.3.2-r1 (fixed in 1.3.2-r2)  affected" in proc.stdout
     affected = run_cli(
         "affected", "CVE-2022-37434", "--advisories", str(adv), "--packages", str(out), "--json"
     )
@@ -286,24 +288,24 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     layout = {Path(i["path"]).name: i for i in report["images"]}["zimage"]
-    assert layout["changed"] and layout["packages"]["zlib"] == "1.2.13-r2"
+    assert layout["changed"] and layout["packages"]["zlib"] == "1.3.2-r2"
     proc = run_cli(*layout_scan)
     assert proc.returncode == 0 and "no open advisories for the" in proc.stdout, proc.stdout
     assert {
         p["name"]: p.get("versionInfo")
         for p in json.loads((images / "zimage.spdx.json").read_text())["packages"]
-    }["zlib"] == "1.2.13-r2"
+    }["zlib"] == "1.3.2-r2"
     assert report["rebuilt"] == ["zlib"] and "musl" in report["cached"]
-    assert "packages/zlib-1.2.13-r2.x86_64.pkg.tar.zst.intoto.json" in report["published"]
+    assert "packages/zlib-1.3.2-r2.x86_64.pkg.tar.zst.intoto.json" in report["published"]
     base = {Path(i["path"]).name: i for i in report["images"]}["base"]
-    assert base["changed"] and base["packages"]["zlib"] == "1.2.13-r2"
+    assert base["changed"] and base["packages"]["zlib"] == "1.3.2-r2"
     proc = run_cli(
         *("scan", str(images / "base"), "--advisories", str(adv), "--vex", str(vexdir)),
         *("--fail-on", "low", "--allow-unknown"),
     )
     assert proc.returncode == 0 and "no open advisories for the" in proc.stdout
     sbom = json.loads((images / "base.spdx.json").read_text())
-    assert {p["name"]: p.get("versionInfo") for p in sbom["packages"]}["zlib"] == "1.2.13-r2"
+    assert {p["name"]: p.get("versionInfo") for p in sbom["packages"]}["zlib"] == "1.3.2-r2"
     valid_spdx(images / "base.spdx.json")
     assert (
         run_cli(

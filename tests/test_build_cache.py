@@ -104,7 +104,7 @@ def test_signed_repository_as_build_cache(cached, built: Path, tmp_path: Path):
         assert {r["name"]: r["cached"] for r in json.loads(proc.stdout)["builds"]}["hello"]
         assert _hello(fresh) == _hello(out)
         # the served package altered: the verifying client refuses it, nothing is taken
-        served = next((repo / "targets" / "packages").glob("*.hello-2.10-r1.x86_64.pkg.tar.zst"))
+        served = next((repo / "targets" / "packages").glob("*.hello-2.12.3-r1.x86_64.pkg.tar.zst"))
         served.write_bytes(served.read_bytes()[:-10] + b"0123456789")
         again = _with_musl(built, tmp_path / "again")
         proc = _build(
