@@ -259,3 +259,39 @@ def test_the_trust_on_the_command_line_is_checked_against_the_cache(repo: Repo, 
         assert repo.search(served.url).returncode == 0  # and the first root still is
     finally:
         assert served.stop() == 0
+
+
+def test_the_newest_release_is_installed_not_the_smallest(repo: Repo, tmp_path: Path):
+    """A repository keeps the releases it replaced; the minimizer counts bytes, so an older and
+    smaller release must not be offered beside its replacement (from a repository or a directory)."""
+    pkgs = tmp_path / "newer"
+    pkgs.mkdir()
+    bigger = {"usr/share/lib/VERSION": "lib 2.0 patched\n" + "x" * 4096}
+    newer = make_package(pkgs, "lib", version="2.0", files=bigger)
+    run_cli("publish", "--repo", str(repo.repo), str(newer), env=repo.env, check=True)
+    served = PkgrepoServer(repo.repo)
+    try:
+        root = tmp_path / "root"
+        run_cli(
+            "install",
+            "--repo",
+            served.url,
+            "--trust",
+            str(repo.trust),
+            "--root",
+            str(root),
+            "app",
+            env=repo.env,
+            check=True,
+            timeout=120,
+        )
+        assert (root / "usr/share/lib/VERSION").read_text().startswith("lib 2.0")
+    finally:
+        served.stop()
+    both = tmp_path / "both"
+    both.mkdir()
+    make_package(both, "lib")
+    make_package(both, "lib", version="2.0", files=bigger)
+    local = tmp_path / "local"
+    run_cli("install", "--packages", str(both), "--root", str(local), "lib", env=repo.env, check=True)
+    assert (local / "usr/share/lib/VERSION").read_text().startswith("lib 2.0")
