@@ -115,7 +115,7 @@ do_verify() {
 }
 
 do_scan() {
-  $P scan rootfs --provenance packages --json >"$LOGS/scan.json"
+  $P scan rootfs --provenance packages --fail-on low --json >"$LOGS/scan.json"
 }
 
 # The web catalogue (REPO/web/, written by publish): the images' signed records added.
