@@ -17,7 +17,7 @@ from typing import Any
 
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import populate
+from pkgrepo.image.assemble import INSTALLED_DB, populate
 from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
@@ -95,6 +95,8 @@ def assemble(
     fetched = fetch_all(result, source)
     infos, owned = populate(root, fetched, requested, source.label)
     report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
+    if report.removed:
+        _record_removed(root, {r.path for r in report.removed})
     has_os_release = any(os.path.lexists(root / p) for p in ("etc/os-release", "usr/lib/os-release"))
     attrs = write_base_files(root, [*base_files(spec, has_os_release), *extra])
     owners = {f: name for name, files in owned.items() for f in files}
@@ -107,6 +109,20 @@ def assemble(
         report,
         {f.name: sha256_file(f.path) for f in fetched},
     )
+
+
+def _record_removed(root: Path, removed: set[str]) -> None:
+    """The image's package database names only what it holds: minimization removed these files
+    from the packages that own them (a scanner or `pkgrepo sbom` reads the database back)."""
+    from dataclasses import replace
+
+    from pkgrepo.package.meta import canonical_json
+    from pkgrepo.package.rootfs import installed_in
+
+    db = installed_in(root)
+    kept = {n: replace(p, files=tuple(f for f in p.files if f not in removed)) for n, p in db.items()}
+    doc = {"format": 1, "packages": {n: p.to_dict() for n, p in sorted(kept.items())}}
+    (root / INSTALLED_DB).write_bytes(canonical_json(doc))
 
 
 def source_date_epoch(packages: list[PackageInfo]) -> int:
