@@ -80,7 +80,7 @@ unchanged() {
 do_image() {
   $P image build repo-data/images/hello.yaml --profile "$1" --packages packages --out "images/hello-$1" \
     --json >"$LOGS/image-$1.json" &&
-    $P image audit "images/hello-$1" --json >"$LOGS/audit-$1.json"
+    $P image audit "images/hello-$1" --profile "$1" --json >"$LOGS/audit-$1.json"
 }
 
 do_dockerfile() {

@@ -193,7 +193,7 @@ def test_dev_extends_prod_layers(image_packages: Path, tmp_path: Path) -> None:
     assert [x["digest"] for x in dev["layers"][:n]] == [x["digest"] for x in prod["layers"]]
     assert len(dev["layers"]) > n and dev["base_digest"] == prod["digest"]
     assert run_cli("image", "audit", str(tmp_path / "prod")).returncode == 0
-    proc = run_cli("image", "audit", str(tmp_path / "dev"), "--json")
+    proc = run_cli("image", "audit", str(tmp_path / "dev"), "--profile", "dev", "--json")
     assert proc.returncode == 0, proc.stdout
     assert {r["id"]: r["status"] for r in json.loads(proc.stdout)["rules"]}["no-shell"] == "skip"
 

@@ -98,6 +98,16 @@ TRUE_POSITIVES = {
     ],
     "no-package-manager/local-bin": [M("usr/local/bin/pip3", data=b"#!/usr/bin/python3\n", mode=0o755)],
     "no-setuid/file": [M("usr/bin/su", data=b"\x7fELF", mode=0o4755)],
+    # a runtime chmods a hard-link entry's path with the entry's mode: the shared file becomes setuid
+    "no-setuid/hard-link-mode": [
+        M("usr/bin/tool", data=b"\x7fELF", mode=0o755),
+        M("usr/bin/tool2", "hardlink", b"usr/bin/tool", mode=0o4755),
+    ],
+    # /tmp is exempt only as the sticky directory itself: a file there reached by /etc/passwd is not
+    "no-world-writable/reached-through-tmp": [
+        M("tmp/passwd", data=b"root:x:0:0::/root:/sbin/nologin\n", mode=0o666),
+        M("etc/passwd", "symlink", b"../tmp/passwd"),
+    ],
     "no-world-writable/file": [M("etc/app.conf", data=b"x", mode=0o666)],
     "no-world-writable/tmp-not-sticky": [M("var/tmp/", "dir", mode=0o777)],
     "owned-files/fifo": [M("run/fifo", "fifo")],
@@ -120,7 +130,7 @@ NEAR_MISSES = {
     "no-world-writable/symlink-and-scratch": [
         M("etc/alias", "symlink", b"passwd"),
         M("var/tmp/", "dir", mode=0o1777),
-        M("tmp/scratch", data=b"x", mode=0o666),
+        M("tmp/scratch", data=b"x", mode=0o644),
     ],
     "locked-passwords/not-the-account-files": [M("etc/shadow2", data=b"root::0:0::/:/bin/sh\n")],
     "owned-files/unowned-directory": [M("srv/data/", "dir")],
@@ -211,3 +221,34 @@ def test_marker_strings_and_public_material_pass(tmp_path: Path):
     if old:
         extra.append(M(f"{site}/pkgrepo/image/__pycache__/audit-main.pyc", data=_pyc(tmp_path / "old", old)))
     assert _failed(_audit(tmp_path, extra)) == []
+
+
+def _audit_env(
+    tmp: Path, extra: list[M], env: list[str], profile: str = "prod", *args: str
+) -> dict[str, str]:
+    files = [m.name.lstrip("./") for m in BASE + extra if m.kind not in ("dir",)]
+    members = [*BASE, *extra, M("var/lib/pkgrepo/installed.json", data=installed_db({"base": files}))]
+    layout = write_layout(tmp / "layout", [members], profile=profile, env=env)
+    proc = run_cli("image", "audit", str(layout), "--json", *args, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    return {r["id"]: r["status"] for r in json.loads(proc.stdout)["rules"]}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [["PATH=/usr/bin:/bin", "PATH=/opt/x"], ["PATH=/usr/bin:"], ["PATH=.:/usr/bin"]],
+    ids=["last-path-wins", "empty-element", "dot-element"],
+)
+def test_the_runtime_path_is_judged_as_a_runtime_merges_it(tmp_path: Path, env: list[str]):
+    shell = M("opt/x/sh", data=b"sh", mode=0o755) if "/opt/x" in env[-1] else M("sh", data=b"sh", mode=0o755)
+    assert _audit_env(tmp_path, [shell], env)["no-shell"] == "fail"
+    # near miss: the same file where the runtime PATH does not reach
+    other = tmp_path / "near"
+    assert _audit_env(other, [M("opt/y/sh", data=b"sh", mode=0o755)], env)["no-shell"] == "pass"
+
+
+def test_an_image_labelled_dev_gets_the_prod_rules_unless_asked(tmp_path: Path):
+    shell = [M("bin/sh", data=b"sh", mode=0o755)]
+    assert _audit_env(tmp_path / "a", shell, ["PATH=/usr/bin:/bin"], "dev")["no-shell"] == "fail"
+    asked = _audit_env(tmp_path / "b", shell, ["PATH=/usr/bin:/bin"], "dev", "--profile", "dev")
+    assert asked["no-shell"] == "skip"

@@ -130,7 +130,9 @@ def test_alias_bomb_deep_nesting_and_fifo_are_one_line(tmp_path: Path):
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
     os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "dir.yaml").mkdir()
     for name, words in [
+        ("dir.yaml", ("is a directory",)),
         ("bomb.yaml", ("aliases",)),
         ("deep.yaml", ("nested deeper",)),
         ("big.yaml", ("limit",)),

@@ -85,7 +85,7 @@ def build(
     "--profile",
     type=click.Choice(["prod", "dev"]),
     default=None,
-    help="Rules to apply (default: the layout's own profile, else prod).",
+    help="Rules to apply (default prod, whatever the image says of itself).",
 )
 @JSON
 def audit(target, profile, as_json) -> None:

@@ -9,8 +9,8 @@ Rule ids (one line each in the report):
   which has no config);
 - `no-setuid`: no regular file with the setuid or setgid bit (a setgid directory only passes its
   group on to new files);
-- `no-world-writable`: no world-writable file or directory outside /tmp and /var/tmp (world-writable
-  directories there must be sticky);
+- `no-world-writable`: no world-writable file or directory but /tmp and /var/tmp themselves, which
+  must be sticky (a file under them, or reached through them, counts);
 - `locked-passwords`: no empty or usable password in /etc/passwd or /etc/shadow (as their links
   resolve inside the root);
 - `no-private-keys`: no private-key material in any file: a PEM or OpenSSH block whose body parses
@@ -171,12 +171,20 @@ def _walk(path: Path) -> Tree:
 
 
 def _config_path(config: dict[str, Any]) -> list[str]:
+    """The runtime's PATH directories: the last `PATH=` wins (as a runtime merges Env), and an
+    empty or `.` element is the working directory."""
     conf = config.get("config")
-    env = conf.get("Env", []) if isinstance(conf, dict) else []
-    for item in env if isinstance(env, list) else []:
-        if isinstance(item, str) and item.startswith("PATH="):
-            return [d.strip("/") for d in item[5:].split(":") if d.strip("/")]
-    return []
+    conf = conf if isinstance(conf, dict) else {}
+    env = conf.get("Env", [])
+    paths = [
+        i[5:] for i in (env if isinstance(env, list) else []) if isinstance(i, str) and i.startswith("PATH=")
+    ]
+    workdir = conf.get("WorkingDir") if isinstance(conf.get("WorkingDir"), str) else "/"
+    out = []
+    for d in paths[-1].split(":") if paths else []:
+        d = workdir if d in ("", ".") else d if d.startswith("/") else f"{workdir}/{d}"
+        out.append(d.strip("/"))
+    return out
 
 
 def _on_path(img: _Image, names: set[str], what: str) -> list[str]:
@@ -262,8 +270,7 @@ def _judge(img: _Image) -> dict[str, list[str]]:
             found["owned-files"].append(f"{shown} is a device, FIFO or socket")
         if e.kind == "file" and e.mode & 0o6000:
             found["no-setuid"].append(f"{shown} has mode {e.mode:04o}")
-        scratch = any(rel == s or rel.startswith(s + "/") for s in SCRATCH)
-        exempt = scratch and (rel not in SCRATCH or e.mode & 0o1000)
+        exempt = rel in SCRATCH and e.mode & 0o1000  # the sticky scratch directories only
         if e.kind in ("file", "dir") and e.mode & 0o002 and not exempt:
             found["no-world-writable"].append(f"{shown} is world-writable ({e.mode:04o})")
         if e.kind == "file":
@@ -277,20 +284,21 @@ def _judge(img: _Image) -> dict[str, list[str]]:
 
 
 def audit(path: Path, profile: str | None = None) -> AuditReport:
-    """Audit a layout or a root directory; the profile defaults to the layout's own, else prod."""
+    """Audit a layout or a root directory with the rules of `profile` (default prod: an image's own
+    profile annotation is the image's word, so it never lowers the rules by itself)."""
     if path.is_dir() and is_layout(path):
         with unpacked(path) as (image, tree):
             assert tree.root is not None
             with opened(open_dir(None, str(tree.root), str(path))) as fd:
                 found = _judge(_Image(tree, fd, image.user, _config_path(image.config)))
-        user, recorded = image.user, image.profile
+        user = image.user
     elif path.is_dir():
         with opened(open_dir(None, str(path), str(path))) as fd:
             found = _judge(_Image(_walk(path), fd, None, []))
-        user, recorded = None, None
+        user = None
     else:
         raise BadInput(f"{path}: not an OCI image layout or a root filesystem directory")
-    profile = profile or recorded or "prod"
+    profile = profile or "prod"
     results = []
     for rule in RULES:
         if rule in PROD_ONLY and profile != "prod":

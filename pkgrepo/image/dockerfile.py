@@ -69,13 +69,17 @@ def render(spec: ImageSpec, spec_name: str, stages: Stages, app: str, build: str
         raise BadInput(
             f"{shown(spec_name)}: entrypoint: the runtime stage needs an exec-form entrypoint; add one"
         )
-    if app.startswith("/") or ".." in app.split("/"):
-        raise BadInput(f"--app {shown(app)}: must be a path inside the build context")
+    if app.startswith(("/", "-")) or ".." in app.split("/"):
+        raise BadInput(
+            f"--app {shown(app)}: must be a path inside the build context (not starting with - or /)"
+        )
     user = resolve_user(spec, spec.accounts.run_as)
     assert user is not None  # checked when the spec was loaded
     dest = word(app_dir(spec), "work-dir")  # plain path characters, checked at load
     src = word(plain(app.rstrip("/") or ".", "--app"), "--app")
     name = word(shown(spec_name), "the spec's file name")  # escaped, never refused: it is a comment
+    if stages.repository.startswith("-"):
+        raise BadInput(f"--registry {shown(stages.repository)}: must be an image reference, not an option")
     repo = word(plain(stages.repository, "--registry"), "--registry")
     dev, prod = word(stages.dev_digest, "the dev digest"), word(stages.prod_digest, "the prod digest")
     lines = [

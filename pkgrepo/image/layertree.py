@@ -25,7 +25,7 @@ import os
 import shutil
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pkgrepo.errors import PkgrepoError
@@ -236,12 +236,21 @@ class Tree:
         finally:
             os.close(fd)
 
-    def add_hardlink(self, rel: str, target: str) -> Entry:
-        """A hard link to the regular file `target` reaches (resolved inside the root); its entry."""
+    def add_hardlink(self, rel: str, target: str, mode: int | None = None) -> Entry:
+        """A hard link to the regular file `target` reaches (resolved inside the root); its entry.
+
+        With `mode`, the link's own header mode is applied to the file both names share, as
+        moby and containerd do (they chmod the path of a hard-link entry too)."""
         found = self.find(canonical(target))
         if found is None or found[1].kind != "file":
             raise Unresolvable(f"hard link /{rel} -> /{canonical(target)}: no regular file there")
         src, entry = found
+        if mode is not None and mode != entry.mode:
+            entry = replace(entry, mode=mode)
+            for name, e in self.entries.items():
+                if e is found[1]:
+                    self.entries[name] = entry
+            self.entries[src] = entry
         if src == rel:
             return entry
         self.remove(rel)

@@ -397,6 +397,8 @@ def load_spec(path: Path) -> ImageSpec:
         raise BadInput(f"{shown(path)}: cannot read the image spec: no such file") from None
     except UnicodeDecodeError:
         raise BadInput(f"{shown(path)}: the image spec is not UTF-8 text") from None
+    except IsADirectoryError:
+        raise BadInput(f"{shown(path)}: the image spec is a directory, not a YAML file") from None
     return parse_spec(text, shown(path))
 
 

@@ -117,7 +117,7 @@ def _apply(tree: Tree, tar: tarfile.TarFile, where: str, budget: Budget, layer_b
             elif m.issym():
                 tree.add_symlink(rel, Entry("symlink", 0o777, 0, m.linkname, m.uid, m.gid))
             elif m.islnk():
-                tree.add_hardlink(rel, m.linkname)
+                tree.add_hardlink(rel, m.linkname, m.mode & 0o7777)
             elif m.isreg():
                 layer_bytes -= m.size
                 budget.bytes -= m.size
