@@ -9,7 +9,8 @@ script makes one deterministic tar of the files git tracks under `pkgrepo/`
 whatever the commits: committing the code with its re-pinned recipe keeps the
 pin. It then stores the tar in the source cache (as `pkgrepo fetch --add` does;
 also in `--mirror DIR`, a PKGREPO_MIRROR directory, under its sha256) and
-writes the recipe's `sha256:` line (and `source-date-epoch:` with `--epoch
+writes the recipe's `sha256:` line (new bytes also bump `release:`, since a repository
+refuses other bytes under a published release; and `source-date-epoch:` with `--epoch
 SECONDS`, say at a release), in place or into `--recipe PATH`.
 
 Usage: .venv/bin/python scripts/pkgrepo-source.py [--recipe PATH] [--mirror DIR] [--cache DIR] [--epoch N]
@@ -107,6 +108,10 @@ def main() -> int:
             shutil.copyfile(tmp, args.mirror / digest)
     finally:
         tmp.unlink(missing_ok=True)
+    pinned = re.search(r"(?m)^    sha256: ([0-9a-f]{64})$", text)
+    if pinned and pinned.group(1) != digest:  # new bytes, new release: a repository never takes
+        # other bytes under a name-version-release it has published
+        text = re.sub(r"(?m)^(  release: )(\d+)$", lambda m: f"{m[1]}{int(m[2]) + 1}", text, count=1)
     text = re.sub(r"(?m)^(    sha256: )[0-9a-f]{64}$", rf"\g<1>{digest}", text, count=1)
     text = re.sub(r"(?m)^(  source-date-epoch: )\d+", rf"\g<1>{mtime}", text, count=1)
     args.recipe.write_text(text)
