@@ -7,7 +7,18 @@ from pathlib import Path
 
 import click
 
-from pkgrepo.cli.options import CACHE, JSON, KEYS, OUT, RECIPES, REPO_URL, TRUST, emit
+from pkgrepo.cli.options import (
+    CACHE,
+    JSON,
+    KEYS,
+    OUT,
+    PROVENANCE_DIR,
+    PROVENANCE_KEY,
+    RECIPES,
+    REPO_URL,
+    TRUST,
+    emit,
+)
 
 ADVISORIES = click.option(
     "--advisories",
@@ -163,21 +174,8 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
 @click.option(
     "--allow-unknown", is_flag=True, help="With --fail-on: a package the feed has no data for does not fail."
 )
-@click.option(
-    "--provenance",
-    "prov_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Directory of the packages' signed provenance (default: beside a package file); a declared "
-    "fix counts only when it holds the patch.",
-)
-@click.option(
-    "--key",
-    "key_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Provenance public key (default: provenance.pub in the provenance directory, else this machine's).",
-)
+@PROVENANCE_DIR
+@PROVENANCE_KEY
 @JSON
 def scan(target, advisories_dir, vex_dir, fail_on, allow_unknown, prov_dir, key_file, as_json) -> None:
     """Match an installed root, package or SBOM against advisories, honouring VEX and proven fixes."""
@@ -260,20 +258,8 @@ def _proven(subject, prov_dir: Path | None, key_file: Path | None) -> dict[str, 
 
 @click.command()
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--provenance",
-    "prov_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="Directory of the packages' signed provenance (default: beside a package file).",
-)
-@click.option(
-    "--key",
-    "key_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Provenance public key (default: provenance.pub in the provenance directory).",
-)
+@PROVENANCE_DIR
+@PROVENANCE_KEY
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write here, not stdout.")
 def vex(target, prov_dir, key_file, output) -> None:
     """OpenVEX `fixed` statements for an installed root, image layout, package or SBOM: one per

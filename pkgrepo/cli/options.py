@@ -34,6 +34,22 @@ CACHE = click.option(
     default=None,
     help="Source cache (default $PKGREPO_CACHE or ~/.cache/pkgrepo).",
 )
+# the signed provenance that proves a package's declared fixes (scan, vex)
+PROVENANCE_DIR = click.option(
+    "--provenance",
+    "prov_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the packages' signed provenance (default: beside a package file); a declared "
+    "fix counts only when it holds the patch.",
+)
+PROVENANCE_KEY = click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Provenance public key (default: provenance.pub in the provenance directory, else this machine's).",
+)
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document for scripts.")
 INDEX = click.option(
     "--index",
