@@ -120,11 +120,30 @@ class Bounded:
     max_rss: int  # bytes, the child's peak resident set
 
 
+# Linux keeps a process's peak RSS across exec, and a child started by fork or vfork from pytest starts
+# from pytest's own peak (hundreds of MiB late in a session). This parent is small, so the command's
+# figure is its own: it forks, execs the command, and writes the child's ru_maxrss (KiB) to argv[1].
+_PEAK_RSS = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as peak:
+    peak.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.WEXITSTATUS(status))
+"""
+
+
 def run_bounded(
     *args: str, memory: int = 1 << 30, seconds: int = 120, env: dict[str, str] | None = None
 ) -> Bounded:
     """`pkgrepo ARGS` under prlimit (address space `memory`, CPU `seconds`), killed after twice that wall
-    time; its peak RSS measured by wait4. A traceback or an internal error fails the test."""
+    time; its peak RSS measured by wait4 in a small parent (_PEAK_RSS). A traceback or an internal error
+    fails the test."""
     import os
     import signal
     import subprocess
@@ -136,9 +155,14 @@ def run_bounded(
 
     from tests.helpers.cli import ROOT, TRACEBACK
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile() as peak,
+    ):
+        command = ["prlimit", f"--as={memory}", f"--cpu={seconds}", sys.executable, "-m", "pkgrepo", *args]
         proc = subprocess.Popen(
-            ["prlimit", f"--as={memory}", f"--cpu={seconds}", sys.executable, "-m", "pkgrepo", *args],
+            [sys.executable, "-c", _PEAK_RSS, peak.name, *command],
             cwd=ROOT,
             stdout=out,
             stderr=err,
@@ -147,7 +171,7 @@ def run_bounded(
         )
         deadline = time.monotonic() + 2 * seconds
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
@@ -158,7 +182,8 @@ def run_bounded(
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = Bounded(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024)
+        max_rss = int(Path(peak.name).read_text() or 0) * 1024
+        result = Bounded(proc.returncode, out.read().decode(), err.read().decode(), max_rss)
     if TRACEBACK in result.stderr or "internal error" in result.stderr:
         pytest.fail(f"pkgrepo {' '.join(args)} failed badly ({result.returncode}):\n{result.stderr}")
     return result
