@@ -21,7 +21,7 @@ ROOMS = [
     "recipe",
     "source",
     "attest",
-    "build",
+    "builder",
     "image",
     "web",
     "rollout",
@@ -76,7 +76,7 @@ def test_the_client_path_needs_no_pydantic():
     probe = (
         "import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
-        "or m.startswith(('pkgrepo.recipe', 'pkgrepo.build'))))"
+        "or m.startswith(('pkgrepo.recipe', 'pkgrepo.builder'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out

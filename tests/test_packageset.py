@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrepo.build.sandbox import give_to_build_user, run_in_root
+from pkgrepo.builder.sandbox import give_to_build_user, run_in_root
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install

@@ -1,6 +1,6 @@
 """What the builder and the publisher attach to each package.
 
-At build time (`pkgrepo.build.builder`):
+At build time (`pkgrepo.builder.builder`):
 - `manifest_with_sbom` writes the package's SPDX and CycloneDX SBOMs into the staged tree at
   `var/lib/pkgrepo/sbom/NAME.{spdx,cdx}.json` and returns the manifest that includes them, so
   each package carries its SBOM in its payload and an installed root holds one per package;
@@ -67,7 +67,7 @@ def manifest_with_sbom(
     write_file: Callable[[Path, str, bytes], None],
 ) -> list[FileEntry]:
     """The manifest of `files`, plus the package's own SBOMs, written into `staged` with
-    `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.build.staged.write_file`)."""
+    `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.builder.staged.write_file`)."""
     from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
 
     manifest = scan_tree(staged, files)

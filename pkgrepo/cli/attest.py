@@ -372,8 +372,8 @@ def rollout(
     names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, specs, no_test, as_json
 ) -> None:
     """Patch to image: rebuild recipes and their reverse build dependencies, publish, re-assemble images."""
-    from pkgrepo.build.builder import Builder
-    from pkgrepo.build.plan import find_recipe
+    from pkgrepo.builder.builder import Builder
+    from pkgrepo.builder.plan import find_recipe
     from pkgrepo.progress import Progress
     from pkgrepo.recipe.load import load_requested
     from pkgrepo.repo.repository import Repository

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import INSTALLED_DB
 from pkgrepo.image.basefiles import RECORD
 from pkgrepo.image.keys import KeyScanner, scan_zip
 from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
+from pkgrepo.image.populate import INSTALLED_DB
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
 from pkgrepo.image.unpack import unpacked
 

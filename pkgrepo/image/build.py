@@ -3,7 +3,7 @@
 `build_image(spec, source, profile, work)` is the whole job (pypa/installer's
 shape): the closure comes from the minimizer, package bytes from the source
 (a directory or the verifying client), the root is filled through
-`assemble.populate`, and the image is made of layers planned by `layers`.
+`populate.populate`, and the image is made of layers planned by `layers`.
 A dev build assembles the prod image first: its layers are dev's lower layers.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import INSTALLED_DB, populate
 from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
 from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
 from pkgrepo.image.packages import PackageSource, dev_closure, fetch_all, prod_closure
+from pkgrepo.image.populate import INSTALLED_DB, populate
 from pkgrepo.image.spec import DEFAULT_PATH, ImageSpec, resolve_user
 from pkgrepo.image.tree import Node, walk
 from pkgrepo.package.meta import PackageInfo

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import Fetched
 from pkgrepo.image.basefiles import BaseFile, repository_files
+from pkgrepo.image.populate import Fetched
 from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
 from pkgrepo.resolve.deps import Dep, parse_dep

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrepo.build.staged import open_regular, read_head
+from pkgrepo.builder.staged import open_regular, read_head
 from pkgrepo.elf import dynamic, in_lib_dir
 
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")

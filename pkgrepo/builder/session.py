@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.build.builder import LOGS, RECORDS, Builder, BuildResult, Variation
-from pkgrepo.build.plan import Recipes, needs, plan
-from pkgrepo.build.schedule import Events, default_jobs, run_dag
-from pkgrepo.build.testing import run_test
+from pkgrepo.builder.builder import LOGS, RECORDS, Builder, BuildResult, Variation
+from pkgrepo.builder.plan import Recipes, needs, plan
+from pkgrepo.builder.schedule import Events, default_jobs, run_dag
+from pkgrepo.builder.testing import run_test
 from pkgrepo.errors import BuildFailed, PkgrepoError
 from pkgrepo.package.archive import read_head
 
@@ -90,7 +90,7 @@ def _build_all(
     if scheduler is None:
         built = run_dag(order, graph, build_one, budget, keep_going, events)
     else:
-        from pkgrepo.build.remote import remote_builder
+        from pkgrepo.builder.remote import remote_builder
 
         task, threads, close = remote_builder(scheduler, builder, recipes, graph)
         try:

@@ -26,14 +26,14 @@ from pathlib import Path
 from pkgrepo import hosttools
 from pkgrepo.attest.dsse import public_key_bytes
 from pkgrepo.attest.evidence import PUBLIC_KEY, manifest_with_sbom, write_evidence
-from pkgrepo.build import toolchain
-from pkgrepo.build.cache import BuildCache, DirectoryCache, check_hit
-from pkgrepo.build.commands import step_command
-from pkgrepo.build.outdir import PackagesDir
-from pkgrepo.build.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
-from pkgrepo.build.sca import Findings, analyse
-from pkgrepo.build.split import Part, split
-from pkgrepo.build.staged import check_tree, open_regular, read_file, real_dir, write_file
+from pkgrepo.builder import toolchain
+from pkgrepo.builder.cache import BuildCache, DirectoryCache, check_hit
+from pkgrepo.builder.commands import step_command
+from pkgrepo.builder.outdir import PackagesDir
+from pkgrepo.builder.sandbox import BUILD, Sandbox, StepTimeout, give_to_build_user
+from pkgrepo.builder.sca import Findings, analyse
+from pkgrepo.builder.split import Part, split
+from pkgrepo.builder.staged import check_tree, open_regular, read_file, real_dir, write_file
 from pkgrepo.digest import code_digest
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info, write_package

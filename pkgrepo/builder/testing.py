@@ -11,8 +11,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pkgrepo.build.outdir import PackagesDir
-from pkgrepo.build.sandbox import StepTimeout, give_to_build_user, run_in_root
+from pkgrepo.builder.outdir import PackagesDir
+from pkgrepo.builder.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install

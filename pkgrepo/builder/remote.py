@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.build.builder import Builder, BuildResult, Variation
-from pkgrepo.build.plan import Recipes
+from pkgrepo.builder.builder import Builder, BuildResult, Variation
+from pkgrepo.builder.plan import Recipes
 from pkgrepo.errors import BuildFailed, PkgrepoError
 
 
