@@ -25,12 +25,13 @@ from pkgrepo.attest.evidence import evidence_files
 from pkgrepo.attest.inventory import rootfs_subject
 from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
 from pkgrepo.builder.builder import Builder
-from pkgrepo.builder.plan import Recipes, plan
+from pkgrepo.builder.plan import plan
 from pkgrepo.builder.session import build_all
 from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import apply
 from pkgrepo.image.sources import open_packages
 from pkgrepo.package.rootfs import Rootfs, installed_in
+from pkgrepo.recipe.load import Recipes
 from pkgrepo.repo.repository import Repository
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.minimize import Result, minimize

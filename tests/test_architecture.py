@@ -80,3 +80,15 @@ def test_the_client_path_needs_no_pydantic():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def _text_owners(needle: str) -> list[str]:
+    """The modules whose source contains `needle`."""
+    return sorted(str(p.relative_to(PKG)) for p in modules() if needle in p.read_text())
+
+
+def test_one_module_owns_the_build_records():
+    """`.builds/NAME.json` is read and written through `builder/records.py` only (issue 20)."""
+    assert _text_owners('".builds"') == ["builder/records.py"]
+    users = set(_text_owners("RECORDS")) - {"builder/records.py"}
+    assert not users, f"{sorted(users)} name RECORDS; use read_record/write_record"

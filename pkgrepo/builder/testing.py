@@ -16,10 +16,11 @@ from pkgrepo.builder.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install
-from pkgrepo.recipe.model import Recipe
+from pkgrepo.recipe.load import RecipeFile
 
 
-def run_test(path: Path, recipe: Recipe, packages: PackagesDir, log: Path) -> None:
+def run_test(file: RecipeFile, packages: PackagesDir, log: Path) -> None:
+    path, recipe = file.path, file.recipe
     if recipe.test is None:
         return
     root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))

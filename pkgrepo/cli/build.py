@@ -236,9 +236,9 @@ def fetch(names, add, recipes_dir, cache_dir) -> None:
         return
     recipes = load_requested(recipes_dir, names)
     for name in [find_recipe(recipes, n) for n in names] or sorted(recipes):
-        path, recipe = recipes[name]
-        for src in recipe.sources:
-            click.echo(f"{cache.fetch(src, str(path))}  {name}")
+        file = recipes[name]
+        for src in file.recipe.sources:
+            click.echo(f"{cache.fetch(src, str(file.path))}  {name}")
 
 
 COMMANDS = [schema, lint, build, show, fetch]
