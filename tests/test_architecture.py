@@ -92,3 +92,17 @@ def test_one_module_owns_the_build_records():
     assert _text_owners('".builds"') == ["builder/records.py"]
     users = set(_text_owners("RECORDS")) - {"builder/records.py"}
     assert not users, f"{sorted(users)} name RECORDS; use read_record/write_record"
+
+
+def test_the_package_suffix_is_written_once():
+    """Every package file name is made and recognised with `package.meta.PACKAGE_SUFFIX`."""
+    assert _text_owners(".pkg.tar.zst") == ["package/meta.py"]
+
+
+@pytest.mark.parametrize("needle", ['"so:', '"cmd:', '"pc:', '.split("=", 1)', 'partition("=")'])
+def test_dependency_strings_are_parsed_in_one_place(needle: str):
+    """Dependency and provide clauses are taken apart by `resolve/deps.py` only (issue 20)."""
+    owners = set(_text_owners(needle)) - {"resolve/deps.py"}
+    if needle == 'partition("=")':
+        owners -= {"repo/repository.py"}  # threshold settings (ROLE=N), not dependency clauses
+    assert not owners, f"{sorted(owners)} take dependency strings apart by hand; use pkgrepo.resolve.deps"

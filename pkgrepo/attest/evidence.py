@@ -108,7 +108,7 @@ def write_evidence(
         for p in recipe.patches
     ]
     dependencies += [
-        Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.origin))
+        Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.location))
         for d in sorted(deps, key=lambda d: d.name)
     ]
     dependencies += host_toolchain()

@@ -33,7 +33,7 @@ from pkgrepo.builder.staged import open_regular
 from pkgrepo.digest import code_digest
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info
-from pkgrepo.package.meta import FORMAT, canonical_json
+from pkgrepo.package.meta import FORMAT, PACKAGE_SUFFIX, canonical_json
 from pkgrepo.recipe.load import RecipeFile
 from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.model import Package
@@ -107,7 +107,7 @@ class Builder:
         path, recipe = file.path, file.recipe
         deps = self._build_deps(recipe, str(path))
         patches = self._patches(path, recipe)
-        digests = {p.name: self.index.digest(Path(p.origin)) for p in deps}
+        digests = {p.name: self.index.digest(Path(p.location)) for p in deps}
         return (
             deps,
             patches,
@@ -132,7 +132,7 @@ class Builder:
                 files = cache.get(name, key, staging)
                 if not files:
                     continue
-                packages = [(f, read_info(f)) for f in files if f.name.endswith(".pkg.tar.zst")]
+                packages = [(f, read_info(f)) for f in files if f.name.endswith(PACKAGE_SUFFIX)]
                 for f, info in packages:
                     if (info.origin, info.build_key) != (name, key) or f.name != info.filename:
                         raise BadInput(
@@ -141,7 +141,7 @@ class Builder:
                         )
                 signer = check_hit(cache, name, key, files)  # signed by a key trusted for this cache
                 for f in files:
-                    if f.name != PUBLIC_KEY and not f.name.endswith(".pkg.tar.zst"):
+                    if f.name != PUBLIC_KEY and not f.name.endswith(PACKAGE_SUFFIX):
                         os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages
                 if not (self.out / PUBLIC_KEY).exists():  # the key that verified, never the cache's file
                     (self.out / PUBLIC_KEY).write_bytes(public_key_bytes(signer))

@@ -16,7 +16,7 @@ from pkgrepo.builder.staged import read_file, write_file
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import write_package
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.resolve.deps import parse_dep
+from pkgrepo.resolve.deps import COMMAND, is_virtual, parse_dep, provide_name, soname
 
 
 def make_packages(ctx: BuildContext, staged: Path, sde: int) -> list[Path]:
@@ -44,7 +44,7 @@ def make_packages(ctx: BuildContext, staged: Path, sde: int) -> list[Path]:
                     license=recipe.package.license,
                     homepage=recipe.package.homepage,
                     origin=recipe.name,
-                    depends=sorted(depends - {p.split("=", 1)[0] for p in provides}),
+                    depends=sorted(depends - {provide_name(p) for p in provides}),
                     provides=sorted(provides),
                     build_date=sde,
                     build_key=ctx.key,
@@ -91,9 +91,9 @@ def check_libraries(
     path = ctx.file.path
     provided: set[str] = set()
     for _part, info in infos:
-        provided |= {p.split("=", 1)[0] for p in info.provides}
+        provided |= {provide_name(p) for p in info.provides}
     pool = list(ctx.deps)
-    runtime = [d for _p, i in infos for d in i.depends if not d.startswith(("so:", "cmd:", "pc:"))]
+    runtime = [d for _p, i in infos for d in i.depends if not is_virtual(d)]
     own = {i.name for _p, i in infos}
     runtime = [d for d in runtime if parse_dep(d).name not in own]
     if runtime and ctx.index.directory.is_dir():
@@ -105,15 +105,16 @@ def check_libraries(
         provided |= {name for name, _v in pkg.provides}
     for part, info in infos:
         for dep in info.depends:
-            if dep.startswith("so:") and dep not in provided:
+            lib = soname(dep)
+            if lib is not None and dep not in provided:
                 files = findings[part.name].needed_by.get(dep, ["?"])
                 raise BuildFailed(
-                    f"{path}: /{files[0]} (package {info.name}) needs {dep[3:]} but no package of "
+                    f"{path}: /{files[0]} (package {info.name}) needs {lib} but no package of "
                     f"this build, its build-depends or its dependencies.runtime provides {dep}; "
                     "add the library's package to build-depends or dependencies.runtime"
                 )
         for script, interp in sorted(findings[part.name].interpreters.items()):
-            dep = f"cmd:{os.path.basename(interp)}"
+            dep = f"{COMMAND}{os.path.basename(interp)}"
             if interp != "/bin/sh" and dep not in provided:
                 raise BuildFailed(
                     f"{path}: /{script} (package {info.name}) starts with #!{interp}, which no package of "

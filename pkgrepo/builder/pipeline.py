@@ -55,7 +55,7 @@ def run_pipeline(ctx: BuildContext, work: Path) -> tuple[Path, int]:
     (sysroot / "lib").mkdir(parents=True)
     if ctx.deps:
         ctx.report(f"{recipe.name}: installing {len(ctx.deps)} build dependencies")
-        install([check_package(Path(p.origin)) for p in ctx.deps], sysroot)
+        install([check_package(Path(p.location)) for p in ctx.deps], sysroot)
     limit = recipe.package.timeout
     _unpack(ctx, Sandbox(build_dir), limit)
     real_dir(build_dir, build_dir / "src")

@@ -27,6 +27,7 @@ from pkgrepo.builder.builder import Builder, BuildResult
 from pkgrepo.builder.context import Variation
 from pkgrepo.builder.records import BuildRecord, read_record, write_record
 from pkgrepo.errors import BuildFailed, PkgrepoError
+from pkgrepo.package.meta import PACKAGE_SUFFIX
 from pkgrepo.recipe.load import Recipes
 
 
@@ -108,7 +109,7 @@ def _job(builder: Builder, recipes: Recipes, name: str, closure: set[str], share
 def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
     """Move returned packages into place after checking them against the returned record."""
     record = BuildRecord.from_bytes(returned.record, f"{name}: the worker's build record")
-    if sorted(record.packages) != sorted(f for f in returned.packages if f.endswith(".pkg.tar.zst")):
+    if sorted(record.packages) != sorted(f for f in returned.packages if f.endswith(PACKAGE_SUFFIX)):
         raise BuildFailed(f"{name}: the worker's record does not list the packages it returned")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=builder.out))
     try:
@@ -119,9 +120,9 @@ def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
                 raise BuildFailed(f"{name}: {filename} was damaged on its way back from the worker")
             (staging / filename).write_bytes(data)
         finals = []
-        for filename in sorted(returned.packages, key=lambda f: (f.endswith(".pkg.tar.zst"), f)):
+        for filename in sorted(returned.packages, key=lambda f: (f.endswith(PACKAGE_SUFFIX), f)):
             os.replace(staging / filename, builder.out / filename)  # evidence first, the package last
-            if filename.endswith(".pkg.tar.zst"):
+            if filename.endswith(PACKAGE_SUFFIX):
                 finals.append(builder.out / filename)
     finally:
         for leftover in staging.iterdir():

@@ -20,6 +20,7 @@ from pkgrepo.builder.schedule import Events, default_jobs, run_dag
 from pkgrepo.builder.testing import run_test
 from pkgrepo.errors import BuildFailed, PkgrepoError
 from pkgrepo.package.archive import read_head
+from pkgrepo.package.meta import PACKAGE_SUFFIX
 from pkgrepo.recipe.load import Recipes
 
 # The second build of --check-reproducible differs from the first in all of these.
@@ -151,8 +152,8 @@ class Difference:
 
 
 def compare_outputs(a: Path, b: Path) -> list[Difference]:
-    names_a = {p.name for p in a.glob("*.pkg.tar.zst")}
-    names_b = {p.name for p in b.glob("*.pkg.tar.zst")}
+    names_a = {p.name for p in a.glob(f"*{PACKAGE_SUFFIX}")}
+    names_b = {p.name for p in b.glob(f"*{PACKAGE_SUFFIX}")}
     diffs = [Difference(n, "produced by only one of the two builds") for n in sorted(names_a ^ names_b)]
     for name in sorted(names_a & names_b):
         if (a / name).read_bytes() == (b / name).read_bytes():

@@ -26,7 +26,7 @@ def run_test(file: RecipeFile, packages: PackagesDir, log: Path) -> None:
     root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))
     try:
         needed = packages.closure([recipe.name, *recipe.test.environment])
-        install([check_package(Path(p.origin)) for p in needed], root)
+        install([check_package(Path(p.location)) for p in needed], root)
         give_to_build_user(root)
         for i, step in enumerate(recipe.test.pipeline):
             label = f"test step {i + 1} ({step.name or 'runs'})"

@@ -28,9 +28,9 @@ from pkgrepo.image.tree import Node, walk
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.resolve.explain import install_order
 from pkgrepo.resolve.minimize import Result
+from pkgrepo.resolve.profiles import Profile
 
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
-PROFILES = ("prod", "dev")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Assembled:
 @dataclass(frozen=True)
 class BuiltImage:
     spec: ImageSpec
-    profile: str
+    profile: Profile
     image: Image
     assembled: Assembled
     epoch: int
@@ -136,7 +136,7 @@ def source_date_epoch(packages: list[PackageInfo]) -> int:
 
 def _config(
     spec: ImageSpec,
-    profile: str,
+    profile: Profile,
     tree: dict[str, Node],
     epoch: int,
     labels: dict[str, str],
@@ -186,7 +186,7 @@ def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | No
 
 def _image(
     spec: ImageSpec,
-    profile: str,
+    profile: Profile,
     source: PackageSource,
     asm: Assembled,
     layers: list,
@@ -199,7 +199,7 @@ def _image(
 
 
 def build_image(
-    spec: ImageSpec, source: PackageSource, profile: str, work: Path, dev_files: Sequence[BaseFile] = ()
+    spec: ImageSpec, source: PackageSource, profile: Profile, work: Path, dev_files: Sequence[BaseFile] = ()
 ) -> BuiltImage:
     """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory).
     `dev_files` (the package manager's /etc/pkgrepo) are written into dev only."""
@@ -250,7 +250,7 @@ def build_image(
     )
 
 
-def build_from_spec(spec_path: Path, profile: str, packages: Path | None, repo_url: str | None,
+def build_from_spec(spec_path: Path, profile: Profile, packages: Path | None, repo_url: str | None,
                     trust: Path | None, work: Path) -> BuiltImage:  # fmt: skip
     """The `profile` image of the spec file at `spec_path`, its packages from the command line's
     `--packages`/`--repo` or the spec's own source; roots are assembled below `work`."""

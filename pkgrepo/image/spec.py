@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import FileKind
 from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.safeio import control_character, read_regular, shown
@@ -200,6 +201,11 @@ class PathEntry(_Model):
     @property
     def rel(self) -> str:
         return self.path.lstrip("/")
+
+    @property
+    def kind(self) -> FileKind:
+        """The spec's `type` in the vocabulary of packages and trees (`directory` is `dir`)."""
+        return "dir" if self.type == "directory" else self.type
 
     @property
     def file_mode(self) -> int:
