@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pkgrepo.attest.cdx import cyclonedx_document
 from pkgrepo.attest.evidence import evidence_files
 from pkgrepo.attest.inventory import rootfs_subject
-from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+from pkgrepo.attest.spdx import spdx_document
 from pkgrepo.builder.builder import Builder
 from pkgrepo.builder.plan import plan
 from pkgrepo.builder.session import build_all

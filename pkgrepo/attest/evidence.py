@@ -68,7 +68,8 @@ def manifest_with_sbom(
 ) -> list[FileEntry]:
     """The manifest of `files`, plus the package's own SBOMs, written into `staged` with
     `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.builder.staged.write_file`)."""
-    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+    from pkgrepo.attest.cdx import cyclonedx_document
+    from pkgrepo.attest.spdx import spdx_document
 
     manifest = scan_tree(staged, files)
     subject = package_subject(recipe, info, manifest)

@@ -66,7 +66,8 @@ def sbom(target, fmt, name, version, output) -> None:
     """The SBOM of an installed root (every installed package) or of a package file (SPDX 2.3 or CycloneDX 1.6)."""
     from dataclasses import replace
 
-    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+    from pkgrepo.attest.cdx import cyclonedx_document
+    from pkgrepo.attest.spdx import spdx_document
 
     subject = _subject(target)
     if target.is_dir():
