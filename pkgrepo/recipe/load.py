@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from pkgrepo.errors import BadInput
 from pkgrepo.recipe.model import Recipe
-from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
+from pkgrepo.recipe.yamldoc import Lines, compose, read_yaml_file, validation_error
 
 VAR_RE = re.compile(r"\$\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 # Substituted when a step runs, not when the recipe loads, so they do not
@@ -96,13 +96,7 @@ def parse_recipe(text: str, where: str) -> Recipe:
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BadInput(f"{p}: cannot read recipe: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{p}: recipe is not UTF-8 text") from None
-    recipe = parse_recipe(text, str(p))
+    recipe = parse_recipe(read_yaml_file(p, "the recipe"), str(p))
     if p.stem != recipe.name:
         raise BadInput(f"{p}: file is named {p.stem!r} but package.name is {recipe.name!r}; rename one")
     _check_fix_patches(p, recipe)
