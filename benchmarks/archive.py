@@ -46,7 +46,7 @@ def main() -> None:
     try:
         tree = work / "tree"
         needed = closure(args.packages, args.names)
-        install([check_package(Path(p.origin)) for p in needed], tree)
+        install([check_package(Path(p.location)) for p in needed], tree)
         (tree / DB).unlink()
         files = [
             str(p.relative_to(tree)) for p in sorted(tree.rglob("*")) if p.is_symlink() or not p.is_dir()

@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--recipes", type=Path, default=ROOT / "recipes")
     ap.add_argument("--jobs", type=int, default=None)
     args = ap.parse_args()
-    from pkgrepo.build.plan import plan
+    from pkgrepo.builder.plan import plan
     from pkgrepo.recipe.load import load_recipes
 
     recipes = load_recipes(args.recipes)

@@ -67,7 +67,8 @@ def main() -> None:
     feed = load_feed(args.advisories or data_dir("advisories"))
     archive = DebianSourceArchive(default_cache() / "debian-apt", lambda _m: None)
     rows = []
-    for name, (_path, recipe) in sorted(load_requested(args.recipes, []).items()):
+    for name, file in sorted(load_requested(args.recipes, []).items()):
+        recipe = file.recipe
         source = next((s.debian.package for s in recipe.sources if s.debian), None)
         if recipe.package.upstream is None or source is None:
             continue

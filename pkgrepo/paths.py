@@ -16,3 +16,8 @@ def default_cache() -> Path:
 def default_config() -> Path:
     """pkgrepo's configuration directory: `$XDG_CONFIG_HOME/pkgrepo` or `~/.config/pkgrepo`."""
     return Path(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")) / "pkgrepo"
+
+
+def default_packages() -> Path:
+    """The packages directory when none is named: `$PKGREPO_PACKAGES`, or `packages` here."""
+    return Path(os.environ.get("PKGREPO_PACKAGES", "packages"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pkgrepo.build.schedule import Events
+from pkgrepo.builder.schedule import Events
 from pkgrepo.errors import PkgrepoError
 
 

@@ -1,7 +1,7 @@
 """Patch to image: rebuild a patched recipe and its reverse build dependencies, publish, re-assemble.
 
 `rollout` builds the named recipes and every recipe that build-depends on them, through
-`pkgrepo.build.session.build_all`: the builder's cache key covers the recipe, its patches
+`pkgrepo.builder.session.build_all`: the builder's cache key covers the recipe, its patches
 and the exact build-dependency packages, so a reverse dependency whose inputs did not change
 is a cache hit. It then publishes what was built and re-assembles every root under the
 images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.json`,
@@ -21,16 +21,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pkgrepo.attest.cdx import cyclonedx_document
 from pkgrepo.attest.evidence import evidence_files
 from pkgrepo.attest.inventory import rootfs_subject
-from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
-from pkgrepo.build.builder import Builder
-from pkgrepo.build.plan import Recipes, plan
-from pkgrepo.build.session import build_all
+from pkgrepo.attest.spdx import spdx_document
+from pkgrepo.builder.builder import Builder
+from pkgrepo.builder.plan import plan
+from pkgrepo.builder.session import build_all
 from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import apply
 from pkgrepo.image.sources import open_packages
 from pkgrepo.package.rootfs import Rootfs, installed_in
+from pkgrepo.recipe.load import Recipes
 from pkgrepo.repo.repository import Repository
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
@@ -101,8 +103,8 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def assemble_image(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
-    """Produce an image at `dest` from a resolved closure (today: a root filesystem tree)."""
+def assemble_root(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
+    """Assemble an image's root tree at `dest` from a resolved closure (a root under `--images`)."""
     with Rootfs.open(dest, create=True) as root:
         apply(result, open_packages(packages, None), root, requested)
 
@@ -125,7 +127,7 @@ def _update_image(root: Path, packages: Path) -> ImageUpdate:
     fresh = root.with_name(f".{root.name}.new")
     old = root.with_name(f".{root.name}.old")
     shutil.rmtree(fresh, ignore_errors=True)
-    assemble_image(result, packages, fresh, set(requested))
+    assemble_root(result, packages, fresh, set(requested))
     shutil.rmtree(old, ignore_errors=True)
     os.replace(root, old)
     os.replace(fresh, root)

@@ -21,7 +21,7 @@ ROOMS = [
     "recipe",
     "source",
     "attest",
-    "build",
+    "builder",
     "image",
     "web",
     "rollout",
@@ -76,7 +76,33 @@ def test_the_client_path_needs_no_pydantic():
     probe = (
         "import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
-        "or m.startswith(('pkgrepo.recipe', 'pkgrepo.build'))))"
+        "or m.startswith(('pkgrepo.recipe', 'pkgrepo.builder'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def _text_owners(needle: str) -> list[str]:
+    """The modules whose source contains `needle`."""
+    return sorted(str(p.relative_to(PKG)) for p in modules() if needle in p.read_text())
+
+
+def test_one_module_owns_the_build_records():
+    """`.builds/NAME.json` is read and written through `builder/records.py` only (issue 20)."""
+    assert _text_owners('".builds"') == ["builder/records.py"]
+    users = set(_text_owners("RECORDS")) - {"builder/records.py"}
+    assert not users, f"{sorted(users)} name RECORDS; use read_record/write_record"
+
+
+def test_the_package_suffix_is_written_once():
+    """Every package file name is made and recognised with `package.meta.PACKAGE_SUFFIX`."""
+    assert _text_owners(".pkg.tar.zst") == ["package/meta.py"]
+
+
+@pytest.mark.parametrize("needle", ['"so:', '"cmd:', '"pc:', '.split("=", 1)', 'partition("=")'])
+def test_dependency_strings_are_parsed_in_one_place(needle: str):
+    """Dependency and provide clauses are taken apart by `resolve/deps.py` only (issue 20)."""
+    owners = set(_text_owners(needle)) - {"resolve/deps.py"}
+    if needle == 'partition("=")':
+        owners -= {"repo/repository.py"}  # threshold settings (ROLE=N), not dependency clauses
+    assert not owners, f"{sorted(owners)} take dependency strings apart by hand; use pkgrepo.resolve.deps"

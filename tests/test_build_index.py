@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import pkgrepo.build.outdir
+import pkgrepo.builder.outdir
 import pkgrepo.package.archive
 import pkgrepo.resolve.native
-from pkgrepo.build.builder import Builder
-from pkgrepo.build.session import build_all
+from pkgrepo.builder.builder import Builder
+from pkgrepo.builder.session import build_all
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.recipe.load import load_recipes
 from pkgrepo.source import SourceCache
@@ -58,7 +58,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         reads[Path(path).name] += 1
         return real(path)
 
-    for module in (pkgrepo.build.outdir, pkgrepo.resolve.native):
+    for module in (pkgrepo.builder.outdir, pkgrepo.resolve.native):
         monkeypatch.setattr(module, "read_info", read_info)
     return reads
 

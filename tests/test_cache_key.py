@@ -17,5 +17,5 @@ def test_build_code_is_in_the_key_and_command_code_is_not(tmp_path: Path):
     (tree / "cli" / "app.py").write_text((tree / "cli" / "app.py").read_text() + "\n# a comment\n")
     (tree / "image" / "oci.py").write_text((tree / "image" / "oci.py").read_text() + "\n")
     assert build_code_digest(tree) == before
-    (tree / "build" / "split.py").write_text((tree / "build" / "split.py").read_text() + "\n")
+    (tree / "builder" / "split.py").write_text((tree / "builder" / "split.py").read_text() + "\n")
     assert build_code_digest(tree) != before

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrepo.build.sandbox import bwrap_argv
+from pkgrepo.builder.sandbox import bwrap_argv
 from tests.helpers.archives import make_package
 from tests.helpers.cli import RECIPES, ROOT, build_cached, run_cli
 from tests.helpers.repos import tree
@@ -152,7 +152,7 @@ def test_the_client_runs_without_pydantic_pysat_or_cryptography(served) -> None:
         assert proc.returncode == 1 and "ModuleNotFoundError" in proc.stderr, module
     probe = (
         "import sys, pkgrepo.cli, pkgrepo.image.apply, pkgrepo.repo.client, pkgrepo.resolve.minimize; "
-        "print(sorted(m for m in sys.modules if m.startswith(('pkgrepo.build', 'pkgrepo.recipe'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('pkgrepo.builder', 'pkgrepo.recipe'))))"
     )
     proc = in_root(root, ["python3", "-c", probe])
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

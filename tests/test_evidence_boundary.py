@@ -19,7 +19,7 @@ from securesystemslib.signer import CryptoSigner
 
 from pkgrepo.attest import dsse
 from pkgrepo.attest.component import Component, Subject
-from pkgrepo.attest.sbom import spdx_document
+from pkgrepo.attest.spdx import spdx_document
 from tests.helpers.archives import make_package
 from tests.helpers.cli import ROOT, TRACEBACK, run_cli
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -87,7 +88,11 @@ def test_workers_build_bit_identical_packages(built: Path, tmp_path: Path, clust
     run_cli("build", "hello", "zlib", "--out", str(out), "--scheduler", address, "--no-test", check=True)
     _same_as_local(built, out, ["hello", "zlib"])
     proc = run_cli("build", "hello", "--out", str(out), "--scheduler", address, "--json", check=True)
-    assert '"cached": true' in proc.stdout  # the record came back with the packages
+    builds = {b["name"]: b for b in json.loads(proc.stdout)["builds"]}
+    assert "hello" in builds and all(b["cached"] for b in builds.values()), builds
+    # the record came back with the packages: it names exactly the files the worker returned
+    record = json.loads((out / ".builds" / "hello.json").read_text())
+    assert sorted(Path(p).name for p in builds["hello"]["packages"]) == sorted(record["packages"])
 
 
 def test_a_worker_killed_mid_build_is_retried_on_the_other(built: Path, tmp_path: Path, cluster):

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from pkgrepo.attest.advisories import load_feed
+from pkgrepo.attest.cdx import cyclonedx_document
 from pkgrepo.attest.component import Component, Subject
-from pkgrepo.attest.sbom import cyclonedx_document
 from tests.helpers.cli import ROOT, run_cli
 
 FIXTURE = ROOT / "tests" / "fixtures" / "debian-changelog"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrepo.build.sandbox import give_to_build_user, run_in_root
+from pkgrepo.builder.sandbox import give_to_build_user, run_in_root
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install
@@ -84,7 +84,7 @@ class Root:
         self.log.write_text("")
         needed = closure(packages, names)
         self.names = sorted(p.name for p in needed)
-        install([check_package(Path(p.origin)) for p in needed], self.path)
+        install([check_package(Path(p.location)) for p in needed], self.path)
         give_to_build_user(self.path)
 
     def run(self, script: str) -> str:
@@ -324,7 +324,7 @@ print("libs:", urllib3.__version__, zstandard.__version__, zstandard.backend)'
 def test_python3_closure_size(out, packageset):
     need(packageset, "python3")
     pkgs = closure(out, ["python3"])
-    sizes = {p.name: read_head(Path(p.origin))[0].installed_size for p in pkgs}
+    sizes = {p.name: read_head(Path(p.location))[0].installed_size for p in pkgs}
     total = sum(sizes.values())
     (out / "python3-closure.json").write_text(json.dumps({"total": total, "packages": sizes}, indent=2))
     assert {"python3", "musl", "libssl3", "libcrypto3", "sqlite-libs"} <= set(sizes)

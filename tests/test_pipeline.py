@@ -6,7 +6,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from pkgrepo.build.sca import analyse
+from pkgrepo.builder.sca import analyse
 from pkgrepo.package.archive import iter_members, read_head
 from tests.helpers.cli import run_cli
 from tests.helpers.recipes import make_tarball, mirror_env, mirror_url

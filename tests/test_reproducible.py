@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pkgrepo.build.session import compare_outputs
+from pkgrepo.builder.session import compare_outputs
 from tests.helpers.cli import RECIPES, build_cached, run_cli
 from tests.helpers.recipes import build_probe
 

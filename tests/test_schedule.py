@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pkgrepo.build.schedule import Events, run_dag
+from pkgrepo.builder.schedule import Events, run_dag
 from pkgrepo.errors import BuildFailed
 
 NEEDS = {"app": {"lib", "tool"}, "lib": {"libc"}, "tool": {"libc"}, "libc": set(), "other": set()}

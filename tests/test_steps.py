@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from pkgrepo import elf
-from pkgrepo.build.commands import builtin_values, render, step_command
+from pkgrepo.builder.commands import builtin_values, render, step_command
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.recipe.steps import CONFIGURE, STEPS, BuiltinStep
 from tests.helpers.cli import ROOT

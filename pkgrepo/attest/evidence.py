@@ -1,6 +1,6 @@
 """What the builder and the publisher attach to each package.
 
-At build time (`pkgrepo.build.builder`):
+At build time (`pkgrepo.builder.builder`):
 - `manifest_with_sbom` writes the package's SPDX and CycloneDX SBOMs into the staged tree at
   `var/lib/pkgrepo/sbom/NAME.{spdx,cdx}.json` and returns the manifest that includes them, so
   each package carries its SBOM in its payload and an installed root holds one per package;
@@ -67,8 +67,9 @@ def manifest_with_sbom(
     write_file: Callable[[Path, str, bytes], None],
 ) -> list[FileEntry]:
     """The manifest of `files`, plus the package's own SBOMs, written into `staged` with
-    `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.build.staged.write_file`)."""
-    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+    `write_file(staged, rel, data)`, which must not follow links (`pkgrepo.builder.staged.write_file`)."""
+    from pkgrepo.attest.cdx import cyclonedx_document
+    from pkgrepo.attest.spdx import spdx_document
 
     manifest = scan_tree(staged, files)
     subject = package_subject(recipe, info, manifest)
@@ -108,7 +109,7 @@ def write_evidence(
         for p in recipe.patches
     ]
     dependencies += [
-        Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.origin))
+        Resource("build-dependency", package_purl(d.name, d.version), sha256_file(d.location))
         for d in sorted(deps, key=lambda d: d.name)
     ]
     dependencies += host_toolchain()

@@ -1,6 +1,6 @@
 """SLSA provenance v1 in an in-toto Statement v1, as typed records.
 
-Subjects: the package archive (`NAME-VERSION-rREL.ARCH.pkg.tar.zst`, its sha256) and its
+Subjects: the package archive (`PackageInfo.filename`, its sha256) and its
 installed content (`NAME@VERSION:content`, the content digest of `component`), so both a
 package file and an installed root can be checked against it. External parameters: the
 recipe's path (relative to the recipes directory) and sha256. Resolved dependencies: every

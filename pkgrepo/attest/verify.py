@@ -19,7 +19,7 @@ from pkgrepo.attest.provenance import Provenance, content_subject
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
-from pkgrepo.package.meta import ARCH
+from pkgrepo.package.meta import ARCH, PACKAGE_SUFFIX
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import load_recipe
 from pkgrepo.repo.client import RepoClient
@@ -56,7 +56,7 @@ class LocalEvidence:
 
 
 def package_filename(name: str, version: str, arch: str = ARCH) -> str:
-    return f"{name}-{version.split(':', 1)[-1]}.{arch}.pkg.tar.zst"
+    return f"{name}-{version.split(':', 1)[-1]}.{arch}{PACKAGE_SUFFIX}"
 
 
 def _open(where: Path, data: bytes, source: EvidenceSource) -> Provenance:

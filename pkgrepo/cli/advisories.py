@@ -16,7 +16,8 @@ def _projects(recipes_dir: Path) -> dict[str, str]:
     from pkgrepo.recipe.load import load_requested
 
     out: dict[str, str] = {}
-    for _name, (_path, recipe) in sorted(load_requested(recipes_dir, []).items()):
+    for _name, file in sorted(load_requested(recipes_dir, []).items()):
+        recipe = file.recipe
         if recipe.package.upstream is None:
             continue
         for src in recipe.sources:
@@ -97,7 +98,8 @@ def outdated(recipes_dir, advisories_dir, cache_dir, debian_sources, as_json) ->
         state = (Path(cache_dir) if cache_dir else default_cache()) / "debian-apt"
     archive = DebianSourceArchive(state, lambda _m: None, debian_sources)
     rows = []
-    for name, (_path, recipe) in sorted(load_requested(recipes_dir, []).items()):
+    for name, file in sorted(load_requested(recipes_dir, []).items()):
+        recipe = file.recipe
         ours = recipe.upstream_version
         newest, suite = None, None
         for src in recipe.sources:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -19,6 +18,8 @@ from pkgrepo.cli.options import (
     TRUST,
     emit,
 )
+from pkgrepo.package.meta import PACKAGE_SUFFIX
+from pkgrepo.paths import default_packages
 
 ADVISORIES = click.option(
     "--advisories",
@@ -37,7 +38,7 @@ VEX = click.option(
 
 
 def _is_package(path: Path) -> bool:
-    return path.is_file() and path.name.endswith(".pkg.tar.zst")
+    return path.is_file() and path.name.endswith(PACKAGE_SUFFIX)
 
 
 def _subject(target: Path):
@@ -65,7 +66,8 @@ def sbom(target, fmt, name, version, output) -> None:
     """The SBOM of an installed root (every installed package) or of a package file (SPDX 2.3 or CycloneDX 1.6)."""
     from dataclasses import replace
 
-    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+    from pkgrepo.attest.cdx import cyclonedx_document
+    from pkgrepo.attest.spdx import spdx_document
 
     subject = _subject(target)
     if target.is_dir():
@@ -153,7 +155,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
     elif _is_package(target):
         problems = verify_package(target, source, recipes_dir)
     else:
-        raise BadInput(f"{target}: neither a package file (*.pkg.tar.zst) nor a root directory")
+        raise BadInput(f"{target}: neither a package file (*{PACKAGE_SUFFIX}) nor a root directory")
     for p in problems:
         click.echo(p, err=True)
     if problems:
@@ -302,10 +304,10 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
     from pkgrepo.package.archive import read_info
 
     adv = find(load_advisories(advisories_dir or data_dir("advisories")), advisory_id)
-    packages_dir = packages_dir or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
+    packages_dir = packages_dir or default_packages()
     packages = []
     if packages_dir.is_dir():
-        for p in sorted(packages_dir.glob("*.pkg.tar.zst")):
+        for p in sorted(packages_dir.glob(f"*{PACKAGE_SUFFIX}")):
             i = read_info(p)
             packages.append(
                 (
@@ -372,8 +374,8 @@ def rollout(
     names, recipes_dir, out, cache_dir, repo_path, keys_dir, images_dir, specs, no_test, as_json
 ) -> None:
     """Patch to image: rebuild recipes and their reverse build dependencies, publish, re-assemble images."""
-    from pkgrepo.build.builder import Builder
-    from pkgrepo.build.plan import find_recipe
+    from pkgrepo.builder.builder import Builder
+    from pkgrepo.builder.plan import find_recipe
     from pkgrepo.progress import Progress
     from pkgrepo.recipe.load import load_requested
     from pkgrepo.repo.repository import Repository

@@ -112,11 +112,11 @@ def build(
     as_json,
 ) -> None:
     """Build recipes (by name or path) into the packages directory, dependencies first."""
-    from pkgrepo.build.builder import Builder
-    from pkgrepo.build.cache import DirectoryCache, open_cache, trusted_keys
-    from pkgrepo.build.plan import find_recipe
-    from pkgrepo.build.session import build_all
-    from pkgrepo.build.session import check_reproducible as check
+    from pkgrepo.builder.builder import Builder
+    from pkgrepo.builder.cache import DirectoryCache, open_cache, trusted_keys
+    from pkgrepo.builder.plan import find_recipe
+    from pkgrepo.builder.session import build_all
+    from pkgrepo.builder.session import check_reproducible as check
     from pkgrepo.errors import BadInput, BuildFailed
     from pkgrepo.progress import Progress
     from pkgrepo.recipe.load import load_requested
@@ -225,7 +225,7 @@ def show(package: Path, as_json: bool) -> None:
 @CACHE
 def fetch(names, add, recipes_dir, cache_dir) -> None:
     """Fetch and verify the sources of recipes (all when none is named) into the cache."""
-    from pkgrepo.build.plan import find_recipe
+    from pkgrepo.builder.plan import find_recipe
     from pkgrepo.recipe.load import load_requested
     from pkgrepo.source import SourceCache
 
@@ -236,9 +236,9 @@ def fetch(names, add, recipes_dir, cache_dir) -> None:
         return
     recipes = load_requested(recipes_dir, names)
     for name in [find_recipe(recipes, n) for n in names] or sorted(recipes):
-        path, recipe = recipes[name]
-        for src in recipe.sources:
-            click.echo(f"{cache.fetch(src, str(path))}  {name}")
+        file = recipes[name]
+        for src in file.recipe.sources:
+            click.echo(f"{cache.fetch(src, str(file.path))}  {name}")
 
 
 COMMANDS = [schema, lint, build, show, fetch]

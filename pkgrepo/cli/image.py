@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pkgrepo.cli.options import JSON, TRUST, emit
+from pkgrepo.resolve.profiles import PROFILES
 
 PATH = click.Path(path_type=Path)
 SPEC = click.argument("spec_path", metavar="SPEC", type=PATH)
@@ -19,7 +20,7 @@ REPO = click.option(
 )
 PROFILE = click.option(
     "--profile",
-    type=click.Choice(["prod", "dev"]),
+    type=click.Choice(PROFILES),
     default="prod",
     show_default=True,
     help="prod: no shell, no package manager, non-root, minimized; dev: prod plus the dev extras.",
@@ -83,7 +84,7 @@ def build(
 @click.argument("target", metavar="LAYOUT|DIR", type=PATH)
 @click.option(
     "--profile",
-    type=click.Choice(["prod", "dev"]),
+    type=click.Choice(PROFILES),
     default=None,
     help="Rules to apply (default prod, whatever the image says of itself).",
 )

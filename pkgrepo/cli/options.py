@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from pkgrepo.paths import default_packages
+from pkgrepo.resolve.profiles import PROFILES
+
 JSON_VERSION = 1  # of every document `--json` prints; bumped when a document changes incompatibly
 
 RECIPES = click.option(
@@ -24,7 +27,7 @@ OUT = click.option(
     "out",
     type=click.Path(path_type=Path),
     show_default=True,
-    default=lambda: os.environ.get("PKGREPO_PACKAGES", "packages"),
+    default=lambda: str(default_packages()),
     help="Packages directory.",
 )
 CACHE = click.option(
@@ -55,12 +58,12 @@ INDEX = click.option(
     "--index",
     "index_spec",
     show_default=True,
-    default=lambda: f"native:{os.environ.get('PKGREPO_PACKAGES', 'packages')}",
+    default=lambda: f"native:{default_packages()}",
     help="native:DIR (a packages directory), native:URL (a signed repository) or debian:PATH[,PATH].",
 )
 PROFILE = click.option(
     "--profile",
-    type=click.Choice(["prod", "dev"]),
+    type=click.Choice(PROFILES),
     default="prod",
     show_default=True,
     help="prod: the roots only; dev: plus the dev extras (repo-data/dev-extras.yaml).",

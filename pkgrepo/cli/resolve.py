@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pkgrepo.cli.options import EXTRA, INDEX, JSON, LIMIT, PROFILE, TRUST, emit, human, warn
+from pkgrepo.resolve.profiles import PROFILES
 
 
 @click.command()
@@ -17,7 +18,7 @@ from pkgrepo.cli.options import EXTRA, INDEX, JSON, LIMIT, PROFILE, TRUST, emit,
 @click.option(
     "--diff",
     nargs=2,
-    type=click.Choice(["prod", "dev"]),
+    type=click.Choice(PROFILES),
     default=None,
     help="Compare two profiles: `--diff prod dev` lists what dev adds.",
 )

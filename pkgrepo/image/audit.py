@@ -37,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import INSTALLED_DB
 from pkgrepo.image.basefiles import RECORD
 from pkgrepo.image.keys import KeyScanner, scan_zip
 from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
+from pkgrepo.image.populate import INSTALLED_DB
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
 from pkgrepo.image.unpack import unpacked
+from pkgrepo.resolve.profiles import Profile
 
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 SHELLS = {"sh", "ash", "bash", "dash", "zsh", "ksh", "mksh", "hush", "csh", "tcsh", "fish", "busybox"}
@@ -99,7 +100,7 @@ class Finding:
 @dataclass(frozen=True)
 class AuditReport:
     target: str
-    profile: str
+    profile: Profile
     rules: list[Finding]
 
     @property
@@ -283,7 +284,7 @@ def _judge(img: _Image) -> dict[str, list[str]]:
     return found
 
 
-def audit(path: Path, profile: str | None = None) -> AuditReport:
+def audit(path: Path, profile: Profile | None = None) -> AuditReport:
     """Audit a layout or a root directory with the rules of `profile` (default prod: an image's own
     profile annotation is the image's word, so it never lowers the rules by itself)."""
     if path.is_dir() and is_layout(path):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.spec import ImageSpec, resolve_owner
-from pkgrepo.image.tree import Attrs, Kind
-from pkgrepo.package.meta import canonical_json
+from pkgrepo.image.tree import Attrs
+from pkgrepo.package.meta import FileKind, canonical_json
 
 RECORD = "var/lib/pkgrepo/base-files.json"  # what the audit counts as owned by the base files
 NSSWITCH = """\
@@ -33,7 +33,7 @@ services: files
 @dataclass(frozen=True)
 class BaseFile:
     path: str  # relative
-    kind: Kind
+    kind: FileKind
     attrs: Attrs
     content: bytes = b""
     target: str | None = None
@@ -70,9 +70,8 @@ def base_files(spec: ImageSpec, has_os_release: bool) -> list[BaseFile]:
         files.append(BaseFile("etc/os-release", "file", Attrs(0o644), os_release(spec)))
     for p in spec.paths:
         uid, gid = resolve_owner(spec, p.owner) or (0, 0)
-        kind: Kind = {"directory": "dir", "file": "file", "symlink": "symlink"}[p.type]  # type: ignore[assignment]
         files.append(
-            BaseFile(p.rel, kind, Attrs(p.file_mode, uid, gid), (p.content or "").encode(), p.target)
+            BaseFile(p.rel, p.kind, Attrs(p.file_mode, uid, gid), (p.content or "").encode(), p.target)
         )
     return files
 

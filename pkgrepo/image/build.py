@@ -3,7 +3,7 @@
 `build_image(spec, source, profile, work)` is the whole job (pypa/installer's
 shape): the closure comes from the minimizer, package bytes from the source
 (a directory or the verifying client), the root is filled through
-`assemble.populate`, and the image is made of layers planned by `layers`.
+`populate.populate`, and the image is made of layers planned by `layers`.
 A dev build assembles the prod image first: its layers are dev's lower layers.
 """
 
@@ -17,20 +17,20 @@ from typing import Any
 
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import INSTALLED_DB, populate
 from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
 from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
 from pkgrepo.image.packages import PackageSource, dev_closure, fetch_all, prod_closure
+from pkgrepo.image.populate import INSTALLED_DB, populate
 from pkgrepo.image.spec import DEFAULT_PATH, ImageSpec, resolve_user
 from pkgrepo.image.tree import Node, walk
 from pkgrepo.package.meta import PackageInfo
 from pkgrepo.resolve.explain import install_order
 from pkgrepo.resolve.minimize import Result
+from pkgrepo.resolve.profiles import Profile
 
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
-PROFILES = ("prod", "dev")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Assembled:
 @dataclass(frozen=True)
 class BuiltImage:
     spec: ImageSpec
-    profile: str
+    profile: Profile
     image: Image
     assembled: Assembled
     epoch: int
@@ -136,7 +136,7 @@ def source_date_epoch(packages: list[PackageInfo]) -> int:
 
 def _config(
     spec: ImageSpec,
-    profile: str,
+    profile: Profile,
     tree: dict[str, Node],
     epoch: int,
     labels: dict[str, str],
@@ -186,7 +186,7 @@ def _labels(spec: ImageSpec, source: PackageSource, epoch: int, base: Image | No
 
 def _image(
     spec: ImageSpec,
-    profile: str,
+    profile: Profile,
     source: PackageSource,
     asm: Assembled,
     layers: list,
@@ -199,7 +199,7 @@ def _image(
 
 
 def build_image(
-    spec: ImageSpec, source: PackageSource, profile: str, work: Path, dev_files: Sequence[BaseFile] = ()
+    spec: ImageSpec, source: PackageSource, profile: Profile, work: Path, dev_files: Sequence[BaseFile] = ()
 ) -> BuiltImage:
     """Build the `profile` image of `spec`; roots are assembled below `work` (an empty directory).
     `dev_files` (the package manager's /etc/pkgrepo) are written into dev only."""
@@ -250,7 +250,7 @@ def build_image(
     )
 
 
-def build_from_spec(spec_path: Path, profile: str, packages: Path | None, repo_url: str | None,
+def build_from_spec(spec_path: Path, profile: Profile, packages: Path | None, repo_url: str | None,
                     trust: Path | None, work: Path) -> BuiltImage:  # fmt: skip
     """The `profile` image of the spec file at `spec_path`, its packages from the command line's
     `--packages`/`--repo` or the spec's own source; roots are assembled below `work`."""

@@ -90,8 +90,9 @@ def statement(built: BuiltImage, spec_path: Path, sboms: dict[str, bytes]) -> di
 def make_evidence(built: BuiltImage, spec_path: Path) -> dict[str, bytes]:
     """The files of `LAYOUT/evidence/` for a built image whose root is still assembled."""
     from pkgrepo.attest import dsse
+    from pkgrepo.attest.cdx import cyclonedx_document
     from pkgrepo.attest.inventory import rootfs_subject
-    from pkgrepo.attest.sbom import cyclonedx_document, spdx_document
+    from pkgrepo.attest.spdx import spdx_document
 
     subject = rootfs_subject(built.assembled.root, f"{built.spec.name}:{built.profile}", built.image.digest)
     sboms = {SPDX: spdx_document(subject), CDX: cyclonedx_document(subject)}

@@ -27,9 +27,11 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from pkgrepo.errors import PkgrepoError
 from pkgrepo.image.safeio import DIR_FLAGS
+from pkgrepo.package.meta import FileKind
 
 MAX_HOPS = 40  # links followed while resolving one path (the kernel's own limit)
 MAX_DEPTH = 256  # directories above a member; real images stay far below
@@ -37,7 +39,7 @@ MAX_DEPTH = 256  # directories above a member; real images stay far below
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # file, dir, symlink, other
+    kind: FileKind | Literal["other"]  # other: a device, fifo or socket a layer may hold
     mode: int  # permission bits with setuid, setgid and sticky
     size: int = 0
     target: str = ""  # a symlink's target, as written

@@ -22,6 +22,7 @@ from typing import IO, Any
 from pkgrepo.errors import BadInput
 from pkgrepo.image.safeio import chunks, open_dir, open_regular, opened, read_regular
 from pkgrepo.package.meta import canonical_json
+from pkgrepo.resolve.profiles import PROFILES, Profile
 
 COMPRESSION = "gzip, zlib level 6"
 GZIP_LEVEL = 6  # 2.5x faster than 9 for 0.3% more bytes on these images
@@ -212,9 +213,9 @@ class LayoutImage:
     layers: list[Descriptor]
 
     @property
-    def profile(self) -> str | None:
+    def profile(self) -> Profile | None:
         value = self.manifest.get("annotations", {}).get(PROFILE_KEY)
-        return value if value in ("prod", "dev") else None
+        return value if value in PROFILES else None
 
     @property
     def user(self) -> str:

@@ -8,14 +8,14 @@ dev extras, so the dev image always holds the prod image.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.assemble import Fetched
 from pkgrepo.image.basefiles import BaseFile, repository_files
+from pkgrepo.image.populate import Fetched
 from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
+from pkgrepo.paths import default_packages
 from pkgrepo.resolve.deps import Dep, parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
@@ -52,7 +52,7 @@ def open_source(
             repository = spec.source.repository
             trust = spec_dir / spec.source.trust if spec.source.trust else trust
     if repository is None:
-        packages = packages or Path(os.environ.get("PKGREPO_PACKAGES", "packages"))
+        packages = packages or default_packages()
     return open_packages(packages, repository, trust)
 
 

@@ -44,7 +44,7 @@ def open_packages(packages: Path | None, repository: str | None, trust: Path | N
         from pkgrepo.resolve.native import NativeIndex
 
         index = NativeIndex(packages, newest_only=True)
-        return PackageSource(index, lambda p: Path(p.origin), f"native:{packages}")
+        return PackageSource(index, lambda p: Path(p.location), f"native:{packages}")
     from pkgrepo.paths import default_cache
     from pkgrepo.repo.client import RepoClient
     from pkgrepo.resolve.indexes import RepositoryIndex
@@ -56,4 +56,4 @@ def open_packages(packages: Path | None, repository: str | None, trust: Path | N
     for e in sorted(client.entries(), key=lambda e: sort_key(to_package(e.info, e.path).version)):
         newest[e.info.name] = e
     index = RepositoryIndex(sorted(newest.values(), key=lambda e: e.path), f"repo:{client.url}")
-    return PackageSource(index, lambda p: client.fetch(p.origin), client.url, client.url)
+    return PackageSource(index, lambda p: client.fetch(p.location), client.url, client.url)

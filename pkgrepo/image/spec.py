@@ -29,18 +29,17 @@ from pydantic import (
 )
 
 from pkgrepo.errors import BadInput
-from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
+from pkgrepo.package.meta import FileKind
+from pkgrepo.recipe.fields import ENV_NAMES, GROUP_NAME, IMAGE_NAME, USER_NAME
+from pkgrepo.recipe.yamldoc import Lines, compose, read_yaml_file, validation_error
 from pkgrepo.resolve.deps import parse_dep
-from pkgrepo.safeio import control_character, read_regular, shown
+from pkgrepo.safeio import control_character, shown
 
-NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]*$")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOLOGIN = "/sbin/nologin"
 
 
 PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._+@%,:=/-]*$")  # what `work-dir` may hold
-SPEC_BYTES = 1 * 2**20
 
 
 def _text(value: str) -> str:
@@ -90,19 +89,12 @@ class Source(_Model):
 
 
 class Group(_Model):
-    name: Text
+    name: Annotated[Text, GROUP_NAME]
     gid: int = Field(ge=0, lt=2**31)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not ACCOUNT_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid group name (lower case, digits, _ and -)")
-        return v
 
 
 class User(_Model):
-    name: Text
+    name: Annotated[Text, USER_NAME]
     uid: int = Field(ge=0, lt=2**31)
     gid: int | None = Field(None, ge=0, lt=2**31, description="Primary group id (default: the uid).")
     home: Text | None = Field(
@@ -111,13 +103,6 @@ class User(_Model):
         "(default /home/NAME; /nonexistent is never created).",
     )
     shell: Text = NOLOGIN
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not ACCOUNT_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid user name (lower case, digits, _ and -)")
-        return v
 
     @field_validator("home")
     @classmethod
@@ -202,6 +187,11 @@ class PathEntry(_Model):
         return self.path.lstrip("/")
 
     @property
+    def kind(self) -> FileKind:
+        """The spec's `type` in the vocabulary of packages and trees (`directory` is `dir`)."""
+        return "dir" if self.type == "directory" else self.type
+
+    @property
     def file_mode(self) -> int:
         if self.mode is not None:
             return self.mode
@@ -211,20 +201,13 @@ class PathEntry(_Model):
 class DevRepository(_Model):
     """The repository a dev image's package manager uses: written to /etc/pkgrepo (dev only)."""
 
-    name: Text = Field("main", description="Its name in /etc/pkgrepo/repositories.")
+    name: Annotated[Text, IMAGE_NAME] = Field("main", description="Its name in /etc/pkgrepo/repositories.")
     url: Text | None = Field(None, description="Default: the repository the image is built from.")
     trust: Text | None = Field(
         None,
         description="Its root metadata, relative to the spec file; default: the "
         "trusted root the image is built with.",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise ValueError(f"{v!r}: use lower case letters, digits and . _ - between them")
-        return v
 
     _url = field_validator("url")(classmethod(lambda cls, v: Source._url(v)))
 
@@ -249,7 +232,9 @@ class Dev(_Model):
 class ImageSpec(_Model):
     """An image spec (`pkgrepo image build SPEC --profile prod|dev`)."""
 
-    name: Text = Field(description="Image name: lower case, digits, and . _ - between them.")
+    name: Annotated[Text, IMAGE_NAME] = Field(
+        description="Image name: lower case, digits, and . _ - between them."
+    )
     packages: list[Text] = Field(
         min_length=1,
         description="Roots (NAME, NAME=VERSION, NAME>=VERSION, so:LIB, cmd:NAME) and exclusions (!NAME).",
@@ -258,7 +243,7 @@ class ImageSpec(_Model):
         None, description="Default: the packages directory $PKGREPO_PACKAGES or ./packages."
     )
     accounts: Accounts = Field(default_factory=Accounts)
-    environment: dict[Text, Text] = Field(
+    environment: Annotated[dict[Text, Text], ENV_NAMES] = Field(
         default_factory=dict,
         description="Added to PATH (and SSL_CERT_FILE when a CA bundle is installed); may override them.",
     )
@@ -273,13 +258,6 @@ class ImageSpec(_Model):
         8, ge=2, le=100, description="Layer budget of the prod image (dev adds up to as many)."
     )
     dev: Dev = Field(default_factory=Dev)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise ValueError(f"{v!r}: use lower case letters, digits and . _ - between them")
-        return v
 
     @field_validator("packages")
     @classmethod
@@ -302,14 +280,6 @@ class ImageSpec(_Model):
                 f"{v!r}: the Dockerfile's WORKDIR takes letters, digits and . _ + @ % , : = / - only"
             )
         return path
-
-    @field_validator("environment")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return v
 
     @property
     def roots(self) -> list[str]:
@@ -391,15 +361,7 @@ def parse_spec(text: str, where: str) -> ImageSpec:
 
 
 def load_spec(path: Path) -> ImageSpec:
-    try:
-        text = read_regular(path, "the image spec", SPEC_BYTES, follow=True).decode("utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{shown(path)}: cannot read the image spec: no such file") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{shown(path)}: the image spec is not UTF-8 text") from None
-    except IsADirectoryError:
-        raise BadInput(f"{shown(path)}: the image spec is a directory, not a YAML file") from None
-    return parse_spec(text, shown(path))
+    return parse_spec(read_yaml_file(path, "the image spec"), shown(path))
 
 
 def schema() -> dict[str, Any]:

@@ -12,15 +12,14 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Kind = Literal["file", "dir", "symlink"]
+from pkgrepo.package.meta import FileKind
 
 
 @dataclass(frozen=True)
 class Node:
     path: str  # relative to the root, no leading slash
-    kind: Kind
+    kind: FileKind
     mode: int  # permission bits, including setuid/setgid/sticky
     uid: int
     gid: int

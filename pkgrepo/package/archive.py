@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import libarchive
 import libarchive.ffi
@@ -33,6 +33,7 @@ from pkgrepo.digest import CHUNK
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import (
     FileEntry,
+    FileKind,
     MetadataError,
     PackageInfo,
     canonical_json,
@@ -50,12 +51,16 @@ PKGINFO = ".PKGINFO"
 MANIFEST = ".MANIFEST"
 
 
+# A tar member as read: a `FileKind`, or one of the kinds a package must not hold.
+MemberKind = FileKind | Literal["hardlink", "device", "fifo", "socket"]
+
+
 @dataclass(frozen=True)
 class Member:
     """One tar entry as read back, before any safety check."""
 
     path: str
-    kind: str  # file, dir, symlink, hardlink, device, fifo, socket
+    kind: MemberKind
     mode: int  # permission bits including setuid/setgid/sticky
     size: int
     linkpath: str | None
@@ -221,7 +226,7 @@ class Entry:
     """One tar entry's header, read from a `PackageReader`; its data is read with `chunks`."""
 
     path: str
-    kind: str  # file, dir, symlink, hardlink, device, fifo, socket
+    kind: MemberKind
     mode: int  # permission bits including setuid/setgid/sticky
     size: int  # as the header declares it
     linkpath: str | None

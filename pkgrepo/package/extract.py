@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import payload
-from pkgrepo.package.meta import FileEntry, PackageInfo
+from pkgrepo.package.meta import FileEntry, FileKind, PackageInfo
 
 PATH_MAX = 4096  # bytes of an absolute path, with its terminating NUL
 NAME_MAX = 255  # bytes of one path component
@@ -51,7 +51,7 @@ COPY_BLOCK = 1 << 20
 @dataclass(frozen=True)
 class CheckedMember:
     path: str
-    kind: str  # file, dir, symlink
+    kind: FileKind
     mode: int
     size: int
     linkpath: str | None

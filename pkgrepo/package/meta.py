@@ -13,11 +13,14 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 FORMAT = 1
 ARCH = "x86_64"
-FILE_TYPES = ("file", "dir", "symlink")
+PACKAGE_SUFFIX = ".pkg.tar.zst"  # the end of every package file's name (`PackageInfo.filename`)
+# What a packaged or installed path is; archive members may be more (`archive.MemberKind`).
+FileKind = Literal["file", "dir", "symlink"]
+FILE_TYPES: tuple[FileKind, ...] = get_args(FileKind)
 # What package names, versions and architectures may be: they become file and target names.
 NAME_RE = r"^[a-z0-9][a-z0-9+._-]*$"
 VERSION_RE = r"^[0-9][A-Za-z0-9.+~_]*$"
@@ -155,13 +158,13 @@ class PackageInfo:
 
     @property
     def filename(self) -> str:
-        return f"{self.name}-{self.version}-r{self.release}.{self.arch}.pkg.tar.zst"
+        return f"{self.name}-{self.version}-r{self.release}.{self.arch}{PACKAGE_SUFFIX}"
 
 
 @dataclass(frozen=True)
 class FileEntry:
     path: str
-    type: str  # one of FILE_TYPES
+    type: FileKind
     mode: int
     size: int = 0
     sha256: str | None = None

@@ -10,6 +10,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,28 @@ from pydantic import ValidationError
 
 from pkgrepo.errors import BadInput
 from pkgrepo.recipe.model import Recipe
-from pkgrepo.recipe.yamldoc import Lines, compose, validation_error
+from pkgrepo.recipe.yamldoc import Lines, compose, read_yaml_file, validation_error
 
 VAR_RE = re.compile(r"\$\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 # Substituted when a step runs, not when the recipe loads, so they do not
 # change a build's cache key.
 LATE_VARS = {"build.jobs"}
 BUILD_ROOT = "/build"
+
+
+@dataclass(frozen=True)
+class RecipeFile:
+    """A recipe and the file it was read from: patches are read beside it, errors name it."""
+
+    path: Path
+    recipe: Recipe
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+
+Recipes = dict[str, RecipeFile]
 
 
 def destdir(name: str) -> str:
@@ -80,13 +96,7 @@ def parse_recipe(text: str, where: str) -> Recipe:
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BadInput(f"{p}: cannot read recipe: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{p}: recipe is not UTF-8 text") from None
-    recipe = parse_recipe(text, str(p))
+    recipe = parse_recipe(read_yaml_file(p, "the recipe"), str(p))
     if p.stem != recipe.name:
         raise BadInput(f"{p}: file is named {p.stem!r} but package.name is {recipe.name!r}; rename one")
     _check_fix_patches(p, recipe)
@@ -110,15 +120,15 @@ def _check_fix_patches(path: Path, recipe: Recipe) -> None:
             )
 
 
-def load_recipes(directory: str | os.PathLike[str]) -> dict[str, tuple[Path, Recipe]]:
+def load_recipes(directory: str | os.PathLike[str]) -> Recipes:
     """All recipes of a directory, by package name."""
-    out: dict[str, tuple[Path, Recipe]] = {}
+    out: Recipes = {}
     for path in sorted(Path(directory).glob("*.yaml")):
-        out[path.stem] = (path, load_recipe(path))
+        out[path.stem] = RecipeFile(path, load_recipe(path))
     return out
 
 
-def load_requested(recipes_dir: Path, args: Iterable[str]) -> dict[str, tuple[Path, Recipe]]:
+def load_requested(recipes_dir: Path, args: Iterable[str]) -> Recipes:
     """Every recipe of `recipes_dir`, plus recipe files named by path among `args`."""
     if not recipes_dir.is_dir():
         raise BadInput(f"{recipes_dir}: recipes directory does not exist; pass --recipes DIR")
@@ -126,5 +136,5 @@ def load_requested(recipes_dir: Path, args: Iterable[str]) -> dict[str, tuple[Pa
     for a in args:
         p = Path(a)
         if a.endswith((".yaml", ".yml")) and p.is_file() and p.stem not in recipes:
-            recipes[p.stem] = (p, load_recipe(p))
+            recipes[p.stem] = RecipeFile(p, load_recipe(p))
     return recipes

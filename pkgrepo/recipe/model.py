@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import NAME_RE, VERSION_RE
+from pkgrepo.recipe.fields import Environment
 from pkgrepo.recipe.steps import STEPS
 from pkgrepo.resolve.deps import parse_dep
 
@@ -229,21 +230,13 @@ class Recipe(Strict):
     patches: list[Patch] = Field(default_factory=list)
     build_depends: list[str] = Field(default_factory=list, alias="build-depends")
     vars: dict[str, str] = Field(default_factory=dict)
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=dict)
     pipeline: list[Step] = Field(min_length=1)
     subpackages: list[Subpackage] = Field(default_factory=list)
     split: Split = Field(default_factory=Split)
     test: Test | None = None
 
     _v_bdeps = field_validator("build_depends")(_check_deps)
-
-    @field_validator("environment")
-    @classmethod
-    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in v:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return v
 
     @model_validator(mode="after")
     def _epoch_source(self) -> Recipe:

@@ -3,7 +3,7 @@
 Each entry names its `with:` inputs with their defaults and a `runs` template, a
 `/bin/sh` script in which `${{inputs.NAME}}`, `${{targets.destdir}}`,
 `${{split.dbg}}` (`true`/`false`) and `${{build.jobs}}` are filled in when the
-step runs (`pkgrepo.build.commands`). The recipe model checks `uses:` and
+step runs (`pkgrepo.builder.commands`). The recipe model checks `uses:` and
 `with:` against this table, so it lives in the recipe room, below the builder.
 """
 

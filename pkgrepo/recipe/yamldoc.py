@@ -6,18 +6,36 @@ only image specs does not pay for the recipe models.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from pkgrepo.errors import BadInput
+from pkgrepo.safeio import read_regular, shown
 
 Lines = dict[tuple[Any, ...], int]
 
 
 YAML_BYTES = 4 * 2**20  # the largest recipe or spec (with an inline app) is under 16 KiB
 YAML_DEPTH = 32  # the deepest recipe or spec nests under 8
+FILE_BYTES = 1 * 2**20  # the largest recipe or spec file
+
+
+def read_yaml_file(path: Path, what: str) -> str:
+    """The text of a user's YAML file (`what`: "the recipe", "the image spec"): a regular file of
+    at most FILE_BYTES (a link to one is followed: it is the user's own input), UTF-8."""
+    try:
+        data = read_regular(path, what, FILE_BYTES, follow=True)
+    except FileNotFoundError:
+        raise BadInput(f"{shown(path)}: cannot read {what}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{shown(path)}: {what} is a directory, not a YAML file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{shown(path)}: {what} is not UTF-8 text") from None
 
 
 def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: Lines, where: str, seen: set[int]) -> Any:

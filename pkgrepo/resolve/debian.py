@@ -238,7 +238,7 @@ class DebianIndex:
                 depends=parse_relations(depends),
                 conflicts=tuple(d for clause in parse_relations(conflicts) for d in clause),
                 provides=parse_provides(provides),
-                origin=filename,
+                location=filename,
             )
             self._packages[pid] = pkg
         return pkg

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from pkgrepo.errors import BadInput
 from pkgrepo.resolve.version import satisfies
 
+# The kinds of virtual name a package's scan provides and needs (docs/recipes.md).
+LIBRARY = "so:"  # a shared library, by soname: so:libz.so.1
+COMMAND = "cmd:"  # a command, by file name: cmd:sh
+PKGCONFIG = "pc:"  # a pkg-config module, maybe versioned: pc:zlib=1.3
+VIRTUAL = (LIBRARY, COMMAND, PKGCONFIG)
+
 _DEP = re.compile(r"^(?P<name>[^\s<>=]+)\s*(?:(?P<op>>=|<=|=|<|>)\s*(?P<ver>[^\s<>=]\S*))?$")
 
 
@@ -33,6 +39,21 @@ def parse_provide(text: str) -> tuple[str, str | None]:
     """One `provides` entry: `so:libz.so.1` -> (name, None), `pc:zlib=1.3` -> (name, "1.3")."""
     name, _, version = text.partition("=")
     return name, version or None
+
+
+def provide_name(text: str) -> str:
+    """The name a `provides` entry provides, without its version."""
+    return parse_provide(text)[0]
+
+
+def is_virtual(text: str) -> bool:
+    """A library, command or pkg-config clause, met by a provide rather than a package name."""
+    return text.startswith(VIRTUAL)
+
+
+def soname(text: str) -> str | None:
+    """The library a `so:` clause names, or None for any other clause."""
+    return text[len(LIBRARY) :] if text.startswith(LIBRARY) else None
 
 
 def meets(dep: Dep, name: str, version: str, provides: Iterable[tuple[str, str | None]]) -> bool:

@@ -14,13 +14,13 @@ from pathlib import Path
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import Dep, parse_dep
-from pkgrepo.resolve.model import Index, PackageList
+from pkgrepo.resolve.model import Index, IndexKind, PackageList
 
 Warn = Callable[[str], None]
 
 
 class RepositoryIndex(PackageList):
-    """Adapter: the verified index of a signed repository; a package's origin is its target path."""
+    """Adapter: the verified index of a signed repository; a package's location is its target path."""
 
     def __init__(self, entries: list[IndexEntry], label: str):
         from pkgrepo.resolve.native import to_package
@@ -28,7 +28,7 @@ class RepositoryIndex(PackageList):
         super().__init__([to_package(e.info, e.path) for e in entries], label)
 
 
-def open_index(spec: str, trust: Path | None = None, warn: Warn = lambda _m: None) -> tuple[str, Index]:
+def open_index(spec: str, trust: Path | None = None, warn: Warn = lambda _m: None) -> tuple[IndexKind, Index]:
     """`native:DIR`, `native:URL` or `debian:PATH[,PATH...]` -> (kind, index)."""
     kind, _, where = spec.partition(":")
     if kind == "native" and where.startswith(("http://", "https://")):
@@ -36,11 +36,11 @@ def open_index(spec: str, trust: Path | None = None, warn: Warn = lambda _m: Non
         from pkgrepo.repo.client import RepoClient
 
         client = RepoClient(where, default_cache(), trust)
-        return kind, RepositoryIndex(client.entries(), f"native:{client.url}")
+        return "native", RepositoryIndex(client.entries(), f"native:{client.url}")
     if kind == "native" and where:
         from pkgrepo.resolve.native import NativeIndex
 
-        return kind, NativeIndex(Path(where))
+        return "native", NativeIndex(Path(where))
     if kind == "debian" and where:
         from pkgrepo.paths import default_cache
         from pkgrepo.resolve.debian import DebianIndex
@@ -48,7 +48,7 @@ def open_index(spec: str, trust: Path | None = None, warn: Warn = lambda _m: Non
         index = DebianIndex([Path(p) for p in where.split(",")], default_cache() / "index")
         if index.skipped:
             warn(f"{index.skipped} stanzas skipped, first: {index.first_skipped}")
-        return kind, index
+        return "debian", index
     raise BadInput(f"--index {spec!r}: expected native:DIR, native:URL or debian:PATH[,PATH...]")
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pkgrepo.resolve.deps import Dep, meets
+
+# The kinds of index `--index` names: pkgrepo's own (a directory or a repository) and Debian's.
+IndexKind = Literal["native", "debian"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,7 +27,7 @@ class Package:
     depends: tuple[tuple[Dep, ...], ...] = ()
     conflicts: tuple[Dep, ...] = ()  # Conflicts and Breaks alike: never installed together
     provides: tuple[tuple[str, str | None], ...] = ()
-    origin: str = ""  # a path or URL the package can be fetched from, when known
+    location: str = ""  # where its bytes are: a file path, a repository target path or a URL ("" unknown)
 
     def satisfies(self, dep: Dep) -> bool:
         """Does this package meet `dep`, by its own name or by one of its provides?"""

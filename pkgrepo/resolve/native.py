@@ -7,17 +7,15 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
-from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.meta import PACKAGE_SUFFIX, PackageInfo
 from pkgrepo.resolve.deps import parse_dep, parse_provide
 from pkgrepo.resolve.minimize import minimize
 from pkgrepo.resolve.model import Package, PackageList
 from pkgrepo.resolve.version import sort_key
 
-SUFFIX = ".pkg.tar.zst"
 
-
-def to_package(info: PackageInfo, origin: str) -> Package:
-    """A package's metadata as the minimizer sees it; `origin` is where its bytes are."""
+def to_package(info: PackageInfo, location: str) -> Package:
+    """A package's metadata as the minimizer sees it; `location` is where its bytes are."""
     return Package(
         key=f"{info.name}={info.full_version}",
         name=info.name,
@@ -25,7 +23,7 @@ def to_package(info: PackageInfo, origin: str) -> Package:
         installed_size=info.installed_size,
         depends=tuple((parse_dep(d),) for d in info.depends),
         provides=tuple(parse_provide(p) for p in info.provides),
-        origin=origin,
+        location=location,
     )
 
 
@@ -43,7 +41,9 @@ class NativeIndex(PackageList):
             )
         if packages is None:
             packages = [
-                to_package(read_info(p), str(p)) for p in sorted(directory.glob(f"*{SUFFIX}")) if p.is_file()
+                to_package(read_info(p), str(p))
+                for p in sorted(directory.glob(f"*{PACKAGE_SUFFIX}"))
+                if p.is_file()
             ]
         packages = _unambiguous(packages)
         if newest_only:
@@ -65,15 +65,15 @@ def _unambiguous(packages: list[Package]) -> list[Package]:
     first: dict[str, Package] = {}
     for p in packages:
         other = first.setdefault(p.key, p)
-        if other is not p and _digest(other.origin) != _digest(p.origin):
+        if other is not p and _digest(other.location) != _digest(p.location):
             raise BadInput(
-                f"{other.origin} and {p.origin} both claim {p.name} {p.version} with different "
+                f"{other.location} and {p.location} both claim {p.name} {p.version} with different "
                 "bytes; remove the wrong one"
             )
     return list(first.values())
 
 
 def closure(directory: Path, roots: list[str], packages: list[Package] | None = None) -> list[Package]:
-    """The smallest closure of `roots` among the newest packages of a directory; origin is each file."""
+    """The smallest closure of `roots` among the newest packages of a directory; location is each file."""
     index = NativeIndex(directory, newest_only=True, packages=packages)
     return minimize(index, [parse_dep(r) for r in roots]).packages

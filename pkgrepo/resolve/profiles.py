@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal, get_args
 
 from pkgrepo.errors import BadInput
-from pkgrepo.resolve.model import Index
+from pkgrepo.resolve.model import Index, IndexKind
 
-PROFILES = ("prod", "dev")
+Profile = Literal["prod", "dev"]
+PROFILES: tuple[Profile, ...] = get_args(Profile)
 
 
 def extras_file() -> Path:
@@ -21,7 +23,7 @@ def extras_file() -> Path:
     return Path(str(files("pkgrepo") / "data" / "dev-extras.yaml"))
 
 
-def dev_extras(kind: str, override: list[str], path: Path | None = None) -> list[str]:
+def dev_extras(kind: IndexKind, override: list[str], path: Path | None = None) -> list[str]:
     if override:
         return list(override)
     import yaml  # only the dev profile reads YAML
@@ -53,7 +55,9 @@ def present(extras: list[str], index: Index) -> list[str]:
     return out
 
 
-def roots_for(profile: str, roots: list[str], kind: str, override: list[str], index: Index) -> list[str]:
+def roots_for(
+    profile: Profile, roots: list[str], kind: IndexKind, override: list[str], index: Index
+) -> list[str]:
     if profile == "prod":
         return list(roots)
     return list(dict.fromkeys([*roots, *present(dev_extras(kind, override), index)]))

@@ -14,13 +14,13 @@ from typing import Any
 from pkgrepo.resolve.indexes import Warn, open_index, parse_root
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
-from pkgrepo.resolve.profiles import roots_for
+from pkgrepo.resolve.profiles import Profile, roots_for
 
 
 def resolve_roots(
     index_spec: str,
     roots: list[str],
-    profile: str,
+    profile: Profile,
     extras: list[str],
     time_limit: float,
     trust: Path | None = None,
@@ -35,7 +35,7 @@ def package_dict(p: Package) -> dict[str, Any]:
     return {"name": p.name, "version": p.version, "installed_size": p.installed_size}
 
 
-def result_dict(index: Index, result: Result, profile: str) -> dict[str, Any]:
+def result_dict(index: Index, result: Result, profile: Profile) -> dict[str, Any]:
     from pkgrepo.resolve.explain import install_order
 
     groups, cycles = install_order(result)

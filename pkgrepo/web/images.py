@@ -25,6 +25,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.image.oci import read_layout
 from pkgrepo.image.outputs import is_layout
 from pkgrepo.package.meta import NAME_RE, canonical_json
+from pkgrepo.resolve.profiles import PROFILES
 
 FORMAT = 1
 PREFIX = "images/"
@@ -57,7 +58,7 @@ def profile_record(path: Path) -> tuple[str, str, dict[str, Any]]:
     img = read_layout(path)
     annotations = img.manifest.get("annotations") or {}
     name, profile = annotations.get(TITLE), annotations.get(PROFILE)
-    if not isinstance(name, str) or not SAFE.match(name) or profile not in ("prod", "dev"):
+    if not isinstance(name, str) or not SAFE.match(name) or profile not in PROFILES:
         raise BadInput(
             f"{path}: not an image pkgrepo built (no {TITLE} and {PROFILE} annotations); "
             "build it with `pkgrepo image build`"
@@ -160,7 +161,7 @@ def read_record(target: str, data: bytes) -> dict[str, Any]:
         rec = json.loads(data)
         if rec.get("format") != FORMAT or not SAFE.match(rec["name"]):
             raise ValueError("unknown format or name")
-        if not isinstance(rec["profiles"], dict) or not set(rec["profiles"]) <= {"prod", "dev"}:
+        if not isinstance(rec["profiles"], dict) or not set(rec["profiles"]) <= set(PROFILES):
             raise ValueError("profiles are not prod and dev")
         for p in rec["profiles"].values():
             _check_profile(p)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pkgrepo.digest import sha256_file
 from pkgrepo.package.archive import read_info
-from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.meta import PACKAGE_SUFFIX, PackageInfo
 from pkgrepo.resolve.model import Package
-from pkgrepo.resolve.native import SUFFIX, closure, to_package
+from pkgrepo.resolve.native import closure, to_package
 
 Signature = tuple[int, int, int, int]
 
@@ -53,7 +53,7 @@ class PackagesDir:
         """Every package file of the directory now, by file name."""
         with self._lock:
             current: dict[str, tuple[Signature, Package]] = {}
-            for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            for path in sorted(self.directory.glob(f"*{PACKAGE_SUFFIX}")):
                 try:
                     st = path.stat()
                 except FileNotFoundError:

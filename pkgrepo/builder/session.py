@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -13,12 +12,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.build.builder import LOGS, RECORDS, Builder, BuildResult, Variation
-from pkgrepo.build.plan import Recipes, needs, plan
-from pkgrepo.build.schedule import Events, default_jobs, run_dag
-from pkgrepo.build.testing import run_test
+from pkgrepo.builder.builder import LOGS, Builder, BuildResult
+from pkgrepo.builder.context import Variation
+from pkgrepo.builder.plan import needs, plan
+from pkgrepo.builder.records import move_record, read_record, remove_record
+from pkgrepo.builder.schedule import Events, default_jobs, run_dag
+from pkgrepo.builder.testing import run_test
 from pkgrepo.errors import BuildFailed, PkgrepoError
 from pkgrepo.package.archive import read_head
+from pkgrepo.package.meta import PACKAGE_SUFFIX
+from pkgrepo.recipe.load import Recipes
 
 # The second build of --check-reproducible differs from the first in all of these.
 FIRST = Variation(hostname="pkgrepo-a", umask=0o022)
@@ -83,14 +86,13 @@ def _build_all(
 ) -> list[BuildResult]:
 
     def build_one(name: str, share: int) -> BuildResult:
-        path, recipe = recipes[name]
-        return builder.build(path, recipe, Variation(jobs=share), force=force and name in wanted)
+        return builder.build(recipes[name], Variation(jobs=share), force=force and name in wanted)
 
     graph = needs(recipes)
     if scheduler is None:
         built = run_dag(order, graph, build_one, budget, keep_going, events)
     else:
-        from pkgrepo.build.remote import remote_builder
+        from pkgrepo.builder.remote import remote_builder
 
         task, threads, close = remote_builder(scheduler, builder, recipes, graph)
         try:
@@ -100,17 +102,16 @@ def _build_all(
     results = [built.done[n] for n in order if n in built.done]
     failures = dict(built.failed)
     if test and (keep_going or not failures):
-        testable = [r.name for r in results if recipes[r.name][1].test and not builder.tested(r.name)]
+        testable = [r.name for r in results if recipes[r.name].recipe.test and not builder.tested(r.name)]
         by_name = {r.name: r for r in results}
 
         def test_one(name: str, _share: int) -> None:
-            path, recipe = recipes[name]
             builder.report(f"testing {name}")
             by_name[name].log.parent.mkdir(
                 parents=True, exist_ok=True
             )  # a copied packages dir may lack logs/
             try:
-                run_test(path, recipe, builder.index, by_name[name].log)
+                run_test(recipes[name], builder.index, by_name[name].log)
             except BuildFailed:
                 _discard(builder, by_name[name])
                 raise
@@ -141,7 +142,7 @@ def _discard(builder: Builder, result: BuildResult) -> None:
     """A package that fails its test is not left behind."""
     for p in result.packages:
         p.unlink(missing_ok=True)
-    builder.record_path(result.name).unlink(missing_ok=True)
+    remove_record(builder.out, result.name)
 
 
 @dataclass
@@ -151,8 +152,8 @@ class Difference:
 
 
 def compare_outputs(a: Path, b: Path) -> list[Difference]:
-    names_a = {p.name for p in a.glob("*.pkg.tar.zst")}
-    names_b = {p.name for p in b.glob("*.pkg.tar.zst")}
+    names_a = {p.name for p in a.glob(f"*{PACKAGE_SUFFIX}")}
+    names_b = {p.name for p in b.glob(f"*{PACKAGE_SUFFIX}")}
     diffs = [Difference(n, "produced by only one of the two builds") for n in sorted(names_a ^ names_b)]
     for name in sorted(names_a & names_b):
         if (a / name).read_bytes() == (b / name).read_bytes():
@@ -179,9 +180,9 @@ def check_reproducible(builder: Builder, recipes: Recipes, wanted: list[str]) ->
     order = plan(recipes, wanted, with_tests=False)
     report: dict[str, list[Difference]] = {}
     for name in order:
-        path, recipe = recipes[name]
+        file = recipes[name]
         if name not in wanted:
-            builder.build(path, recipe)  # a dependency: built (or cached) once
+            builder.build(file)  # a dependency: built (or cached) once
             continue
         scratch = Path(tempfile.mkdtemp(prefix=f"pkgrepo-repro-{name}-"))
         try:
@@ -189,11 +190,11 @@ def check_reproducible(builder: Builder, recipes: Recipes, wanted: list[str]) ->
             old_umask = os.umask(FIRST.umask)
             try:
                 builder.report(f"{name}: first build")
-                builder.build(path, recipe, FIRST, out=first)
+                builder.build(file, FIRST, out=first)
                 time.sleep(CLOCK_GAP)
                 os.umask(SECOND.umask)
                 builder.report(f"{name}: second build (other host dir, umask, hostname, jobs, time)")
-                builder.build(path, recipe, SECOND, out=second)
+                builder.build(file, SECOND, out=second)
             finally:
                 os.umask(old_umask)
             report[name] = compare_outputs(first, second)
@@ -207,12 +208,13 @@ def check_reproducible(builder: Builder, recipes: Recipes, wanted: list[str]) ->
 def _adopt(builder: Builder, scratch: Path, name: str) -> None:
     """Keep the verified build as the package directory's copy."""
     builder.out.mkdir(parents=True, exist_ok=True)
-    record = json.loads((scratch / RECORDS / f"{name}.json").read_text())
-    for f in record["packages"]:
+    record = read_record(scratch, name)
+    if record is None:
+        raise BuildFailed(f"{name}: the build in {scratch} left no build record")
+    for f in record.packages:
         for evidence in sorted(scratch.glob(f"{f}.*")):  # its SBOMs and provenance
             shutil.move(evidence, builder.out / evidence.name)
         shutil.move(scratch / f, builder.out / f)
     (builder.out / LOGS).mkdir(exist_ok=True)
     shutil.move(scratch / LOGS / f"{name}.log", builder.log_path(name))
-    builder.record_path(name).parent.mkdir(exist_ok=True)
-    shutil.move(scratch / RECORDS / f"{name}.json", builder.record_path(name))
+    move_record(scratch, builder.out, name)

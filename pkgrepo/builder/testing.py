@@ -11,21 +11,22 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pkgrepo.build.outdir import PackagesDir
-from pkgrepo.build.sandbox import StepTimeout, give_to_build_user, run_in_root
+from pkgrepo.builder.outdir import PackagesDir
+from pkgrepo.builder.sandbox import StepTimeout, give_to_build_user, run_in_root
 from pkgrepo.errors import BuildFailed
 from pkgrepo.package.extract import check_package
 from pkgrepo.package.rootfs import install
-from pkgrepo.recipe.model import Recipe
+from pkgrepo.recipe.load import RecipeFile
 
 
-def run_test(path: Path, recipe: Recipe, packages: PackagesDir, log: Path) -> None:
+def run_test(file: RecipeFile, packages: PackagesDir, log: Path) -> None:
+    path, recipe = file.path, file.recipe
     if recipe.test is None:
         return
     root = Path(tempfile.mkdtemp(prefix=f"pkgrepo-test-{recipe.name}-"))
     try:
         needed = packages.closure([recipe.name, *recipe.test.environment])
-        install([check_package(Path(p.origin)) for p in needed], root)
+        install([check_package(Path(p.location)) for p in needed], root)
         give_to_build_user(root)
         for i, step in enumerate(recipe.test.pipeline):
             label = f"test step {i + 1} ({step.name or 'runs'})"

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkgrepo.build.staged import open_regular, read_head
+from pkgrepo.builder.staged import open_regular, read_head
 from pkgrepo.elf import dynamic, in_lib_dir
+from pkgrepo.resolve.deps import COMMAND, LIBRARY, PKGCONFIG, provide_name
 
 BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 PC_DIRS = ("usr/lib/pkgconfig", "usr/share/pkgconfig")
@@ -56,14 +57,14 @@ def shared_libraries(root: Path, rel: str, out: Findings) -> None:
     if elf is None:
         return
     for lib in [*([os.path.basename(elf.interp)] if elf.interp else []), *elf.needed]:
-        dep = f"so:{lib}"
+        dep = f"{LIBRARY}{lib}"
         out.depends.add(dep)
         out.needed_by.setdefault(dep, []).append(rel)
     if elf.soname and in_lib_dir(rel):
-        out.provides.add(f"so:{elf.soname}")
+        out.provides.add(f"{LIBRARY}{elf.soname}")
     name = os.path.basename(rel)
     if in_lib_dir(rel) and re.match(r"^ld-.*\.so", name):
-        out.provides.add(f"so:{name}")
+        out.provides.add(f"{LIBRARY}{name}")
 
 
 def commands(root: Path, rel: str, out: Findings) -> None:
@@ -72,7 +73,7 @@ def commands(root: Path, rel: str, out: Findings) -> None:
     mode = os.lstat(root / rel).st_mode
     # A link in a bin directory is a command too (its target is not looked at).
     if stat.S_ISLNK(mode) or (stat.S_ISREG(mode) and mode & 0o111):
-        out.provides.add(f"cmd:{os.path.basename(rel)}")
+        out.provides.add(f"{COMMAND}{os.path.basename(rel)}")
 
 
 def shebangs(root: Path, rel: str, out: Findings) -> None:
@@ -93,7 +94,7 @@ def shebangs(root: Path, rel: str, out: Findings) -> None:
     if interp == "env" and len(words) > 1:
         interp = next((w for w in words[1:] if not w.startswith("-")), "env")
         out.interpreters[rel] = interp
-    dep = f"cmd:{interp}"
+    dep = f"{COMMAND}{interp}"
     out.depends.add(dep)
     out.needed_by.setdefault(dep, []).append(rel)
 
@@ -104,16 +105,16 @@ def pkg_config(root: Path, rel: str, out: Findings) -> None:
     name = os.path.basename(rel)[:-3]
     head = read_head(root, rel, 1 << 20)
     if head is None:
-        out.provides.add(f"pc:{name}")  # a link: what it points at is never read
+        out.provides.add(f"{PKGCONFIG}{name}")  # a link: what it points at is never read
         return
     text = head.decode(errors="replace")
     version = re.search(r"(?m)^Version:\s*(\S+)", text)
-    out.provides.add(f"pc:{name}={version.group(1)}" if version else f"pc:{name}")
+    out.provides.add(f"{PKGCONFIG}{name}={version.group(1)}" if version else f"{PKGCONFIG}{name}")
     for m in re.finditer(r"(?m)^Requires:(.*)$", text):
         for req in re.split(r"[,\s]+", m.group(1)):
             # version operators and numbers follow names; keep the names only
             if req and re.match(r"^[A-Za-z_][A-Za-z0-9_.+-]*$", req) and not re.match(r"^[0-9]", req):
-                out.depends.add(f"pc:{req}")
+                out.depends.add(f"{PKGCONFIG}{req}")
 
 
 GENERATORS: tuple[Generator, ...] = (shared_libraries, commands, shebangs, pkg_config)
@@ -125,7 +126,7 @@ def analyse(root: Path, files: list[str]) -> Findings:
     for rel in files:
         for gen in GENERATORS:
             gen(root, rel, out)
-    provided_names = {p.split("=", 1)[0] for p in out.provides}
+    provided_names = {provide_name(p) for p in out.provides}
     # A package does not depend on what it provides itself.
     out.depends = {d for d in out.depends if d not in provided_names}
     return out

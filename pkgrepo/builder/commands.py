@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo import elf
-from pkgrepo.build.sandbox import BUILD
-from pkgrepo.build.staged import check_tree, read_head
+from pkgrepo.builder.sandbox import BUILD
+from pkgrepo.builder.staged import check_tree, read_head
 from pkgrepo.recipe.load import LATE_VARS, VAR_RE, destdir
 from pkgrepo.recipe.model import Recipe, Step
 from pkgrepo.recipe.steps import STEPS, BuiltinStep

@@ -16,7 +16,6 @@ toolchain); `pkgrepo build --scheduler tcp://HOST:PORT` is the client.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -24,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.build.builder import Builder, BuildResult, Variation
-from pkgrepo.build.plan import Recipes
+from pkgrepo.builder.builder import Builder, BuildResult
+from pkgrepo.builder.context import Variation
+from pkgrepo.builder.records import BuildRecord, read_record, write_record
 from pkgrepo.errors import BuildFailed, PkgrepoError
+from pkgrepo.package.meta import PACKAGE_SUFFIX
+from pkgrepo.recipe.load import Recipes
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Returned:
 
 def run_job(job: Job) -> Returned:
     """On a worker: build one recipe in a scratch directory; failures are returned, not raised."""
-    from pkgrepo.recipe.load import load_recipe
+    from pkgrepo.recipe.load import RecipeFile, load_recipe
     from pkgrepo.source import SourceCache
 
     start = time.monotonic()
@@ -67,7 +69,7 @@ def run_job(job: Job) -> Returned:
         path = recipes / job.recipe
         builder = Builder(out, SourceCache())
         try:
-            result = builder.build(path, load_recipe(path), Variation(jobs=job.jobs), force=True)
+            result = builder.build(RecipeFile(path, load_recipe(path)), Variation(jobs=job.jobs), force=True)
         except PkgrepoError as e:
             log = builder.log_path(job.name)
             return Returned(
@@ -75,23 +77,30 @@ def run_job(job: Job) -> Returned:
             )
         files = [e for p in result.packages for e in (p, *sorted(out.glob(f"{p.name}.*")))]  # with evidence
         datas = {p.name: p.read_bytes() for p in files}
+        record = read_record(out, job.name)
+        if record is None:
+            return Returned(
+                {}, b"", result.log.read_bytes(), time.monotonic() - start, f"{job.name}: no build record"
+            )
         return Returned(
             {n: (hashlib.sha256(d).hexdigest(), d) for n, d in datas.items()},
-            builder.record_path(job.name).read_bytes(),
+            record.to_bytes(),
             result.log.read_bytes(),
             time.monotonic() - start,
         )
 
 
 def _job(builder: Builder, recipes: Recipes, name: str, closure: set[str], share: int) -> Job:
-    path, recipe = recipes[name]
+    path, recipe = recipes[name].path, recipes[name].recipe
     files = {path.name: path.read_bytes()}
     for patch in recipe.patches:
         files[patch.file] = (path.parent / patch.file).read_bytes()
     deps: dict[str, tuple[str, bytes]] = {}
     for dep in sorted(closure):
-        record = json.loads(builder.record_path(dep).read_text())
-        for filename in record["packages"]:
+        record = read_record(builder.out, dep)
+        if record is None:
+            raise BuildFailed(f"{name}: its build dependency {dep} has no build record in {builder.out}")
+        for filename in record.packages:
             data = (builder.out / filename).read_bytes()
             deps[filename] = (hashlib.sha256(data).hexdigest(), data)
     return Job(name, path.name, files, deps, share)
@@ -99,21 +108,21 @@ def _job(builder: Builder, recipes: Recipes, name: str, closure: set[str], share
 
 def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
     """Move returned packages into place after checking them against the returned record."""
-    record = json.loads(returned.record)
-    if sorted(record["packages"]) != sorted(f for f in returned.packages if f.endswith(".pkg.tar.zst")):
+    record = BuildRecord.from_bytes(returned.record, f"{name}: the worker's build record")
+    if sorted(record.packages) != sorted(f for f in returned.packages if f.endswith(PACKAGE_SUFFIX)):
         raise BuildFailed(f"{name}: the worker's record does not list the packages it returned")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=builder.out))
     try:
         for filename, (digest, data) in sorted(returned.packages.items()):
-            if "/" in filename or not any(filename.startswith(p) for p in record["packages"]):
+            if "/" in filename or not any(filename.startswith(p) for p in record.packages):
                 raise BuildFailed(f"{name}: the worker returned an odd file name {filename!r}")
             if hashlib.sha256(data).hexdigest() != digest:
                 raise BuildFailed(f"{name}: {filename} was damaged on its way back from the worker")
             (staging / filename).write_bytes(data)
         finals = []
-        for filename in sorted(returned.packages, key=lambda f: (f.endswith(".pkg.tar.zst"), f)):
+        for filename in sorted(returned.packages, key=lambda f: (f.endswith(PACKAGE_SUFFIX), f)):
             os.replace(staging / filename, builder.out / filename)  # evidence first, the package last
-            if filename.endswith(".pkg.tar.zst"):
+            if filename.endswith(PACKAGE_SUFFIX):
                 finals.append(builder.out / filename)
     finally:
         for leftover in staging.iterdir():
@@ -121,8 +130,7 @@ def _accept(builder: Builder, name: str, returned: Returned) -> list[Path]:
         staging.rmdir()
     builder.log_path(name).parent.mkdir(parents=True, exist_ok=True)
     builder.log_path(name).write_bytes(returned.log)
-    builder.record_path(name).parent.mkdir(parents=True, exist_ok=True)
-    builder.record_path(name).write_bytes(returned.record)
+    write_record(builder.out, name, record)
     return finals
 
 
@@ -151,8 +159,7 @@ def remote_builder(
         return seen
 
     def task(name: str, share: int) -> BuildResult:
-        path, recipe = recipes[name]
-        hit = builder.lookup(path, recipe)
+        hit = builder.lookup(recipes[name])
         if hit is not None:
             return hit
         builder.report(f"{name}: sent to {address}")

@@ -44,7 +44,7 @@ from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_head
 from pkgrepo.package.extract import own_sboms
-from pkgrepo.package.meta import canonical_json
+from pkgrepo.package.meta import PACKAGE_SUFFIX, canonical_json
 from pkgrepo.paths import default_config
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.safeio import parse_json, read_regular
@@ -66,7 +66,6 @@ class BuildCache(Protocol):
         ...
 
 
-PACKAGE = ".pkg.tar.zst"
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
 ENTRY_BYTES = 1 * 2**20  # a cache entry lists a handful of file names and digests
 BLOB_BYTES = 4 * 2**30  # the largest package (CPython) is under 100 MiB
@@ -102,7 +101,7 @@ def check_hit(cache: BuildCache, recipe: str, key: str, files: Sequence[Path]) -
     the ones its manifest lists. Returns the key that signed (the last package's)."""
     by_name = {f.name: f for f in files}
     signer: Key | None = None
-    for pkg in (f for f in files if f.name.endswith(PACKAGE)):
+    for pkg in (f for f in files if f.name.endswith(PACKAGE_SUFFIX)):
         where = f"{cache.label}: {pkg.name}"
         prov_file = by_name.get(pkg.name + ".intoto.json")
         if prov_file is None:
@@ -170,7 +169,7 @@ class DirectoryCache:
         files = data.get("files") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("recipe") != recipe or not isinstance(files, dict):
             return None
-        packages = {n for n in files if isinstance(n, str) and n.endswith(PACKAGE)}
+        packages = {n for n in files if isinstance(n, str) and n.endswith(PACKAGE_SUFFIX)}
         allowed = packages | {p + s for p in packages for s in SUFFIXES} | {PUBLIC_KEY}
         bad = next(
             (

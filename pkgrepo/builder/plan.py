@@ -6,11 +6,10 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.graph import dependency_order, find_cycle
+from pkgrepo.recipe.load import Recipes
 from pkgrepo.recipe.model import Recipe
 from pkgrepo.resolve.deps import parse_dep
 from pkgrepo.suggest import suggest
-
-Recipes = dict[str, tuple[Path, Recipe]]
 
 
 def produced_names(recipe: Recipe) -> set[str]:
@@ -23,8 +22,8 @@ def produced_names(recipe: Recipe) -> set[str]:
 
 def producers(recipes: Recipes) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, (_path, recipe) in sorted(recipes.items()):
-        for produced in produced_names(recipe):
+    for name, file in sorted(recipes.items()):
+        for produced in produced_names(file.recipe):
             out.setdefault(produced, name)
     return out
 
@@ -34,7 +33,8 @@ def needs(recipes: Recipes) -> dict[str, set[str]]:
     dependencies (a build checks its packages' needs against those, so they are built first)."""
     made_by = producers(recipes)
     out: dict[str, set[str]] = {}
-    for name, (_path, recipe) in recipes.items():
+    for name, file in recipes.items():
+        recipe = file.recipe
         runtime = [
             *recipe.package.dependencies.runtime,
             *(d for sub in recipe.subpackages for d in sub.dependencies.runtime),
@@ -50,7 +50,7 @@ def plan(recipes: Recipes, wanted: list[str], with_tests: bool = True) -> list[s
     graph = needs(recipes)
     cycle = find_cycle(graph)
     if cycle:
-        first = recipes[cycle[0]][0]
+        first = recipes[cycle[0]].path
         raise BadInput(
             f"{first}: build-depends form a cycle: {' -> '.join(cycle)}; break it by removing one dependency"
         )
@@ -62,7 +62,7 @@ def plan(recipes: Recipes, wanted: list[str], with_tests: bool = True) -> list[s
             continue
         selected.add(name)
         todo += list(graph[name])
-        test = recipes[name][1].test
+        test = recipes[name].recipe.test
         if with_tests and test:
             todo += [made_by[n] for n in (parse_dep(e).name for e in test.environment) if n in made_by]
     return [g[0] for g in dependency_order({n: graph[n] & selected for n in selected})]
@@ -73,7 +73,7 @@ def find_recipe(recipes: Recipes, arg: str) -> str:
     if arg in recipes:
         return arg
     p = Path(arg)
-    for name, (path, _r) in recipes.items():
-        if p.exists() and path.resolve() == p.resolve():
+    for name, file in recipes.items():
+        if p.exists() and file.path.resolve() == p.resolve():
             return name
     raise BadInput(f"{arg}: no such recipe in the recipes directory{suggest(arg, recipes)}")

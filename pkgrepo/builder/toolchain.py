@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pkgrepo.build.sandbox import SYSROOT, TOOLCHAIN
+from pkgrepo.builder.sandbox import SYSROOT, TOOLCHAIN
 
 LOADER = "/lib/ld-musl-x86_64.so.1"
 KERNEL_HEADERS = {

@@ -1,0 +1,91 @@
+"""Every typed record with `from_dict`/`to_dict` reads back what it writes, through real JSON.
+
+A field added to one side only (written but not read, or read under another key) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pkgrepo.attest.component import Component, SourceRef
+from pkgrepo.attest.provenance import Resource
+from pkgrepo.builder.records import BuildRecord
+from pkgrepo.image.sigkeys import KeyRecord
+from pkgrepo.package.meta import FileEntry, PackageInfo
+from pkgrepo.package.rootfs import InstalledPackage
+from pkgrepo.repo.index import IndexEntry
+
+INFO = PackageInfo(
+    name="zlib-dev",
+    version="1.3.1",
+    epoch=1,
+    release=2,
+    description="zlib headers",
+    license="Zlib",
+    homepage="https://zlib.net",
+    origin="zlib",
+    depends=["so:libz.so.1", "zlib=1:1.3.1-r2"],
+    provides=["pc:zlib=1.3.1"],
+    installed_size=4096,
+    build_date=1_700_000_000,
+    build_key="k" * 64,
+    upstream="pkg:generic/madler/zlib@1.3.1",
+    cpe="cpe:2.3:a:zlib:zlib:1.3.1:*:*:*:*:*:*:*",
+    fixes=["CVE-2023-45853"],
+)
+SOURCE = SourceRef("https://zlib.net/zlib-1.3.1.tar.gz", "b" * 64)
+
+# (record, how it is read back from its dict)
+CASES: list[tuple[Any, Any]] = [
+    (INFO, PackageInfo.from_dict),
+    (PackageInfo(name="hello", version="2.12", origin="hello"), PackageInfo.from_dict),
+    (FileEntry("usr/lib/libz.so.1.3.1", "file", 0o755, 100, "c" * 64), FileEntry.from_dict),
+    (FileEntry("usr/lib/libz.so.1", "symlink", 0o777, target="libz.so.1.3.1"), FileEntry.from_dict),
+    (FileEntry("usr/include", "dir", 0o755), FileEntry.from_dict),
+    (IndexEntry(INFO, f"packages/{INFO.filename}", "d" * 64, 1234), IndexEntry.from_dict),
+    (
+        InstalledPackage(
+            "zlib", "1.3.1-r2", True, "native:packages", "zlib", ("musl",), ("so:libz.so.1",), 9, ("a", "b")
+        ),
+        lambda d: InstalledPackage.from_dict("zlib", d),
+    ),
+    (SOURCE, SourceRef.from_dict),
+    (
+        Component(
+            "zlib",
+            "1.3.1-r2",
+            "Zlib",
+            "zlib",
+            "a" * 64,
+            (SOURCE,),
+            "https://zlib.net",
+            "z",
+            "x86_64",
+            "pkg:generic/madler/zlib@1.3.1",
+            None,
+            ("CVE-2023-45853",),
+        ),
+        Component.from_dict,
+    ),
+    (
+        Resource("build-dependency", "pkg:generic/pkgrepo/musl@1.2.5-r0", "e" * 64, {"k": "v"}),
+        Resource.from_dict,
+    ),
+    (Resource("recipe"), Resource.from_dict),
+    (
+        KeyRecord("f" * 64, "-----BEGIN PUBLIC KEY-----\n", 1_700_000_000, 1_800_000_000, 1_750_000_000),
+        lambda d: KeyRecord.from_dict("keys.json", d),
+    ),
+    (KeyRecord("f" * 64, "pem", 0, 86_400), lambda d: KeyRecord.from_dict("keys.json", d)),
+    (BuildRecord("k" * 64, ["a.pkg"], tested=True), BuildRecord.from_dict),
+]
+
+
+@pytest.mark.parametrize(("record", "read"), CASES, ids=lambda x: type(x).__name__)
+def test_round_trip(record: Any, read: Any):
+    data = json.loads(json.dumps(record.to_dict()))
+    assert read(data) == record
+    assert read(data).to_dict() == record.to_dict()
