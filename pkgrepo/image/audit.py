@@ -29,7 +29,6 @@ streamed in blocks, never held whole.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
 from pkgrepo.image.unpack import unpacked
+from pkgrepo.safeio import untrusted_json
 
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 SHELLS = {"sh", "ash", "bash", "dash", "zsh", "ksh", "mksh", "hush", "csh", "tcsh", "fish", "busybox"}
@@ -241,8 +241,8 @@ def _owners(img: _Image) -> dict[str, str]:
         found = img.tree.find(name, follow=False)
         raw = img.read(name, MAX_RECORD) if found and found[1].kind == "file" else None
         try:
-            data = json.loads(raw)[key] if raw else {}
-        except (ValueError, KeyError, TypeError, RecursionError):
+            data = untrusted_json(raw)[key] if raw else {}
+        except (ValueError, KeyError, TypeError):
             continue
         if key == "packages" and isinstance(data, dict):
             for pkg, rec in data.items():

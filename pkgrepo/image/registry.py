@@ -10,7 +10,6 @@ image itself. `--insecure` speaks plain HTTP (a loopback test registry).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import urllib3
 
 from pkgrepo.errors import BadInput, Unreachable
+from pkgrepo.safeio import untrusted_json
 
 MAX_MANIFEST = 4 << 20  # containers/image's limit for a manifest
 MAX_BLOB = 64 << 20  # an attachment: SBOM, provenance, VEX
@@ -131,7 +131,7 @@ class Registry:
             return None
         digest, data, _ = found
         try:
-            doc = json.loads(data)
+            doc = untrusted_json(data)
         except ValueError as e:
             raise BadInput(f"registry {self.ref.host}: manifest {reference} is not JSON ({e})") from None
         if not isinstance(doc, dict):
@@ -159,7 +159,7 @@ class Registry:
         if resp.status != 200 or not resp.headers.get("content-type", "").startswith(MEDIA_INDEX):
             return None
         try:
-            doc = json.loads(resp.data)
+            doc = untrusted_json(resp.data)
         except ValueError:
             raise BadInput(f"registry {self.ref.host}: the referrers of {digest[:19]} are not JSON") from None
         return doc if isinstance(doc, dict) else None
@@ -169,7 +169,7 @@ class Registry:
         if resp.status == 404:
             return []
         try:
-            return list(json.loads(resp.data).get("tags") or [])
+            return list(untrusted_json(resp.data).get("tags") or [])
         except (ValueError, AttributeError):
             raise BadInput(f"registry {self.ref.host}: the tag list of {self.ref.name} is not JSON") from None
 
