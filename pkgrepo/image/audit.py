@@ -13,8 +13,10 @@ Rule ids (one line each in the report):
   must be sticky (a file under them, or reached through them, counts);
 - `locked-passwords`: no empty or usable password in /etc/passwd or /etc/shadow (as their links
   resolve inside the root);
-- `no-private-keys`: no private-key material in any file: a PEM or OpenSSH block whose body parses
-  as a key (`pkgrepo.image.keys`), in raw bytes (bytecode included) and inside zip archives;
+- `no-private-keys`: no private-key material in any file: PEM, OpenSSH, DER (PKCS#1, PKCS#8, SEC1),
+  base64 of DER without armour, any of them in UTF-16 text, that parses as a key
+  (`pkgrepo.image.keys`), in raw bytes (bytecode included) and inside zip archives and gzip, xz
+  and bzip2 files;
 - `owned-files`: every file and link belongs to a package (the installed-package database) or to
   the base files pkgrepo wrote (their record).
 
@@ -38,7 +40,7 @@ from typing import Any
 from pkgrepo.errors import BadInput
 from pkgrepo.image.assemble import INSTALLED_DB
 from pkgrepo.image.basefiles import RECORD
-from pkgrepo.image.keys import KeyScanner, scan_zip
+from pkgrepo.image.keys import KeyScanner, scan_compressed, scan_zip
 from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
@@ -138,12 +140,13 @@ class _Image:
         except BadInput:
             return []
         with os.fdopen(fd, "rb") as f:
-            scanner = KeyScanner()
+            seen: set[bytes] = set()  # a key the raw bytes show is not reported again from inside
+            scanner = KeyScanner(seen=seen)
             while block := f.read(BLOCK):
                 scanner.feed(block)
             found = scanner.close()
             f.seek(0)
-            return found + scan_zip(f)
+            return found + scan_zip(f, seen=seen) + scan_compressed(f, seen)
 
 
 def _walk(path: Path) -> Tree:
