@@ -39,6 +39,19 @@ class Answer:
     data: bytes
 
 
+def listed(doc: dict, key: str, where: str) -> list:
+    """`doc[key]` of a registry's JSON answer as a list (none when absent or null); BadInput naming
+    `where` when the registry put something else there."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadInput(
+            f"{where}: {key} is not a list ({type(value).__name__}); the registry's answer is malformed"
+        )
+    return value
+
+
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -160,8 +173,10 @@ class Registry:
             return None
         try:
             doc = untrusted_json(resp.data)
-        except ValueError:
-            raise BadInput(f"registry {self.ref.host}: the referrers of {digest[:19]} are not JSON") from None
+        except ValueError as e:
+            raise BadInput(
+                f"registry {self.ref.host}: the referrers of {digest[:19]} are not JSON ({e})"
+            ) from None
         return doc if isinstance(doc, dict) else None
 
     def tags(self) -> list[str]:
@@ -169,9 +184,12 @@ class Registry:
         if resp.status == 404:
             return []
         try:
-            return list(untrusted_json(resp.data).get("tags") or [])
+            tags = listed(untrusted_json(resp.data), "tags", f"registry {self.ref.host}: the tag list")
         except (ValueError, AttributeError):
             raise BadInput(f"registry {self.ref.host}: the tag list of {self.ref.name} is not JSON") from None
+        if not all(isinstance(t, str) for t in tags):
+            raise BadInput(f"registry {self.ref.host}: the tag list of {self.ref.name} holds a non-string")
+        return tags
 
     # --- writes ---
 

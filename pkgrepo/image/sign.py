@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pkgrepo import __version__
 from pkgrepo.errors import BadInput
-from pkgrepo.image.registry import MEDIA_MANIFEST, Ref, Registry, tag_for
+from pkgrepo.image.registry import MEDIA_MANIFEST, Ref, Registry, listed, tag_for
 from pkgrepo.image.sigkeys import KeyList, KeyRecord, Signing, decrypt_private_key, verify_signature
 from pkgrepo.safeio import untrusted_json
 
@@ -150,7 +150,7 @@ def verify(registry: Registry, ref: Ref, digest: str, keys: KeyList, now: int) -
             f"{where}: the image {digest[:19]} is not signed (no {tag_for(digest, '.sig')} attachment)"
         )
     reasons: list[str] = []
-    for layer in found[1].get("layers") or []:
+    for layer in listed(found[1], "layers", f"{where}: the signature attachment"):
         if not isinstance(layer, dict) or layer.get("mediaType") != SIGNATURE_MEDIA:
             continue
         try:
