@@ -207,8 +207,9 @@ def _tar_gz(name: str, data: bytes) -> bytes:
 
 def test_a_real_private_key_in_any_encoding_fails(tmp_path: Path):
     """Keys not in PEM: DER of each structure, base64 of DER without armour (alone, in JSON with
-    escapes, in an environment file), UTF-16 text, and gzip, xz and bzip2 files. Each place is
-    reported once (a PKCS#8 key holds a PKCS#1 one; a PEM body is also base64 of DER)."""
+    escapes, in an environment file), UTF-16 text, and gzip, xz and bzip2 files; and a key behind
+    more key-shaped structures than are loaded. Each place is reported once (a PKCS#8 key holds a
+    PKCS#1 one; a PEM body is also base64 of DER)."""
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ec_key = ec.generate_private_key(ec.SECP384R1())
     ed_key = ed25519.Ed25519PrivateKey.generate()
@@ -235,6 +236,8 @@ def test_a_real_private_key_in_any_encoding_fails(tmp_path: Path):
         "usr/share/app/key.der.xz": lzma.compress(b"\0" * (3 << 20) + _der(ed_key, pkcs8)),
         "usr/share/app/key.pem.bz2": bz2.compress(pem),
         "usr/lib/app/deps.zip": _zip({"conf/key.der": _der(ec_key, pkcs1)}),
+        # a key hidden behind more key-shaped structures than are loaded: the file is reported
+        "usr/lib/app/chaff.bin": b"\x30\x82\x27\xff\x02\x01\x00\x02" * 2000 + _der(ed_key, pkcs8),
     }
     report = _report(tmp_path, [M(p, data=d) for p, d in places.items()])
     assert [r["id"] for r in report["rules"] if r["status"] == "fail"] == ["no-private-keys"]

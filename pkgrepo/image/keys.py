@@ -18,7 +18,9 @@ any of the encodings a key is stored in:
 
 A marker with no key after it (pkgrepo's own rule, documentation, a placeholder
 body, a public key or certificate) is not a finding, and one key found in two
-encodings (a PEM block is also a base64 run) is reported once.
+encodings (a PEM block is also a base64 run) is reported once. At most
+`MAX_ATTEMPTS` key-shaped structures are loaded per file: a file with more (chaff
+that costs a load each, and could hide a key behind it) is itself a finding.
 
 Contents are streamed in blocks with a bounded window, so any file size costs
 the same memory. Blocks are looked for in the raw bytes, which covers bytecode:
@@ -69,9 +71,9 @@ DER_KEY = re.compile(
 MAX_DER = 10 << 10
 # base64 of a key's DER starts with "M" (0x30) and, for the lengths DER_KEY admits, C to I
 B64_KEY = re.compile(rb"M[C-I][A-Za-z0-9+/]{22}")
-B64_TEXT = re.compile(rb"[A-Za-z0-9+/=\r\n\\]+")
-LINE_BREAK = re.compile(rb"\r?\n|\\r\\n|\\n|\\r")
+B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 MAX_B64 = MAX_DER * 4 // 3 + 4  # base64 characters of the largest DER key
+MAX_ATTEMPTS = 1024  # key-shaped structures loaded in one file (an ELF library has none or a few)
 WINDOW = 64 << 10  # bytes carried from one block to the next: more than any key in any encoding
 # what a key in UTF-16 text shows, little or big endian: PEM armour, or base64 of DER
 # (two searches that each start with a literal: one alternation of them is ten times slower)
@@ -125,6 +127,12 @@ def _pem_kind(label: str, der: bytes) -> str | None:
     return f"{algo} private key" + (" (OpenSSH)" if label == "OPENSSH " else "")
 
 
+def _unbroken(text: bytes) -> bytes:
+    """Base64 text without its line breaks, written or escaped (`\\n` in JSON or source), and the
+    blanks that indent it (YAML, XML)."""
+    return text.replace(b"\\n", b"").replace(b"\\r", b"").translate(None, b"\r\n \t")
+
+
 def _der_length(data: bytes, at: int) -> int | None:
     """The whole length (header included) of the DER element at `at`, or None."""
     if at + 2 > len(data):
@@ -159,6 +167,7 @@ class KeyScanner:
         self._seen = set() if seen is None else seen  # digests of the keys reported: one key, one finding
         self._pos = 0  # bytes fed so far
         self._der_end = 0  # where the last DER key found ends in the file
+        self._attempts = 0  # key-shaped structures loaded so far
         self._utf16 = utf16
         self._halves: tuple[KeyScanner, KeyScanner] | None = None  # UTF-16: the two byte streams
 
@@ -207,27 +216,47 @@ class KeyScanner:
             pos = m.end()
         self._buf = buf[max(pos, len(buf) - 64) :]  # a marker cut by the block boundary
 
+    def _attempt(self) -> bool:
+        """Whether one more key-shaped structure may be loaded; past `MAX_ATTEMPTS` in one file the
+        file is reported instead (fail closed: a file full of them could hide a key among them)."""
+        self._attempts += 1
+        if self._attempts == MAX_ATTEMPTS + 1:
+            self.found.append(f"more than {MAX_ATTEMPTS} key-shaped structures, not all checked")
+        return self._attempts <= MAX_ATTEMPTS
+
     def _scan_der(self, window: bytes) -> None:
         at = self._pos - len(self._tail)  # where `window` starts in the file
         for m in DER_KEY.finditer(window):
+            if at + m.start() + MAX_DER + 4 <= self._pos:
+                continue  # whole in the window before: looked at there
             size = _der_length(window, m.start())
             if at + m.start() < self._der_end or size is None or m.start() + size > len(window):
                 continue  # inside a key reported (PKCS#8 wraps PKCS#1), or whole in the next window
+            if not self._attempt():
+                return
             der = window[m.start() : m.start() + size]
             if (kind := der_kind(der)) is not None:
                 self._report(f"{kind} (DER)", der)
                 self._der_end = at + m.start() + size
 
     def _scan_base64(self, window: bytes) -> None:
+        at = self._pos - len(self._tail)
         for m in B64_KEY.finditer(window):
-            if not DER_KEY.match(base64.b64decode(m.group())):
+            if self._attempts > MAX_ATTEMPTS:
+                return
+            if at + m.start() + 2 * MAX_B64 <= self._pos:
+                continue  # whole in the window before: looked at there
+            head = base64.b64decode(m.group())
+            size = _der_length(head, 0) if DER_KEY.match(head) else None
+            if size is None or not self._attempt():
                 continue
-            run = B64_TEXT.match(window, m.start(), m.start() + MAX_B64 * 2)  # line breaks in between
-            chars = b"".join(LINE_BREAK.split(run.group() if run else b""))[:MAX_B64]
-            der = base64.b64decode(chars[: len(chars) // 4 * 4])
-            size = _der_length(der, 0)
-            if size is not None and size <= len(der) and (kind := der_kind(der[:size])):
-                self._report(f"{kind} (base64 DER)", der[:size])
+            need = -(-size // 3) * 4  # the base64 characters of `size` bytes
+            chars = _unbroken(window[m.start() : m.start() + 2 * need])[:need]  # line breaks in between
+            if len(chars) < need or chars.translate(None, B64_CHARS):
+                continue  # not that many base64 characters in a row: no key of that size starts here
+            der = base64.b64decode(chars[: len(chars) // 4 * 4])[:size]
+            if len(der) == size and (kind := der_kind(der)):
+                self._report(f"{kind} (base64 DER)", der)
 
     def _feed_halves(self, window: bytes, at: int) -> None:
         """UTF-16 text: the bytes at even and at odd positions, each its own stream of ASCII text,
