@@ -77,18 +77,35 @@ def _depth(data: Any, limit: int) -> bool:
     return True
 
 
-def parse_json(data: bytes | str, where: Path | str, what: str, depth: int = JSON_DEPTH) -> Any:
-    """JSON text as Python data; `BadInput` when it is not JSON or nests deeper than `depth`."""
-    too_deep = BadInput(f"{shown(where)}: {what} nests deeper than {depth} levels; refused as hostile")
+class HostileJSON(ValueError):
+    """JSON text nested deeper or larger than a reader of untrusted JSON accepts."""
+
+
+def untrusted_json(data: bytes | str, depth: int = JSON_DEPTH, limit: int = EVIDENCE_BYTES) -> Any:
+    """`json.loads` for text someone else wrote: at most `limit` bytes (characters for a str) and
+    `depth` levels of nesting. Every failure is a `ValueError` (`HostileJSON` for the bounds,
+    `JSONDecodeError` or `UnicodeDecodeError` otherwise), never a RecursionError, so callers
+    that already turn a ValueError into one line of bad input need nothing more."""
+    if len(data) > limit:
+        raise HostileJSON(f"is {len(data)} bytes, more than the limit of {limit}")
     try:
         value = json.loads(data)
     except RecursionError:
-        raise too_deep from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{shown(where)}: {what} is not JSON ({e}); fix or remove it") from None
+        raise HostileJSON(f"nests deeper than {depth} levels; refused as hostile") from None
     if not _depth(value, depth):
-        raise too_deep
+        raise HostileJSON(f"nests deeper than {depth} levels; refused as hostile")
     return value
+
+
+def parse_json(data: bytes | str, where: Path | str, what: str, depth: int = JSON_DEPTH) -> Any:
+    """JSON text as Python data; `BadInput` naming `where` when it is not JSON, nests deeper than
+    `depth` or is larger than `EVIDENCE_BYTES`."""
+    try:
+        return untrusted_json(data, depth)
+    except HostileJSON as e:
+        raise BadInput(f"{shown(where)}: {what} {e}") from None
+    except ValueError as e:
+        raise BadInput(f"{shown(where)}: {what} is not JSON ({e}); fix or remove it") from None
 
 
 def load_json(path: Path, what: str, limit: int = EVIDENCE_BYTES) -> Any:

@@ -145,6 +145,26 @@ def test_vex_naming_our_package_suppresses_it(world: Path, purl: str):
     assert [(f["package"], f["status"]) for f in findings] == [("hello", "not_affected")]
 
 
+@pytest.mark.parametrize(
+    "purl",
+    [
+        "pkg:generic/pkgrepo/hello@2.10-r1?arch=aarch64&arch=x86_64",  # read as the last: x86_64
+        "pkg:generic/pkgrepo/hello@2.10-r1?arch=x86_64&arch=aarch64",
+        "pkg:generic/pkgrepo/hello@2.10-r1?ARCH=aarch64&arch=x86_64",  # keys are case-insensitive
+        "pkg:generic/pkgrepo/hello@2.10-r1?arch=",  # read as no arch: every architecture
+        "pkg:generic/pkgrepo/hello@2.10-r1?=aarch64",
+        "pkg:generic/pkgrepo/hello@2.10-r1?arch=x86_64&",
+    ],
+)
+def test_vex_with_an_ambiguous_purl_is_refused(world: Path, purl: str):
+    """A purl that packageurl would read as ours (or as every architecture) by dropping or
+    overriding a qualifier names no one artefact: the document is refused, naming the statement."""
+    (world / "vex" / "v.json").write_text(json.dumps(openvex("pkg:npm/pkgrepo/hello", purl)))
+    args = ("scan", str(world / "sbom.json"), "--advisories", str(world / "adv"), "--vex", str(world / "vex"))
+    proc = hostile(*args, cwd=world)
+    assert "v.json: statements[0].products[1]" in proc.stderr, proc.stderr
+
+
 def _plant(where: Path, kind: str, world: Path) -> None:
     """A hostile file at `where`: a FIFO, a symlink to /dev/zero or to the canary, deep or wrong JSON."""
     if kind == "fifo":

@@ -7,14 +7,20 @@ like a violation, is not one). No build is needed, so these run in seconds.
 
 from __future__ import annotations
 
+import base64
+import bz2
+import gzip
 import io
 import json
+import lzma
 import py_compile
 import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -184,6 +190,97 @@ def test_a_real_private_key_anywhere_fails(tmp_path: Path, kind: str):
     reported = {f.split(" holds ")[0] for f in rule["findings"]}
     assert reported == {f"/{p}" for p in places}, rule["findings"]
     assert all("(from base)" in f for f in rule["findings"])
+
+
+def _der(key, fmt, encryption=None) -> bytes:
+    return key.private_bytes(ser.Encoding.DER, fmt, encryption or ser.NoEncryption())
+
+
+def _tar_gz(name: str, data: bytes) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def test_a_real_private_key_in_any_encoding_fails(tmp_path: Path):
+    """Keys not in PEM: DER of each structure, base64 of DER without armour (alone, in JSON with
+    escapes, in an environment file), UTF-16 text, and gzip, xz and bzip2 files; and a key behind
+    more key-shaped structures than are loaded. Each place is reported once (a PKCS#8 key holds a
+    PKCS#1 one; a PEM body is also base64 of DER)."""
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP384R1())
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    pkcs1, pkcs8, legacy = (
+        ser.PrivateFormat.TraditionalOpenSSL,
+        ser.PrivateFormat.PKCS8,
+        ser.PrivateFormat.PKCS8,
+    )
+    pem = _pem(rsa_key)
+    places = {
+        "etc/ssl/private/rsa.der": _der(rsa_key, pkcs1),
+        "etc/ssl/private/rsa8.der": _der(rsa_key, pkcs8),
+        "etc/ssl/private/ec.der": _der(ec_key, pkcs1),  # SEC1
+        "etc/ssl/private/ed.p8": _der(ed_key, legacy),
+        "etc/ssl/private/enc.p8": _der(ec_key, pkcs8, ser.BestAvailableEncryption(b"secret")),
+        "usr/lib/app/blob.bin": b"\0" * ((1 << 20) - 100) + _der(rsa_key, pkcs8) + b"\0" * 4096,
+        "etc/app/env": b"DEBUG=0\nKEY=" + base64.b64encode(_der(ec_key, pkcs8)) + b"\n",
+        "etc/app/sa.json": json.dumps({"k": base64.encodebytes(_der(rsa_key, pkcs8)).decode()}).encode(),
+        "etc/app/key.b64": base64.encodebytes(_der(ed_key, pkcs8)),
+        "usr/share/app/key-le.txt": ("a key:\n" + pem.decode()).encode("utf-16-le"),
+        "usr/share/app/key-be.txt": b"\xfe\xff" + ("x" + pem.decode()).encode("utf-16-be"),
+        "usr/share/app/b64-le.txt": base64.b64encode(_der(ec_key, pkcs1)).decode().encode("utf-16-le"),
+        "usr/share/app/keys.tar.gz": _tar_gz("key.pem", pem),
+        "usr/share/app/key.der.xz": lzma.compress(b"\0" * (3 << 20) + _der(ed_key, pkcs8)),
+        "usr/share/app/key.pem.bz2": bz2.compress(pem),
+        "usr/lib/app/deps.zip": _zip({"conf/key.der": _der(ec_key, pkcs1)}),
+        # a key hidden behind more key-shaped structures than are loaded: the file is reported
+        "usr/lib/app/chaff.bin": b"\x30\x82\x27\xff\x02\x01\x00\x02" * 2000 + _der(ed_key, pkcs8),
+    }
+    report = _report(tmp_path, [M(p, data=d) for p, d in places.items()])
+    assert [r["id"] for r in report["rules"] if r["status"] == "fail"] == ["no-private-keys"]
+    findings = next(r for r in report["rules"] if r["id"] == "no-private-keys")["findings"]
+    reported = [f.split(" holds ")[0] for f in findings]
+    assert sorted(reported) == sorted(f"/{p}" for p in places), findings  # each once
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")  # a CA in the bundle has serial 0
+def test_cpython_test_data_public_der_and_compressed_certificates_pass(tmp_path: Path):
+    """What looks like key material but is none: CPython's own test data (every file of Lib/test
+    that is not Python and holds no PEM private key: certificates in PEM and DER, archives, audio,
+    images, decimal tests), certificates and public keys in DER and as base64 without armour, and
+    the CA bundle in UTF-16 and gzip, xz and bzip2."""
+    found = run_cli("fetch", "python3", check=True).stdout.split()[0]
+    extra = []
+    with tarfile.open(found) as tar:
+        for m in tar:
+            if not m.isfile() or "/Lib/test/" not in m.name or m.name.endswith(".py"):
+                continue
+            data = tar.extractfile(m).read()
+            if b"PRIVATE KEY-----" not in data:  # keycert.pem and its kin hold real (test) keys
+                extra.append(M("usr/lib/python3.11/test/" + m.name.split("/Lib/test/", 1)[1], data=data))
+    assert len(extra) > 400, "CPython's test data is missing from the source"
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_bytes()
+    certs = x509.load_pem_x509_certificates(bundle)[:40]
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    extra += [M(f"usr/share/ca/{i}.der", data=c.public_bytes(ser.Encoding.DER)) for i, c in enumerate(certs)]
+    extra += [
+        M(
+            "usr/share/ca/all.b64",
+            data=b"\n".join(base64.b64encode(c.public_bytes(ser.Encoding.DER)) for c in certs),
+        ),
+        M(
+            "usr/share/keys/pub.der",
+            data=public.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo),
+        ),
+        M("usr/share/ca/bundle-utf16.txt", data=bundle.decode().encode("utf-16")),
+        M("usr/share/ca/bundle.gz", data=gzip.compress(bundle)),
+        M("usr/share/ca/bundle.xz", data=lzma.compress(bundle)),
+        M("usr/share/ca/bundle.bz2", data=bz2.compress(bundle)),
+    ]
+    assert _failed(_audit(tmp_path, extra)) == []
 
 
 def test_marker_strings_and_public_material_pass(tmp_path: Path):

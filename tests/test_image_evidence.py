@@ -249,14 +249,14 @@ MALFORMED = {
         "is not sha256",
     ),
     "index-no-size": ("index", lambda i: i["manifests"][0].pop("size"), "is not a whole number"),
-    "index-nested": ("raw-index", '{"manifests": ' + _deep(50000) + "}", "nested too deeply"),
+    "index-nested": ("raw-index", '{"manifests": ' + _deep(50000) + "}", "nests deeper than"),
     "index-a-list": ("raw-index", "[]", "not a JSON object"),
     "manifest-layers-a-string": ("manifest", lambda m: m.update(layers="x"), "layers is not a list"),
     "manifest-layer-no-digest": ("manifest", lambda m: m["layers"][0].pop("digest"), "is not sha256"),
     "manifest-layer-a-number": ("manifest", lambda m: m.update(layers=[7]), "not a JSON object"),
     "manifest-no-config": ("manifest", lambda m: m.pop("config"), "has no config"),
     "manifest-annotations-a-list": ("manifest", lambda m: m.update(annotations=[]), "annotations is not"),
-    "manifest-nested": ("raw-manifest", '{"config": ' + _deep(50000) + "}", "nested too deeply"),
+    "manifest-nested": ("raw-manifest", '{"config": ' + _deep(50000) + "}", "nests deeper than"),
 }
 
 

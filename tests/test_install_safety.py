@@ -757,3 +757,57 @@ def test_too_many_files_for_the_inodes_are_refused(tmp_path: Path, small_fs: Pat
     assert proc.returncode == 1, proc.stderr
     assert "not enough inodes" in proc.stderr and "inodes free on" in proc.stderr, proc.stderr
     assert snapshot(root) == before
+
+
+def test_a_file_system_mounted_inside_the_root_is_checked_on_its_own(tmp_path: Path):
+    """ROOT/var is a 4 MiB tmpfs inside a root on a large file system: 8 MiB bound for var/ are
+    refused against the tmpfs's own free space (naming it), the root unchanged; the same 8 MiB
+    bound for usr/ install, as the root's file system has the room."""
+    pkgs, root = tmp_path / "pkgs", tmp_path / "root"
+    pkgs.mkdir()
+    make_package(pkgs, "base")
+    run_cli("install", "--packages", str(pkgs), "--root", str(root), "base", check=True)
+    var = root / "var"
+    var.mkdir(exist_ok=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=755", "tmpfs", str(var)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs needs root: {proc.stderr.strip()}")
+    try:
+        make_package(pkgs, "big-var", files={"var/lib/big/zeros": "\0" * (8 << 20)})
+        make_package(pkgs, "big-usr", files={"usr/share/big/zeros": "\0" * (8 << 20)})
+        before = snapshot(root)
+        proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "big-var")
+        assert proc.returncode == 1, proc.stderr
+        assert f"need 8.0 MiB, 4.0 MiB free on {var}" in proc.stderr, proc.stderr
+        assert snapshot(root) == before
+        run_cli("install", "--packages", str(pkgs), "--root", str(root), "big-usr", check=True)
+        assert (root / "usr/share/big/zeros").stat().st_size == 8 << 20
+    finally:
+        subprocess.run(["umount", "-l", str(var)], check=False)
+
+
+def test_files_split_over_the_mounts_inside_the_root_fit_together(tmp_path: Path, small_fs: Path):
+    """A root on a 4 MiB file system with another 4 MiB one at ROOT/var: 3 MiB to usr/ and 3 MiB
+    to var/ fit (6 MiB is more than either has, so the root's figure alone would refuse them);
+    16 MiB are refused up front naming both."""
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    root = _installed_base(small_fs, pkgs)
+    var = root / "var"
+    var.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=755", "tmpfs", str(var)], check=True)
+    try:
+        make_package(pkgs, "split", files={"usr/share/s/a": "a" * (3 << 20), "var/lib/s/b": "b" * (3 << 20)})
+        make_package(pkgs, "huge", files={"usr/share/h/a": "a" * (8 << 20), "var/lib/h/b": "b" * (8 << 20)})
+        before = snapshot(root)
+        proc = run_cli("install", "--packages", str(pkgs), "--root", str(root), "huge")
+        assert proc.returncode == 1, proc.stderr
+        assert "need 16.0 MiB" in proc.stderr and "the 1 file system mounted inside" in proc.stderr, (
+            proc.stderr
+        )
+        assert snapshot(root) == before
+        run_cli("install", "--packages", str(pkgs), "--root", str(root), "split", check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(var)], check=False)

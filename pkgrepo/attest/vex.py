@@ -8,7 +8,8 @@ package's purl (`pkg:generic/pkgrepo/NAME@VERSION?arch=ARCH`) as go-vex matches 
 same type, namespace and name; the same version, or none (every version); every qualifier
 the statement gives (`arch` above all) equal to the package's; no subpath. A product of
 another type (`pkg:npm/...`), another architecture or an unknown qualifier names another
-artefact and suppresses nothing.
+artefact and suppresses nothing. A purl whose qualifiers are ambiguous (one given twice, or
+one without a key or a value) is refused with the document, naming the statement.
 
 Documents are read no-follow as regular files of bounded size and nesting (`pkgrepo.safeio`).
 """
@@ -23,12 +24,13 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from packageurl import PackageURL
 
 from pkgrepo.attest.component import Subject
 from pkgrepo.errors import BadInput, PkgrepoError
-from pkgrepo.safeio import load_json
+from pkgrepo.safeio import load_json, shown
 
 if TYPE_CHECKING:
     import jsonschema
@@ -76,7 +78,32 @@ class Statement:
         return any(_names(p, ours) for p in self.products)
 
 
+def ambiguity(purl: str) -> str | None:
+    """Why `purl` does not name one artefact, or None: a qualifier given twice (in any case) or
+    with an empty key or value. `PackageURL.from_string` keeps the last of repeated qualifiers
+    and drops empty ones, so `?arch=aarch64&arch=x86_64` would read as x86_64 and `?arch=`
+    as every architecture; such a purl is refused instead. A product that is no purl at all
+    (another IRI) is not ambiguous: it names nothing of ours."""
+    if not purl.lower().startswith("pkg:"):
+        return None
+    rest = purl.rpartition("#")[0] if "#" in purl else purl  # the purl spec splits from the right
+    if "?" not in rest:
+        return None
+    seen: set[str] = set()
+    for pair in rest.rpartition("?")[2].split("&"):
+        key, eq, value = pair.partition("=")
+        key = unquote(key).strip().lower()
+        if not (eq and key and unquote(value)):
+            return f"has a qualifier without a key or a value ({pair[:40]!r})"
+        if key in seen:
+            return f"gives the qualifier {key!r} more than once"
+        seen.add(key)
+    return None
+
+
 def _names(product: str, ours: PackageURL) -> bool:
+    if ambiguity(product) is not None:
+        return False
     try:
         theirs = PackageURL.from_string(product)
     except ValueError:
@@ -103,10 +130,16 @@ def _require_justification(path: Path, data: object) -> None:
 
 def _parse(path: Path, data: dict) -> list[Statement]:
     out = []
-    for s in data["statements"]:
+    for i, s in enumerate(data["statements"]):
         products = tuple(
             (p.get("identifiers") or {}).get("purl") or p.get("@id", "") for p in s.get("products", [])
         )
+        for j, purl in enumerate(products):
+            if (why := ambiguity(purl)) is not None:
+                raise BadInput(
+                    f"{shown(path)}: statements[{i}].products[{j}]: purl {purl[:120]!r} {why}; "
+                    "a purl names one artefact: give each qualifier once, with a value"
+                )
         out.append(
             Statement(
                 s["vulnerability"]["name"],

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.registry import MEDIA_INDEX, MEDIA_MANIFEST, Registry, sha256, tag_for
+from pkgrepo.image.registry import MEDIA_INDEX, MEDIA_MANIFEST, Registry, listed, sha256, tag_for
 
 EMPTY_MEDIA = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
@@ -109,7 +109,7 @@ def attach(
 
 def _parse_index(where: str, doc: dict) -> list[Referrer]:
     out = []
-    for m in doc.get("manifests") or []:
+    for m in listed(doc, "manifests", where):
         try:
             out.append(
                 Referrer(
@@ -155,7 +155,7 @@ def fetch(registry: Registry, image_digest: str, ref: Referrer) -> bytes:
         )
     if doc.get("artifactType") != ref.artifact_type:
         raise BadInput(f"{where}: artifactType {doc.get('artifactType')!r} differs from the referrers list")
-    layers = doc.get("layers") or []
+    layers = listed(doc, "layers", where)
     if len(layers) != 1 or not isinstance(layers[0], dict):
         raise BadInput(f"{where}: expected one layer (the document), found {len(layers)}")
     return registry.blob(str(layers[0].get("digest")))

@@ -13,8 +13,10 @@ Rule ids (one line each in the report):
   must be sticky (a file under them, or reached through them, counts);
 - `locked-passwords`: no empty or usable password in /etc/passwd or /etc/shadow (as their links
   resolve inside the root);
-- `no-private-keys`: no private-key material in any file: a PEM or OpenSSH block whose body parses
-  as a key (`pkgrepo.image.keys`), in raw bytes (bytecode included) and inside zip archives;
+- `no-private-keys`: no private-key material in any file: PEM, OpenSSH, DER (PKCS#1, PKCS#8, SEC1),
+  base64 of DER without armour, any of them in UTF-16 text, that parses as a key
+  (`pkgrepo.image.keys`), in raw bytes (bytecode included) and inside zip archives and gzip, xz
+  and bzip2 files;
 - `owned-files`: every file and link belongs to a package (the installed-package database) or to
   the base files pkgrepo wrote (their record).
 
@@ -29,7 +31,6 @@ streamed in blocks, never held whole.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -38,13 +39,14 @@ from typing import Any
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.basefiles import RECORD
-from pkgrepo.image.keys import KeyScanner, scan_zip
+from pkgrepo.image.keys import KeyScanner, scan_compressed, scan_zip
 from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
 from pkgrepo.image.populate import INSTALLED_DB
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
 from pkgrepo.image.unpack import unpacked
 from pkgrepo.resolve.profiles import Profile
+from pkgrepo.safeio import untrusted_json
 
 PATH_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
 SHELLS = {"sh", "ash", "bash", "dash", "zsh", "ksh", "mksh", "hush", "csh", "tcsh", "fish", "busybox"}
@@ -139,12 +141,13 @@ class _Image:
         except BadInput:
             return []
         with os.fdopen(fd, "rb") as f:
-            scanner = KeyScanner()
+            seen: set[bytes] = set()  # a key the raw bytes show is not reported again from inside
+            scanner = KeyScanner(seen=seen)
             while block := f.read(BLOCK):
                 scanner.feed(block)
             found = scanner.close()
             f.seek(0)
-            return found + scan_zip(f)
+            return found + scan_zip(f, seen=seen) + scan_compressed(f, seen)
 
 
 def _walk(path: Path) -> Tree:
@@ -242,8 +245,8 @@ def _owners(img: _Image) -> dict[str, str]:
         found = img.tree.find(name, follow=False)
         raw = img.read(name, MAX_RECORD) if found and found[1].kind == "file" else None
         try:
-            data = json.loads(raw)[key] if raw else {}
-        except (ValueError, KeyError, TypeError, RecursionError):
+            data = untrusted_json(raw)[key] if raw else {}
+        except (ValueError, KeyError, TypeError):
             continue
         if key == "packages" and isinstance(data, dict):
             for pkg, rec in data.items():

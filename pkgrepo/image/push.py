@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.image.oci import read_layout
+from pkgrepo.safeio import untrusted_json
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,12 @@ def _skopeo_copy(layout: Path, ref: str, insecure: bool) -> str:
 def _check_provenance(path: Path, data: bytes, digest: str) -> None:
     """The layout's provenance must be an envelope about this image before it is attached (and
     the image signed): a layout whose evidence/ was swapped is refused, nothing pushed."""
-    import json
-
     from pkgrepo.attest import dsse
     from pkgrepo.image.evidence import ImageProvenance
 
     env = dsse.read_envelope(path, data)
     try:
-        statement = json.loads(env.payload)
+        statement = untrusted_json(env.payload)
     except ValueError as e:
         raise BadInput(f"{path}: the signed payload is not JSON ({e})") from None
     subject = ImageProvenance.from_statement(str(path), statement).subject

@@ -10,7 +10,6 @@ image itself. `--insecure` speaks plain HTTP (a loopback test registry).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import urllib3
 
 from pkgrepo.errors import BadInput, Unreachable
+from pkgrepo.safeio import untrusted_json
 
 MAX_MANIFEST = 4 << 20  # containers/image's limit for a manifest
 MAX_BLOB = 64 << 20  # an attachment: SBOM, provenance, VEX
@@ -37,6 +37,19 @@ class Answer:
     status: int
     headers: dict[str, str]
     data: bytes
+
+
+def listed(doc: dict, key: str, where: str) -> list:
+    """`doc[key]` of a registry's JSON answer as a list (none when absent or null); BadInput naming
+    `where` when the registry put something else there."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadInput(
+            f"{where}: {key} is not a list ({type(value).__name__}); the registry's answer is malformed"
+        )
+    return value
 
 
 def sha256(data: bytes) -> str:
@@ -131,7 +144,7 @@ class Registry:
             return None
         digest, data, _ = found
         try:
-            doc = json.loads(data)
+            doc = untrusted_json(data)
         except ValueError as e:
             raise BadInput(f"registry {self.ref.host}: manifest {reference} is not JSON ({e})") from None
         if not isinstance(doc, dict):
@@ -159,9 +172,11 @@ class Registry:
         if resp.status != 200 or not resp.headers.get("content-type", "").startswith(MEDIA_INDEX):
             return None
         try:
-            doc = json.loads(resp.data)
-        except ValueError:
-            raise BadInput(f"registry {self.ref.host}: the referrers of {digest[:19]} are not JSON") from None
+            doc = untrusted_json(resp.data)
+        except ValueError as e:
+            raise BadInput(
+                f"registry {self.ref.host}: the referrers of {digest[:19]} are not JSON ({e})"
+            ) from None
         return doc if isinstance(doc, dict) else None
 
     def tags(self) -> list[str]:
@@ -169,9 +184,12 @@ class Registry:
         if resp.status == 404:
             return []
         try:
-            return list(json.loads(resp.data).get("tags") or [])
+            tags = listed(untrusted_json(resp.data), "tags", f"registry {self.ref.host}: the tag list")
         except (ValueError, AttributeError):
             raise BadInput(f"registry {self.ref.host}: the tag list of {self.ref.name} is not JSON") from None
+        if not all(isinstance(t, str) for t in tags):
+            raise BadInput(f"registry {self.ref.host}: the tag list of {self.ref.name} holds a non-string")
+        return tags
 
     # --- writes ---
 

@@ -14,7 +14,6 @@ The chain, each link refused with one line (BadInput, exit 2):
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pkgrepo.image.attach import Referrer, fetch, referrers
 from pkgrepo.image.evidence import CDX, SPDX, ImageProvenance
 from pkgrepo.image.registry import Ref, Registry
 from pkgrepo.image.sigkeys import KeyList
+from pkgrepo.safeio import untrusted_json
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _open_statement(where: str, data: bytes, source: EvidenceSource) -> dict:
         raise BadInput(f"{where}: the envelope is not signed")
     dsse.verify(Path(where), env, source.key(next(iter(env.signatures))))
     try:
-        doc = json.loads(env.payload)
+        doc = untrusted_json(env.payload)
     except ValueError as e:
         raise BadInput(f"{where}: signed payload is not JSON ({e})") from None
     if not isinstance(doc, dict):

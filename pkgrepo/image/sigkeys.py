@@ -38,11 +38,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pkgrepo.errors import BadInput
+from pkgrepo.safeio import read_regular, untrusted_json
 
 PEM_TYPES = ("ENCRYPTED COSIGN PRIVATE KEY", "ENCRYPTED SIGSTORE PRIVATE KEY")
 SCRYPT = {"N": 32768, "r": 8, "p": 1}  # go-tuf's "legacy" parameters: accepted by every release
 ALLOWED_SCRYPT = ({"N": 32768, "r": 8, "p": 1}, {"N": 65536, "r": 8, "p": 1}, {"N": 131072, "r": 8, "p": 1})
 DEFAULT_VALID_DAYS = 365
+LIST_BYTES = 1 << 20  # a key list of a few keys is a few KiB
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
@@ -103,7 +105,7 @@ def decrypt_private_key(where: Path, pem: bytes, passphrase: bytes) -> bytes:
     if len(text) < 3 or not any(text[0] == f"-----BEGIN {t}-----" for t in PEM_TYPES):
         raise BadInput(f"{where}: not an encrypted cosign/sigstore private key (PEM {PEM_TYPES[0]})")
     try:
-        doc = json.loads(base64.b64decode("".join(text[1:-1]), validate=True))
+        doc = untrusted_json(base64.b64decode("".join(text[1:-1]), validate=True))
         params = {k: int(doc["kdf"]["params"][k]) for k in ("N", "r", "p")}
         salt = base64.b64decode(doc["kdf"]["salt"])
         nonce = base64.b64decode(doc["cipher"]["nonce"])
@@ -208,14 +210,12 @@ class KeyList:
 
     @classmethod
     def read(cls, path: Path) -> KeyList:
+        try:  # the user's own argument may be a link; a FIFO or device is refused, not waited on
+            data = read_regular(path, "the image key list", LIST_BYTES, follow=True)
+        except FileNotFoundError:
+            raise BadInput(f"{path}: no image key list there; pass --image-keys FILE") from None
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise BadInput(
-                f"{path}: cannot read the image key list ({e.strerror}); pass --image-keys FILE"
-            ) from None
-        try:
-            doc = json.loads(data)
+            doc = untrusted_json(data)
             if doc.get("type") != "pkgrepo-image-keys":
                 raise ValueError("type is not pkgrepo-image-keys")
             keys = tuple(KeyRecord.from_dict(str(path), k) for k in doc["keys"])

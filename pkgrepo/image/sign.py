@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pkgrepo import __version__
 from pkgrepo.errors import BadInput
-from pkgrepo.image.registry import MEDIA_MANIFEST, Ref, Registry, tag_for
+from pkgrepo.image.registry import MEDIA_MANIFEST, Ref, Registry, listed, tag_for
 from pkgrepo.image.sigkeys import KeyList, KeyRecord, Signing, decrypt_private_key, verify_signature
+from pkgrepo.safeio import untrusted_json
 
 SIGNATURE_MEDIA = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_KEY = "dev.cosignproject.cosign/signature"
@@ -69,6 +70,25 @@ def private_key(signing: Signing) -> PrivateKey:
     return key
 
 
+def _existing(registry: Registry, tag: str, manifest: dict) -> tuple[list[dict], dict]:
+    """The layers and config of the signatures already attached under `tag`, which the registry
+    answered: a shape other than a signature attachment's is refused, not signed over."""
+    try:
+        layers = manifest.get("layers") or []
+        config = untrusted_json(registry.blob(str(manifest["config"]["digest"])))
+        diff_ids = config.setdefault("rootfs", {"type": "layers"}).setdefault("diff_ids", [])
+        if not (isinstance(layers, list) and all(isinstance(x, dict) for x in layers)):
+            raise ValueError("its layers are not a list of descriptors")
+        if not isinstance(diff_ids, list):
+            raise ValueError("its config's rootfs.diff_ids is not a list")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BadInput(
+            f"registry {registry.ref.host}: {tag} is not a signature attachment ({e}); "
+            "delete that tag or sign into another repository"
+        ) from None
+    return list(layers), config
+
+
 def sign(registry: Registry, identity: str, digest: str, key: PrivateKey) -> str:
     """Add a signature of `digest` as `identity` (REPO:TAG) to the image's sigstore attachment;
     return the attachment manifest's digest."""
@@ -85,8 +105,7 @@ def sign(registry: Registry, identity: str, digest: str, key: PrivateKey) -> str
         layers: list[dict] = []
         config: dict = {"rootfs": {"type": "layers", "diff_ids": []}}
     else:
-        layers = list(existing[1].get("layers") or [])
-        config = json.loads(registry.blob(existing[1]["config"]["digest"]))
+        layers, config = _existing(registry, tag, existing[1])
     layer = {"mediaType": SIGNATURE_MEDIA, "digest": registry.put_blob(body), "size": len(body)}
     layers.append({**layer, "annotations": annotations})
     config.setdefault("rootfs", {"type": "layers"}).setdefault("diff_ids", []).append(layer["digest"])
@@ -131,7 +150,7 @@ def verify(registry: Registry, ref: Ref, digest: str, keys: KeyList, now: int) -
             f"{where}: the image {digest[:19]} is not signed (no {tag_for(digest, '.sig')} attachment)"
         )
     reasons: list[str] = []
-    for layer in found[1].get("layers") or []:
+    for layer in listed(found[1], "layers", f"{where}: the signature attachment"):
         if not isinstance(layer, dict) or layer.get("mediaType") != SIGNATURE_MEDIA:
             continue
         try:
@@ -149,7 +168,7 @@ def verify(registry: Registry, ref: Ref, digest: str, keys: KeyList, now: int) -
             reasons.append(f"a signature by image key {signer.keyid[:16]}, which is {state}")
             continue
         try:
-            doc = json.loads(body)
+            doc = untrusted_json(body)
             critical = doc["critical"]
             signed_digest = critical["image"]["docker-manifest-digest"]
             identity = critical["identity"]["docker-reference"]

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
 
+from pkgrepo.safeio import untrusted_json
+
 FORMAT = 1
 ARCH = "x86_64"
 PACKAGE_SUFFIX = ".pkg.tar.zst"  # the end of every package file's name (`PackageInfo.filename`)
@@ -141,9 +143,10 @@ class PackageInfo:
     @classmethod
     def from_bytes(cls, data: bytes) -> PackageInfo:
         try:
-            return cls.from_dict(json.loads(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            value = untrusted_json(data)
+        except ValueError as e:
             raise MetadataError(f"not JSON ({e})") from None
+        return cls.from_dict(value)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -200,8 +203,8 @@ class FileEntry:
 
 def manifest_from_bytes(data: bytes) -> list[FileEntry]:
     try:
-        items = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        items = untrusted_json(data)
+    except ValueError as e:
         raise MetadataError(f"not JSON ({e})") from None
     if not isinstance(items, list):
         raise MetadataError("expected a list of file entries")

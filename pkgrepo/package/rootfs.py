@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import stat
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from pkgrepo.errors import BadInput, PkgrepoError
 from pkgrepo.package.extract import DB_DIR, RESERVED_PREFIX, CheckedPackage
 from pkgrepo.package.meta import canonical_json
+from pkgrepo.safeio import untrusted_json
 
 DB_NAME = "installed.json"
 DB = f"{DB_DIR}/{DB_NAME}"
@@ -105,7 +105,7 @@ class InstalledPackage:
 
 def _parse_db(where: str, raw: bytes) -> dict[str, InstalledPackage]:
     try:
-        data = json.loads(raw)
+        data = untrusted_json(raw)
         if not isinstance(data, dict) or not isinstance(data.get("packages"), dict):
             raise ValueError('expected {"format": 1, "packages": {...}}')
         return {n: InstalledPackage.from_dict(n, r) for n, r in data["packages"].items()}
@@ -149,7 +149,7 @@ class _Plan:
     @classmethod
     def from_bytes(cls, where: str, raw: bytes) -> _Plan:
         try:
-            d = json.loads(raw)
+            d = untrusted_json(raw)
             return cls(
                 made=[str(x) for x in d["made"]],
                 writes=[(str(a), str(b)) for a, b in d["writes"]],

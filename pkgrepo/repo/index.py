@@ -10,7 +10,6 @@ into an `IndexEntry` (`parse_index`).
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError, PackageInfo, canonical_json
+from pkgrepo.safeio import untrusted_json
 
 INDEX = "index.jsonl"
 HEADER = b'{"format":1}'
@@ -56,11 +56,10 @@ class IndexEntry:
     @classmethod
     def from_line(cls, line: bytes) -> IndexEntry:
         try:
-            return cls.from_dict(json.loads(line))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            value = untrusted_json(line)
+        except ValueError as e:
             raise MetadataError(f"a line is not JSON ({e})") from None
-        except RecursionError:
-            raise MetadataError("a line nests too deeply to be an index entry") from None
+        return cls.from_dict(value)
 
     def to_line(self) -> bytes:
         return canonical_json(self.to_dict()).rstrip(b"\n")

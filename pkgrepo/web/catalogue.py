@@ -31,6 +31,7 @@ from pkgrepo.package.meta import FILE_TYPES
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
+from pkgrepo.safeio import untrusted_json
 from pkgrepo.web.images import PREFIX, read_record
 from pkgrepo.web.verified import Verified
 
@@ -48,7 +49,7 @@ class Listed(NamedTuple):
 
 def _listed(data: bytes) -> list[Listed]:
     """A cached file list; ValueError when it is not one."""
-    rows = json.loads(data)
+    rows = untrusted_json(data)
     out = [Listed(*row) for row in rows]
     if not all(
         isinstance(x.path, str)
@@ -200,7 +201,7 @@ def _provenance(
             return Provenanced(f"signed by key {keyid[:16]}, which the repository does not publish", False)
         key = dsse.load_public_key(Path(key_target), verified.read(key_target))
         dsse.verify(where, env, key)
-        statement = json.loads(env.payload)
+        statement = untrusted_json(env.payload)
         prov = Provenance.from_statement(where, statement)
     except (BadInput, ValueError) as e:
         return Provenanced(f"does not verify: {e}", False)

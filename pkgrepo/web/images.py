@@ -15,7 +15,6 @@ is generated, against the advisories and VEX of that day.
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from pkgrepo.image.oci import read_layout
 from pkgrepo.image.outputs import is_layout
 from pkgrepo.package.meta import NAME_RE, canonical_json
 from pkgrepo.resolve.profiles import PROFILES
+from pkgrepo.safeio import untrusted_json
 
 FORMAT = 1
 PREFIX = "images/"
@@ -158,7 +158,7 @@ def _check_profile(p: Any) -> None:
 def read_record(target: str, data: bytes) -> dict[str, Any]:
     """A signed record's contents, checked field by field; BadInput naming the target when it is not one."""
     try:
-        rec = json.loads(data)
+        rec = untrusted_json(data)
         if rec.get("format") != FORMAT or not SAFE.match(rec["name"]):
             raise ValueError("unknown format or name")
         if not isinstance(rec["profiles"], dict) or not set(rec["profiles"]) <= set(PROFILES):
