@@ -73,7 +73,7 @@ def main() -> None:
     cli = [timed(run, [sys.executable, "-m", "pkgrepo", "repo", "web", str(work / "repo0")], env)]
     imports = {
         "pkgrepo.cli": [sys.executable, "-c", "import pkgrepo.cli"],
-        "jsonschema (VEX validation)": [sys.executable, "-c", "import jsonschema"],
+        "jsonschema (VEX check, first time)": [sys.executable, "-c", "import jsonschema"],
     }
     p, c, o, w, f = map(statistics.median, (publish, cold, one, warm, full))
     print(f"{'publish, whole repository':>34}: {p:7.3f} s")

@@ -215,6 +215,35 @@ def test_refuses_a_web_path_it_did_not_make(site: dict, tmp_path: Path):
     assert not (tmp_path / "nothing").exists()
 
 
+def test_vex_documents_are_checked_once_and_again_when_changed(tmp_path: Path):
+    """The OpenVEX schema check imports jsonschema (seconds): the same documents are checked
+    once per user cache, and a changed document is checked again and refused."""
+    vex, cache = tmp_path / "vex", tmp_path / "cache"
+    vex.mkdir()
+    (vex / "zlib.json").write_text(json.dumps(VEX))
+    load = (
+        "import sys; from pathlib import Path; from pkgrepo.web.vexcache import load_vex_cached; "
+        "s = load_vex_cached(Path(sys.argv[1]), Path(sys.argv[2])); "
+        "print(len(s), s[0].justification, 'jsonschema' in sys.modules)"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", load, str(vex), str(cache)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    justified = ["1", "vulnerable_code_not_in_execute_path"]
+    assert runs == [[*justified, "True"], [*justified, "False"]]  # checked, then remembered
+    run_cli("repo", "init", str(tmp_path / "repo"), "--keys", str(tmp_path / "keys"), check=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "user-cache")}
+    web = ["repo", "web", str(tmp_path / "repo"), "--vex", str(vex)]
+    run_cli(*web, env=env, check=True)
+    (vex / "zlib.json").write_text(json.dumps({**VEX, "statements": [{"status": "bogus"}]}))
+    proc = run_cli(*web, env=env)
+    assert proc.returncode == 2 and "zlib.json: not a valid OpenVEX document" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
 def tree(directory: Path) -> dict[str, bytes]:
     """Every file of a site by relative path (a link in it fails: pkgrepo writes none)."""
     out = {}

@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo.attest.advisories import Advisory, load_advisories
-from pkgrepo.attest.vex import Statement, load_vex
+from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.render import render
 from pkgrepo.web.verified import verify
+from pkgrepo.web.vexcache import load_vex_cached
 
 LINK = "web"
 SITES = ".sites"
@@ -205,9 +206,14 @@ def _install(repo: Path, files: dict[str, bytes], digest: str, links: dict[str, 
     return name
 
 
-def load_inputs(advisories: Path, vex: Path) -> tuple[list[Advisory], list[Statement]]:
-    """The advisories and VEX statements the site matches packages against (checked up front)."""
-    return load_advisories(advisories), load_vex(vex)
+def load_inputs(
+    advisories: Path, vex: Path, cache: Path | None = None
+) -> tuple[list[Advisory], list[Statement]]:
+    """The advisories and VEX statements the site matches packages against (checked up front;
+    `cache`: where VEX documents checked before are remembered, default `$PKGREPO_CACHE/web`)."""
+    from pkgrepo.paths import default_cache
+
+    return load_advisories(advisories), load_vex_cached(vex, (cache or default_cache() / "web") / "vex")
 
 
 def generate(
