@@ -12,10 +12,12 @@ repository renders to the same bytes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,11 +92,16 @@ class Dependency:
 @dataclass
 class Version:
     entry: IndexEntry
-    files: list[Listed]
+    read_files: Callable[[], list[Listed]] = field(repr=False)
     evidence: dict[str, str]  # kind -> target path
     provenance: Provenanced
     depends: list[Dependency] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    @functools.cached_property
+    def files(self) -> list[Listed]:
+        """The package's file list, read when a page is rendered (a page reused is not)."""
+        return self.read_files()
 
     @property
     def fixes(self) -> list[str]:
@@ -180,18 +187,19 @@ def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
 
 
 def _provenance(
-    verified: Verified, entry: IndexEntry, target: str | None, keys: dict[str, str]
+    verified: Verified, entry: IndexEntry, target: str | None, keys: Callable[[str], Any]
 ) -> Provenanced:
+    """What the signed provenance `target` tells of `entry`; `keys(keyid)`: the public key the
+    repository publishes under that id, or None."""
     if target is None:
         return Provenanced("no provenance published", False)
     where = Path(target)
     try:
         env = dsse.read_envelope(where, verified.read(target))
         keyid = next(iter(env.signatures), "")
-        key_target = keys.get(keyid)
-        if key_target is None:
+        key = keys(keyid)
+        if key is None:
             return Provenanced(f"signed by key {keyid[:16]}, which the repository does not publish", False)
-        key = dsse.load_public_key(Path(key_target), verified.read(key_target))
         dsse.verify(where, env, key)
         statement = json.loads(env.payload)
         prov = Provenance.from_statement(where, statement)
@@ -291,13 +299,20 @@ def gather(
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
         if m:
             keys[m.group(1)] = t
+
+    @functools.cache
+    def public_key(keyid: str) -> Any:  # read and parsed once, not once per package
+        target = keys.get(keyid)
+        return None if target is None else dsse.load_public_key(Path(target), verified.read(target))
+
     signed = [e for e in verified.entries if verified.targets.get(e.path) is not None]
     signed = [e for e in signed if verified.targets[e.path].hashes.get("sha256") == e.sha256]
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        prov = _provenance(verified, e, evidence.get("provenance"), keys)
-        by_name[e.name].append(Version(e, _manifest(verified, e, cache), evidence, prov))
+        prov = _provenance(verified, e, evidence.get("provenance"), public_key)
+        read = functools.partial(_manifest, verified, e, cache)
+        by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N
     candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)
     for e in signed:
