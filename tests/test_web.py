@@ -2,13 +2,17 @@
 atomically, deterministic, and browsed in Debian's chromium (selenium with chromium-driver)
 against the real `pkgrepo serve` and against nginx serving it as plain files.
 
-Screenshots of the index and of a package page are written to the directory the browser test
-prints (`web screenshots: DIR`)."""
+Screenshots of the index, of zlib's page (desktop and phone width) and, in the slow test that
+takes python3 from the build cache, of python3's page are written to the directory the browser
+tests print (`web screenshots: DIR`, under $PKGREPO_ARTIFACTS when set)."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +25,7 @@ import pytest
 
 from pkgrepo.package.archive import read_info, scan_tree, write_package
 from pkgrepo.package.meta import PackageInfo
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import build_cached, run_cli
 from tests.helpers.servers import NginxServer, PkgrepoServer
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> & more'
@@ -121,6 +125,21 @@ def test_every_signed_package_has_a_page_and_nothing_else(site: dict):
     index = (web(site["repo"]) / "index.html").read_text()
     for name in site["names"]:
         assert f'href="p/{name}.html"' in index
+
+
+def test_every_link_resolves(site: dict):
+    """Every relative link of every page names a file of the site or a target of the repository."""
+    repo = site["repo"]
+    checked = 0
+    for page in sorted(web(repo).rglob("*.html")):
+        for href in re.findall(r'href="([^"#]+)', page.read_text()):
+            if href.startswith(("http://", "https://")):
+                continue
+            url = page.relative_to(repo).as_posix()  # as a browser resolves it: by the URL's path
+            where = posixpath.normpath(posixpath.join(posixpath.dirname(url), html.unescape(href)))
+            assert (repo / where).is_file(), f"{url}: {href} leads nowhere"
+            checked += 1
+    assert checked > 100
 
 
 def test_untrusted_text_is_escaped(site: dict):
@@ -555,3 +574,38 @@ def test_nginx_serves_the_site_as_plain_files(site: dict, tmp_path: Path, browse
             assert json.loads(r.read())["bomFormat"] == "CycloneDX"
     finally:
         nginx.stop()
+
+
+@pytest.mark.slow
+def test_python3_page_in_the_browser(site: dict, browser, tmp_path: Path):
+    """python3's page, the largest (thousands of files, a dozen dependencies), read in chromium
+    and kept as a screenshot; python3 and its dependencies come from the user's build cache."""
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "packages"
+    out.mkdir()
+    proc = build_cached(out, "python3")
+    assert proc.returncode == 0, proc.stderr
+    copy = tmp_path / "repo"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    files = [str(p) for p in sorted(out.glob("*.pkg.tar.zst"))]
+    # the project's own advisories (the Debian feed's, filed under upstream projects) and VEX
+    run_cli("publish", "--repo", str(copy), "--keys", str(site["keys"]), *files, check=True)
+    server = PkgrepoServer(copy)
+    try:
+        browser.get(server.url + "web/p/python3.html")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "python3"
+        linked = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "ul.deps a")}
+        assert {"musl", "zlib"} <= linked and len(linked) >= 5, linked  # its so: dependencies
+        browser.find_element(By.PARTIAL_LINK_TEXT, "SBOM (SPDX")
+        # the CVEs its patches fix link to the advisories that alias them
+        fixed = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "main li a")}
+        assert fixed.get("CVE-2024-0450", "").endswith("/web/a/DEBIAN-CVE-2024-0450.html"), fixed
+        fixed = [href for href in fixed.values() if "/web/a/" in href]
+        for href in fixed:
+            with urllib.request.urlopen(href) as r:
+                assert r.status == 200
+        assert "verified: signed by key" in browser.find_element(By.CSS_SELECTOR, "p.provenance").text
+        browser.save_screenshot(str(shots_dir() / "python3.png"))
+    finally:
+        assert server.stop() in (0, -15)

@@ -97,7 +97,15 @@ def render(
         return [(t, verified.targets[t].hashes["sha256"]) for t in paths]
 
     names = {p.name for p in cat.packages}
-    common = {"target": target, "timestamp_version": verified.timestamp_version, "names": names}
+    # an advisory's page by its id or any alias (a patch names the CVE a Debian advisory aliases)
+    pages = {n: a.slug for a in reversed(cat.advisories) for n in sorted(a.advisory.names())}
+    pages.update((a.advisory.id, a.slug) for a in cat.advisories)
+    common = {
+        "target": target,
+        "timestamp_version": verified.timestamp_version,
+        "names": names,
+        "advisory_page": pages.get,
+    }
     out: dict[str, bytes] = {}
     keys: dict[str, str] = {}
 
@@ -124,6 +132,8 @@ def render(
                 v.provenance,
                 v.depends,
                 v.findings,
+                [(f.advisory, pages.get(f.advisory)) for f in v.findings],
+                [(f, pages.get(f)) for f in v.fixes],
             )
             for v in pkg.versions
         ]
@@ -131,7 +141,12 @@ def render(
     for adv in cat.advisories:
         page(f"a/{adv.slug}.html", "advisory.html", adv, page_=adv)
     for img in cat.images:
-        page(f"i/{slug(img.name)}.html", "image.html", (img, signed([img.target]), sorted(names)), img=img)
+        page(
+            f"i/{slug(img.name)}.html",
+            "image.html",
+            (img, signed([img.target]), sorted(names), [pages.get(f.advisory) for f in img.findings]),
+            img=img,
+        )
     for name in STATIC:
         out[name] = (resources.files("pkgrepo.web") / "templates" / name).read_bytes()
     return dict(sorted(out.items())), keys
