@@ -275,7 +275,7 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 def full_generation(repo: Path, where: list[str], tmp_path: Path) -> tuple[str, dict[str, bytes]]:
     """(link, files) of the site of a copy of `repo` generated from nothing (no site, no cache)."""
-    fresh = tmp_path / f"full-{repo.name}"
+    fresh = Path(tempfile.mkdtemp(prefix="full-", dir=tmp_path)) / repo.name
     shutil.copytree(repo, fresh, symlinks=True, ignore=shutil.ignore_patterns(".sites", "web"))
     run_cli(
         "repo", "web", str(fresh), *where, env={"PKGREPO_CACHE": str(tmp_path / "full-cache")}, check=True
@@ -382,6 +382,16 @@ def test_planted_links_and_edits_are_not_followed_or_kept(site: dict, tmp_path: 
     run_cli("publish", "--repo", str(copy), *keys, *site["where"], str(later), env=env, check=True)
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
     assert b"SECRET" not in b"".join(tree(copy / "web").values())
+    # the served site's a/ made a link to a copy of it elsewhere (the same bytes): never linked from
+    current, elsewhere = (copy / "web").resolve(), tmp_path / "elsewhere"
+    shutil.copytree(current / "a", elsewhere)
+    shutil.rmtree(current / "a")
+    (current / "a").symlink_to(elsewhere)
+    later = package(tmp_path, "later-dir", "published after a/ became a link")
+    run_cli("publish", "--repo", str(copy), *keys, *site["where"], str(later), env=env, check=True)
+    outside_inodes = {p.stat().st_ino for p in elsewhere.iterdir()}
+    assert outside_inodes and not outside_inodes & {p.stat().st_ino for p in (copy / "web" / "a").iterdir()}
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
     # `web` made a link to a directory outside: replaced by the site's link, the directory untouched
     (copy / "web").unlink()
     (copy / "web").symlink_to(outside)

@@ -61,12 +61,24 @@ class _Previous:
     directory: Path | None
     record: dict[str, tuple[str, str]]
     links: dict[str, tuple[Path, int]] = field(default_factory=dict)  # path -> (file, inode)
+    _dirs: dict[str, bool] = field(default_factory=dict)
+
+    def _real(self, path: str) -> bool:
+        """Are the directories leading to `path` in the site directories, not links out of it?"""
+        parent = os.path.dirname(path)
+        if parent not in self._dirs:
+            assert self.directory is not None
+            chain = [self.directory.parent, self.directory]  # REPO/.sites, the site
+            for part in Path(parent).parts:
+                chain.append(chain[-1] / part)
+            self._dirs[parent] = not any(p.is_symlink() for p in chain)
+        return self._dirs[parent]
 
     def reuse(self, path: str, key: str) -> bytes | None:
         """The bytes of the current site's page at `path` when it was made from `key` and is
         still the file recorded (a regular file of the recorded sha256); None otherwise."""
         known = self.record.get(path)
-        if self.directory is None or known is None or known[0] != key:
+        if self.directory is None or known is None or known[0] != key or not self._real(path):
             return None
         source = self.directory / path
         try:
