@@ -2,15 +2,22 @@
 atomically, deterministic, and browsed in Debian's chromium (selenium with chromium-driver)
 against the real `pkgrepo serve` and against nginx serving it as plain files.
 
-Screenshots of the index and of a package page are written to the directory the browser test
-prints (`web screenshots: DIR`)."""
+Screenshots of the index, of zlib's page (desktop and phone width) and, in the slow test that
+takes python3 from the build cache, of python3's page are written to the directory the browser
+tests print (`web screenshots: DIR`, under $PKGREPO_ARTIFACTS when set)."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import posixpath
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +25,7 @@ import pytest
 
 from pkgrepo.package.archive import read_info, scan_tree, write_package
 from pkgrepo.package.meta import PackageInfo
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import build_cached, run_cli
 from tests.helpers.servers import NginxServer, PkgrepoServer
 
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> & more'
@@ -26,12 +33,22 @@ ZLIB = "zlib-[0-9]*-r1.x86_64.pkg.tar.zst"  # a glob: whatever zlib release the 
 ADVISORY = {
     "id": "PKGREPO-2024-0001",
     "aliases": ["CVE-2022-37434"],
-    "summary": "zlib inflate <b>heap</b> overflow",
+    "summary": "zlib inflate <b>heap</b> overflow<script>window.pwned = 4</script>",
     "database_specific": {"severity": "CRITICAL"},
     "affected": [
         {
             "package": {"ecosystem": "pkgrepo", "name": "zlib"},
             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99-r1"}]}],
+        }
+    ],
+}
+UPSTREAM_ADVISORY = {  # filed under an upstream project, as the Debian feed files them
+    "id": "PKGREPO-2024-0002",
+    "summary": "upthing mishandles input",
+    "affected": [
+        {
+            "package": {"ecosystem": "upstream", "name": "upthing", "purl": "pkg:generic/example/upthing"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}],
         }
     ],
 }
@@ -52,7 +69,9 @@ VEX = {
 }
 
 
-def package(out: Path, name: str, description: str, depends: tuple[str, ...] = (), homepage=None) -> Path:
+def package(
+    out: Path, name: str, description: str, depends: tuple[str, ...] = (), homepage=None, upstream=None
+) -> Path:
     """A small real package with the given description (no evidence beside it)."""
     stage = out / f".stage-{name}"
     (stage / "usr/share" / name).mkdir(parents=True)
@@ -66,6 +85,7 @@ def package(out: Path, name: str, description: str, depends: tuple[str, ...] = (
         license="MIT",
         homepage=homepage,
         depends=list(depends),
+        upstream=upstream,
         installed_size=sum(e.size for e in manifest),
         build_date=1_700_000_000,
     )
@@ -80,12 +100,14 @@ def site(built: Path, tmp_path_factory) -> dict:
     (data / "advisories").mkdir(parents=True)
     (data / "vex").mkdir()
     (data / "advisories" / "zlib.json").write_text(json.dumps(ADVISORY))
+    (data / "advisories" / "upthing.json").write_text(json.dumps(UPSTREAM_ADVISORY))
     (data / "vex" / "zlib.json").write_text(json.dumps(VEX))
     extra = work / "extra"
     extra.mkdir()
     evil = package(extra, "evil-desc", HOSTILE, ("zlib",), homepage="javascript:window.pwned=3")
+    up = package(extra, "upthing", "an upstream project's build", upstream="pkg:generic/example/upthing@1.5")
     run_cli("repo", "init", str(repo), "--keys", str(keys), check=True)
-    files = [str(p) for p in sorted(built.glob("*.pkg.tar.zst"))] + [str(evil)]
+    files = [str(p) for p in sorted(built.glob("*.pkg.tar.zst"))] + [str(evil), str(up)]
     where = ["--advisories", str(data / "advisories"), "--vex", str(data / "vex")]
     proc = run_cli("publish", "--repo", str(repo), "--keys", str(keys), *where, *files, check=True)
     assert f"site {repo}/web/index.html" in proc.stdout
@@ -105,13 +127,28 @@ def test_every_signed_package_has_a_page_and_nothing_else(site: dict):
         assert f'href="p/{name}.html"' in index
 
 
+def test_every_link_resolves(site: dict):
+    """Every relative link of every page names a file of the site or a target of the repository."""
+    repo = site["repo"]
+    checked = 0
+    for page in sorted(web(repo).rglob("*.html")):
+        for href in re.findall(r'href="([^"#]+)', page.read_text()):
+            if href.startswith(("http://", "https://")):
+                continue
+            url = page.relative_to(repo).as_posix()  # as a browser resolves it: by the URL's path
+            where = posixpath.normpath(posixpath.join(posixpath.dirname(url), html.unescape(href)))
+            assert (repo / where).is_file(), f"{url}: {href} leads nowhere"
+            checked += 1
+    assert checked > 100
+
+
 def test_untrusted_text_is_escaped(site: dict):
     page = (web(site["repo"]) / "p" / "evil-desc.html").read_text()
     assert "<script>window" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page
     assert 'href="javascript:' not in page and "<code>javascript:window.pwned=3</code>" in page
     advisory = (web(site["repo"]) / "a" / "PKGREPO-2024-0001.html").read_text()
-    assert "&lt;b&gt;heap&lt;/b&gt;" in advisory
+    assert "&lt;b&gt;heap&lt;/b&gt;" in advisory and "<script>window" not in advisory
 
 
 def test_evidence_links_are_signed_targets(site: dict):
@@ -136,6 +173,16 @@ def test_advisory_statuses_with_vex_justification(site: dict):
     assert (
         "not affected" in rows["zlib-utils"] and "vulnerable_code_not_in_execute_path" in rows["zlib-utils"]
     )
+
+
+def test_advisories_filed_under_an_upstream_project_match_its_builds(site: dict):
+    page = (web(site["repo"]) / "a" / "PKGREPO-2024-0002.html").read_text()
+    row = page.split('p/upthing.html">upthing</a></td>', 1)[1].split("</tr>", 1)[0]
+    assert "affected" in row and "not affected" not in row
+    package_page = (web(site["repo"]) / "p" / "upthing.html").read_text()
+    assert 'href="../a/PKGREPO-2024-0002.html"' in package_page
+    index = (web(site["repo"]) / "index.html").read_text()
+    assert 'upthing.html">upthing</a> <span class="ver">1.0-r1</span> <span class="status affected">' in index
 
 
 def test_same_repository_same_bytes(site: dict, tmp_path: Path):
@@ -185,6 +232,179 @@ def test_refuses_a_web_path_it_did_not_make(site: dict, tmp_path: Path):
     proc = run_cli("repo", "web", str(tmp_path / "nothing"))
     assert proc.returncode == 2 and "not a repository" in proc.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_vex_documents_are_checked_once_and_again_when_changed(tmp_path: Path):
+    """The OpenVEX schema check imports jsonschema (seconds): the same documents are checked
+    once per user cache, and a changed document is checked again and refused."""
+    vex, cache = tmp_path / "vex", tmp_path / "cache"
+    vex.mkdir()
+    (vex / "zlib.json").write_text(json.dumps(VEX))
+    load = (
+        "import sys; from pathlib import Path; from pkgrepo.web.vexcache import load_vex_cached; "
+        "s = load_vex_cached(Path(sys.argv[1]), Path(sys.argv[2])); "
+        "print(len(s), s[0].justification, 'jsonschema' in sys.modules)"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", load, str(vex), str(cache)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    justified = ["1", "vulnerable_code_not_in_execute_path"]
+    assert runs == [[*justified, "True"], [*justified, "False"]]  # checked, then remembered
+    run_cli("repo", "init", str(tmp_path / "repo"), "--keys", str(tmp_path / "keys"), check=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "user-cache")}
+    web = ["repo", "web", str(tmp_path / "repo"), "--vex", str(vex)]
+    run_cli(*web, env=env, check=True)
+    (vex / "zlib.json").write_text(json.dumps({**VEX, "statements": [{"status": "bogus"}]}))
+    proc = run_cli(*web, env=env)
+    assert proc.returncode == 2 and "zlib.json: not a valid OpenVEX document" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file of a site by relative path (a link in it fails: pkgrepo writes none)."""
+    out = {}
+    for p in sorted(directory.rglob("*")):
+        assert not p.is_symlink(), f"{p}: a link in a site"
+        if p.is_file():
+            out[p.relative_to(directory).as_posix()] = p.read_bytes()
+    return out
+
+
+def full_generation(repo: Path, where: list[str], tmp_path: Path) -> tuple[str, dict[str, bytes]]:
+    """(link, files) of the site of a copy of `repo` generated from nothing (no site, no cache)."""
+    fresh = Path(tempfile.mkdtemp(prefix="full-", dir=tmp_path)) / repo.name
+    shutil.copytree(repo, fresh, symlinks=True, ignore=shutil.ignore_patterns(".sites", "web"))
+    run_cli(
+        "repo", "web", str(fresh), *where, env={"PKGREPO_CACHE": str(tmp_path / "full-cache")}, check=True
+    )
+    return os.readlink(fresh / "web"), tree(fresh / "web")
+
+
+def test_incremental_generation_gives_the_bytes_of_a_full_one(site: dict, tmp_path: Path):
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    first = json.loads(
+        run_cli("repo", "web", str(copy), *site["where"], "--json", env=env, check=True).stdout
+    )
+    assert first["pages_reused"] == 0  # nothing recorded in this cache yet
+    before = (copy / "web").resolve()
+    later = package(tmp_path, "later-inc", "published after the first site", ("zlib",))
+    keys = ["--keys", str(site["keys"])]
+    run_cli("publish", "--repo", str(copy), *keys, *site["where"], str(later), env=env, check=True)
+    after = (copy / "web").resolve()
+    assert after != before
+    # unchanged pages are the previous site's files, hard-linked; changed ones are rendered
+    same = lambda rel: (after / rel).stat().st_ino == (before / rel).stat().st_ino  # noqa: E731
+    assert same("p/musl.html") and same("a/PKGREPO-2024-0001.html")
+    assert not same("p/zlib.html") and "later-inc.html" in (after / "p/zlib.html").read_text()
+    assert not same("index.html")
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_killed_generation_leaves_the_old_site_whole(site: dict, tmp_path: Path):
+    """SIGKILL while the new site's files are being written: `web` still serves the old site,
+    whole; the next run removes the leftovers and its site equals a full generation."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    later = package(tmp_path, "later-kill", "published without a site")
+    keys = ["--keys", str(site["keys"])]
+    run_cli("publish", "--repo", str(copy), *keys, "--no-web", str(later), check=True)
+    old_link, old = os.readlink(copy / "web"), tree(copy / "web")
+    many = ["--advisories", str(Path(__file__).resolve().parents[1] / "repo-data" / "advisories")]
+    many += site["where"][2:]  # hundreds of advisory pages: a write that lasts long enough
+    killed = 0
+    for attempt in range(5):
+        env = {**os.environ, "PKGREPO_CACHE": str(tmp_path / f"cache{attempt}")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pkgrepo", "repo", "web", str(copy), *many],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                partial = list((copy / ".sites").glob(".tmp-*/a/*.html"))
+                if len(partial) > 20:  # in the middle of writing the new site
+                    proc.kill()
+                    killed += 1
+                    break
+                time.sleep(0.001)
+        finally:
+            proc.kill()
+            proc.wait()
+        if killed:
+            break
+    assert killed, "never caught the generation while it wrote the site"
+    assert os.readlink(copy / "web") == old_link and tree(copy / "web") == old
+    assert list((copy / ".sites").glob(".tmp-*"))  # the half-written site, never served
+    run_cli("repo", "web", str(copy), *many, check=True)
+    assert not list((copy / ".sites").glob(".tmp-*"))
+    assert "later-kill.html" in (copy / "web" / "index.html").read_text()
+    assert full_generation(copy, many, tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_two_publishes_at_once_both_appear(site: dict, tmp_path: Path):
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    keys = ["--keys", str(site["keys"])]
+    publish = [sys.executable, "-m", "pkgrepo", "publish", "--repo", str(copy), *keys, *site["where"]]
+    files = [
+        package(tmp_path, n, f"published at the same time as the other ({n})") for n in ("both-a", "both-b")
+    ]
+    procs = [subprocess.Popen([*publish, str(f)], stderr=subprocess.PIPE, text=True) for f in files]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    index = (copy / "web" / "index.html").read_text()
+    assert 'href="p/both-a.html"' in index and 'href="p/both-b.html"' in index
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_planted_links_and_edits_are_not_followed_or_kept(site: dict, tmp_path: Path):
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("SECRET")
+    current = (copy / "web").resolve()
+    # a page of the served site replaced by a link out, another edited in place
+    (current / "p" / "musl.html").unlink()
+    (current / "p" / "musl.html").symlink_to(outside / "secret.txt")
+    edited = current / "a" / "PKGREPO-2024-0001.html"
+    edited.write_text(edited.read_text().replace("critical", "harmless"))
+    keys = ["--keys", str(site["keys"])]
+    later = package(tmp_path, "later-link", "published after the tampering")
+    run_cli("publish", "--repo", str(copy), *keys, *site["where"], str(later), env=env, check=True)
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+    assert b"SECRET" not in b"".join(tree(copy / "web").values())
+    # the served site's a/ made a link to a copy of it elsewhere (the same bytes): never linked from
+    current, elsewhere = (copy / "web").resolve(), tmp_path / "elsewhere"
+    shutil.copytree(current / "a", elsewhere)
+    shutil.rmtree(current / "a")
+    (current / "a").symlink_to(elsewhere)
+    later = package(tmp_path, "later-dir", "published after a/ became a link")
+    run_cli("publish", "--repo", str(copy), *keys, *site["where"], str(later), env=env, check=True)
+    outside_inodes = {p.stat().st_ino for p in elsewhere.iterdir()}
+    assert outside_inodes and not outside_inodes & {p.stat().st_ino for p in (copy / "web" / "a").iterdir()}
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+    # `web` made a link to a directory outside: replaced by the site's link, the directory untouched
+    (copy / "web").unlink()
+    (copy / "web").symlink_to(outside)
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    assert os.readlink(copy / "web").startswith(".sites/") and "index.html" in tree(copy / "web")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+    # `.sites` made a link out: refused, nothing written through it
+    shutil.rmtree(copy / ".sites")
+    (copy / ".sites").symlink_to(outside)
+    proc = run_cli("repo", "web", str(copy), *site["where"], env=env)
+    assert proc.returncode == 2 and ".sites: is not a directory pkgrepo made" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
 
 @pytest.mark.slow
@@ -323,6 +543,10 @@ def test_browse_the_catalogue(site: dict, browser, tmp_path: Path):
         assert browser.execute_script("return window.pwned === undefined")
         assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
         browser.find_element(By.LINK_TEXT, "zlib")  # its dependency is a link
+        # so is hostile advisory text
+        browser.get(server.url + "web/a/PKGREPO-2024-0001.html")
+        assert browser.find_element(By.CSS_SELECTOR, "p.lead").text == ADVISORY["summary"]
+        assert browser.execute_script("return window.pwned === undefined")
         # a package published later appears after the next publish, served by the same server
         later = package(tmp_path, "later-pkg", "published after the first visit")
         run_cli(
@@ -360,3 +584,38 @@ def test_nginx_serves_the_site_as_plain_files(site: dict, tmp_path: Path, browse
             assert json.loads(r.read())["bomFormat"] == "CycloneDX"
     finally:
         nginx.stop()
+
+
+@pytest.mark.slow
+def test_python3_page_in_the_browser(site: dict, browser, tmp_path: Path):
+    """python3's page, the largest (thousands of files, a dozen dependencies), read in chromium
+    and kept as a screenshot; python3 and its dependencies come from the user's build cache."""
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "packages"
+    out.mkdir()
+    proc = build_cached(out, "python3")
+    assert proc.returncode == 0, proc.stderr
+    copy = tmp_path / "repo"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    files = [str(p) for p in sorted(out.glob("*.pkg.tar.zst"))]
+    # the project's own advisories (the Debian feed's, filed under upstream projects) and VEX
+    run_cli("publish", "--repo", str(copy), "--keys", str(site["keys"]), *files, check=True)
+    server = PkgrepoServer(copy)
+    try:
+        browser.get(server.url + "web/p/python3.html")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "python3"
+        linked = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "ul.deps a")}
+        assert {"musl", "zlib"} <= linked and len(linked) >= 5, linked  # its so: dependencies
+        browser.find_element(By.PARTIAL_LINK_TEXT, "SBOM (SPDX")
+        # the CVEs its patches fix link to the advisories that alias them
+        fixed = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "main li a")}
+        assert fixed.get("CVE-2024-0450", "").endswith("/web/a/DEBIAN-CVE-2024-0450.html"), fixed
+        fixed = [href for href in fixed.values() if "/web/a/" in href]
+        for href in fixed:
+            with urllib.request.urlopen(href) as r:
+                assert r.status == 200
+        assert "verified: signed by key" in browser.find_element(By.CSS_SELECTOR, "p.provenance").text
+        browser.save_screenshot(str(shots_dir() / "python3.png"))
+    finally:
+        assert server.stop() in (0, -15)

@@ -119,11 +119,22 @@ def repo_web(path, images_dir, keys_dir, advisories_dir, vex_dir, as_json) -> No
         added = publish_records(path, keys_dir, images_dir)
     site = _web(path, inputs)
     if as_json:
-        emit({"site": str(site.path), "digest": site.digest, "pages": site.pages, "images_added": added})
+        emit(
+            {
+                "site": str(site.path),
+                "digest": site.digest,
+                "pages": site.pages,
+                "pages_reused": site.reused,
+                "images_added": added,
+            }
+        )
         return
     for a in added:
         click.echo(f"published {a}")
-    click.echo(f"wrote {site.path}/index.html: {site.packages} packages, {site.pages} pages")
+    click.echo(
+        f"wrote {site.path}/index.html: {site.packages} packages, {site.pages} pages"
+        f" ({site.reused} unchanged, taken from the previous site)"
+    )
 
 
 def _site_inputs(advisories_dir: Path | None, vex_dir: Path | None):

@@ -12,19 +12,21 @@ repository renders to the same bytes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pkgrepo.attest import dsse
 from pkgrepo.attest.advisories import Advisory
-from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.component import Component
 from pkgrepo.attest.provenance import Provenance
-from pkgrepo.attest.scan import Finding, scan
+from pkgrepo.attest.scan import Finding
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import FILE_TYPES
@@ -33,6 +35,7 @@ from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
 from pkgrepo.safeio import untrusted_json
 from pkgrepo.web.images import PREFIX, read_record
+from pkgrepo.web.matching import AdvisoryIndex, Status, component
 from pkgrepo.web.verified import Verified
 
 EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
@@ -90,11 +93,16 @@ class Dependency:
 @dataclass
 class Version:
     entry: IndexEntry
-    files: list[Listed]
+    read_files: Callable[[], list[Listed]] = field(repr=False)
     evidence: dict[str, str]  # kind -> target path
     provenance: Provenanced
     depends: list[Dependency] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+
+    @functools.cached_property
+    def files(self) -> list[Listed]:
+        """The package's file list, read when a page is rendered (a page reused is not)."""
+        return self.read_files()
 
     @property
     def fixes(self) -> list[str]:
@@ -110,14 +118,6 @@ class Package:
     @property
     def latest(self) -> Version:
         return self.versions[0]
-
-
-@dataclass(frozen=True)
-class Status:
-    package: str
-    version: str
-    status: str  # affected, not_affected, fixed, under_investigation, not in range
-    note: str
 
 
 @dataclass
@@ -188,18 +188,19 @@ def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
 
 
 def _provenance(
-    verified: Verified, entry: IndexEntry, target: str | None, keys: dict[str, str]
+    verified: Verified, entry: IndexEntry, target: str | None, keys: Callable[[str], Any]
 ) -> Provenanced:
+    """What the signed provenance `target` tells of `entry`; `keys(keyid)`: the public key the
+    repository publishes under that id, or None."""
     if target is None:
         return Provenanced("no provenance published", False)
     where = Path(target)
     try:
         env = dsse.read_envelope(where, verified.read(target))
         keyid = next(iter(env.signatures), "")
-        key_target = keys.get(keyid)
-        if key_target is None:
+        key = keys(keyid)
+        if key is None:
             return Provenanced(f"signed by key {keyid[:16]}, which the repository does not publish", False)
-        key = dsse.load_public_key(Path(key_target), verified.read(key_target))
         dsse.verify(where, env, key)
         statement = untrusted_json(env.payload)
         prov = Provenance.from_statement(where, statement)
@@ -223,23 +224,6 @@ def _provenance(
             if d.name.startswith("patch:")
         ),
     )
-
-
-def _component(entry: IndexEntry) -> Component:
-    return Component(entry.name, entry.info.full_version, entry.info.license, entry.info.origin, "")
-
-
-def _status(adv: Advisory, entry: IndexEntry, vex: list[Statement]) -> Status | None:
-    c = _component(entry)
-    if not any(a.package in (c.name, c.origin) for a in adv.affected):
-        return None
-    found = scan(Subject("package", c.name, c.version, 0, (c,)), [adv], vex)
-    if found:
-        return Status(c.name, c.version, found[0].status, found[0].note)
-    fixed = [a.fixed for a in adv.affected if a.package in (c.name, c.origin) and a.fixed]
-    if any(compare(c.version, f) >= 0 for f in fixed):
-        return Status(c.name, c.version, "fixed", f"fixed in {min(fixed, key=_Order)}")
-    return Status(c.name, c.version, "not affected", "outside the affected versions")
 
 
 class _Order:
@@ -281,7 +265,10 @@ def _dockerfile(name: str, profiles: dict[str, Any]) -> str:
 
 
 def _image(
-    verified: Verified, target: str, by_key: dict[tuple[str, str], IndexEntry], advisories, vex
+    verified: Verified,
+    target: str,
+    by_key: dict[tuple[str, str], Version],
+    index: AdvisoryIndex,
 ) -> ImagePage:
     rec = read_record(target, verified.read(target))
     profiles = rec["profiles"]
@@ -293,11 +280,13 @@ def _image(
     prod = {n for n, _ in packages("prod")}
     added = [pv for pv in packages("dev") if pv[0] not in prod] if "prod" in profiles else []
     widest = packages("dev") or packages("prod")
-    components = []
+    components, proven = [], {}
     for n, v in sorted(widest):
-        e = by_key.get((n, v))
-        components.append(Component(n, v, "", e.info.origin if e else n, ""))
-    findings = scan(Subject("image", rec["name"], "", 0, tuple(components)), advisories, vex)
+        known = by_key.get((n, v))  # a published package: its upstream and its proven fixes
+        components.append(component(known.entry.info) if known else Component(n, v, "", n, ""))
+        if known is not None and known.provenance.ok:
+            proven[n] = frozenset(known.fixes)
+    findings = index.scan(components, proven)
     return ImagePage(rec["name"], rec, target, findings, added, _dockerfile(rec["name"], profiles))
 
 
@@ -305,18 +294,26 @@ def gather(
     verified: Verified, advisories: list[Advisory], vex: list[Statement], cache: Path | None = None
 ) -> Catalogue:
     """The catalogue of a verified repository (`cache`: where file lists read before are kept)."""
+    index = AdvisoryIndex(sorted(advisories, key=lambda a: a.id), vex)
     keys = {}
     for t in verified.targets:
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
         if m:
             keys[m.group(1)] = t
+
+    @functools.cache
+    def public_key(keyid: str) -> Any:  # read and parsed once, not once per package
+        target = keys.get(keyid)
+        return None if target is None else dsse.load_public_key(Path(target), verified.read(target))
+
     signed = [e for e in verified.entries if verified.targets.get(e.path) is not None]
     signed = [e for e in signed if verified.targets[e.path].hashes.get("sha256") == e.sha256]
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        prov = _provenance(verified, e, evidence.get("provenance"), keys)
-        by_name[e.name].append(Version(e, _manifest(verified, e, cache), evidence, prov))
+        prov = _provenance(verified, e, evidence.get("provenance"), public_key)
+        read = functools.partial(_manifest, verified, e, cache)
+        by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N
     candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)
     for e in signed:
@@ -324,6 +321,7 @@ def gather(
         for key in {e.name, *(n for n, _ in provided)}:
             candidates[key].append((e.name, e.info.full_version, provided))
     required_by: dict[str, set[str]] = defaultdict(set)
+    statuses: dict[str, list[Status]] = defaultdict(list)
     for name, versions in by_name.items():
         versions.sort(key=lambda v: _Order(v.entry.info.full_version), reverse=True)
         for v in versions:
@@ -340,20 +338,22 @@ def gather(
                 for n in names:
                     if n != name:
                         required_by[n].add(name)
-            c = _component(v.entry)
-            v.findings = scan(Subject("package", c.name, c.version, 0, (c,)), advisories, vex)
+            c = component(v.entry.info)
+            v.findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
+            for adv_id, st in index.statuses(c, v.findings).items():
+                statuses[adv_id].append(st)
     packages = [Package(n, by_name[n], sorted(required_by[n])) for n in sorted(by_name)]
     pages, used = [], set()
-    for adv in sorted(advisories, key=lambda a: a.id):
+    for adv in index.advisories:
         s = slug(adv.id)
         while s in used:
             s += "_"
         used.add(s)
-        statuses = [st for e in signed if (st := _status(adv, e, vex)) is not None]
-        pages.append(AdvisoryPage(adv, s, sorted(statuses, key=lambda x: (x.package, _Order(x.version)))))
-    by_key = {(e.name, e.info.full_version): e for e in signed}
+        listed = sorted(statuses[adv.id], key=lambda x: (x.package, _Order(x.version)))
+        pages.append(AdvisoryPage(adv, s, listed))
+    by_key = {(v.entry.name, v.entry.info.full_version): v for p in packages for v in p.versions}
     images = [
-        _image(verified, t, by_key, advisories, vex)
+        _image(verified, t, by_key, index)
         for t in sorted(verified.targets)
         if t.startswith(PREFIX) and t.endswith(".json")
     ]

@@ -9,26 +9,40 @@ site or of the new one, never a half-written page. The previous site is kept
 ones and leftovers of a killed run are removed. Generation runs under the
 repository's lock, so it never reads metadata a concurrent publish is writing,
 and the same repository always gives the same directory name and bytes.
+
+Generation is incremental: each page has a key, the digest of everything its bytes depend
+on (`render`), and the user's cache (`$PKGREPO_CACHE/web/sites/NAME.json`, beside the
+file lists) records for each site written the key and sha256 of each of its pages. A page
+whose key is unchanged since the current site is taken from that site, read without
+following links and checked against the recorded sha256, and hard-linked into the new
+one; any other page is rendered. The bytes are those of a full generation (tested): the
+record lives in the user's cache, not in the repository, so a page altered in the served
+tree is never carried forward, only rendered anew.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
+import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkgrepo.attest.advisories import Advisory, load_advisories
-from pkgrepo.attest.vex import Statement, load_vex
+from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.render import render
 from pkgrepo.web.verified import verify
+from pkgrepo.web.vexcache import load_vex_cached
 
 LINK = "web"
 SITES = ".sites"
+KEPT_RECORDS = 64  # page records kept in the cache (one per site written, any repository)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,95 @@ class Site:
     digest: str
     pages: int
     packages: int
+    reused: int = 0  # pages taken from the previous site, not rendered
+
+
+@dataclass
+class _Previous:
+    """The current site's pages, as the cache records them: path -> (key, sha256)."""
+
+    directory: Path | None
+    record: dict[str, tuple[str, str]]
+    links: dict[str, tuple[Path, int]] = field(default_factory=dict)  # path -> (file, inode)
+    _dirs: dict[str, bool] = field(default_factory=dict)
+
+    def _real(self, path: str) -> bool:
+        """Are the directories leading to `path` in the site directories, not links out of it?"""
+        parent = os.path.dirname(path)
+        if parent not in self._dirs:
+            assert self.directory is not None
+            chain = [self.directory.parent, self.directory]  # REPO/.sites, the site
+            for part in Path(parent).parts:
+                chain.append(chain[-1] / part)
+            self._dirs[parent] = not any(p.is_symlink() for p in chain)
+        return self._dirs[parent]
+
+    def reuse(self, path: str, key: str) -> bytes | None:
+        """The bytes of the current site's page at `path` when it was made from `key` and is
+        still the file recorded (a regular file of the recorded sha256); None otherwise."""
+        known = self.record.get(path)
+        if self.directory is None or known is None or known[0] != key or not self._real(path):
+            return None
+        source = self.directory / path
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o644:
+                return None
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != known[1]:
+            return None
+        self.links[path] = (source, st.st_ino)
+        return data
+
+
+def _records(cache: Path) -> Path:
+    return cache / "sites"
+
+
+def _previous(repo: Path, cache: Path) -> _Previous:
+    link = repo / LINK
+    target = os.readlink(link) if link.is_symlink() else ""
+    name = os.path.basename(target) if target.startswith(f"{SITES}/") else ""
+    try:
+        raw = json.loads((_records(cache) / f"{name}.json").read_bytes()) if name else {}
+        record = {str(p): (str(k), str(h)) for p, (k, h) in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return _Previous(None, {})  # no record (or not one): every page is rendered
+    return _Previous(repo / SITES / name, record)
+
+
+def _remember(cache: Path, name: str, files: dict[str, bytes], keys: dict[str, str]) -> None:
+    """Record the pages of site `name` for the next generation; a cache that cannot be
+    written only makes the next generation render every page."""
+    record = {p: [k, hashlib.sha256(files[p]).hexdigest()] for p, k in sorted(keys.items())}
+    records = _records(cache)
+    with contextlib.suppress(OSError):
+        records.mkdir(parents=True, exist_ok=True)
+        dest = records / f"{name}.json"
+        tmp = records / f".{name}.{os.getpid()}"
+        tmp.write_bytes(json.dumps(record, separators=(",", ":")).encode())
+        os.replace(tmp, dest)
+        kept = sorted(records.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEPT_RECORDS:]:
+            old.unlink(missing_ok=True)
+
+
+def _place(dest: Path, data: bytes, link: tuple[Path, int] | None) -> bool:
+    """Write `data` at `dest`, as a hard link to `link`'s file when it is still the inode
+    whose bytes were checked (True), else as a new file."""
+    if link is not None:
+        with contextlib.suppress(OSError):
+            os.link(link[0], dest, follow_symlinks=False)
+            if os.lstat(dest).st_ino == link[1]:
+                return True
+            dest.unlink()
+    dest.write_bytes(data)
+    dest.chmod(0o644)
+    return False
 
 
 def _digest(files: dict[str, bytes]) -> str:
@@ -80,7 +183,8 @@ def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> tu
     raise BadInput(f"{sites}: a hundred sites of the same digest; remove the directory")
 
 
-def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
+def _install(repo: Path, files: dict[str, bytes], digest: str, links: dict[str, tuple[Path, int]]) -> str:
+    """Make `files` the served site; the name of its directory."""
     link = repo / LINK
     if link.exists() and not link.is_symlink():
         raise BadInput(f"{link}: exists and is not the site link pkgrepo writes; move it away")
@@ -99,8 +203,7 @@ def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
         for rel, data in files.items():
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
-            dest.chmod(0o644)
+            _place(dest, data, links.get(rel))
         for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             d.chmod(0o755)
         os.rename(tmp, final)
@@ -112,18 +215,24 @@ def _install(repo: Path, files: dict[str, bytes], digest: str) -> None:
     for entry in sites.iterdir():
         if entry.name not in (name, current):
             _remove(entry)
+    return name
 
 
-def load_inputs(advisories: Path, vex: Path) -> tuple[list[Advisory], list[Statement]]:
-    """The advisories and VEX statements the site matches packages against (checked up front)."""
-    return load_advisories(advisories), load_vex(vex)
+def load_inputs(
+    advisories: Path, vex: Path, cache: Path | None = None
+) -> tuple[list[Advisory], list[Statement]]:
+    """The advisories and VEX statements the site matches packages against (checked up front;
+    `cache`: where VEX documents checked before are remembered, default `$PKGREPO_CACHE/web`)."""
+    from pkgrepo.paths import default_cache
+
+    return load_advisories(advisories), load_vex_cached(vex, (cache or default_cache() / "web") / "vex")
 
 
 def generate(
     repo: Path, advisories: list[Advisory], statements: list[Statement], cache: Path | None = None
 ) -> Site:
     """Verify the repository at `repo`, render its catalogue and make it the served site.
-    `cache`: where package file lists are kept (default `$PKGREPO_CACHE/web/files`)."""
+    `cache`: where package file lists and page records are kept (default `$PKGREPO_CACHE/web`)."""
     from pkgrepo.paths import default_cache
     from pkgrepo.repo.repository import Repository
 
@@ -133,8 +242,12 @@ def generate(
         )
     with Repository.at(repo).lock():
         verified = verify(repo)
-        catalogue = gather(verified, advisories, statements, cache or default_cache() / "web" / "files")
-        files = render(catalogue, verified)
+        cache = cache or default_cache() / "web"
+        catalogue = gather(verified, advisories, statements, cache / "files")
+        previous = _previous(repo, cache)
+        files, keys = render(catalogue, verified, previous.reuse)
         digest = _digest(files)
-        _install(repo, files, digest)
-    return Site(repo / LINK, digest, sum(p.endswith(".html") for p in files), len(catalogue.packages))
+        name = _install(repo, files, digest, previous.links)
+        _remember(cache, name, files, keys)
+    pages = sum(p.endswith(".html") for p in files)
+    return Site(repo / LINK, digest, pages, len(catalogue.packages), len(previous.links))

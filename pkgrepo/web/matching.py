@@ -1,0 +1,101 @@
+"""Advisories matched against published packages, through an index by what they are filed under.
+
+An advisory's affected entry names a pkgrepo package or recipe (`affected.package`) or an
+upstream project (`affected.purl`, matched against the package's `upstream` purl), so each
+advisory is indexed under those keys once and a package is compared only with the advisories
+filed under its name, its recipe or its upstream project: the work grows with the packages
+and the advisories, not with their product (hundreds of Debian advisories against every
+package of the repository made site generation slower than the publish itself).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pkgrepo.attest.advisories import Advisory
+from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.scan import Finding, scan
+from pkgrepo.attest.vex import Statement
+from pkgrepo.package.meta import PackageInfo
+from pkgrepo.resolve.version import compare
+
+
+@dataclass(frozen=True)
+class Status:
+    package: str
+    version: str
+    status: str  # affected, not_affected, fixed, under_investigation, not affected
+    note: str
+
+
+class _Component(Component):
+    """A component whose upstream purl is parsed once, not at every advisory it is compared with."""
+
+    project = functools.cached_property(Component.project.fget)  # type: ignore[attr-defined]
+    upstream_version = functools.cached_property(Component.upstream_version.fget)  # type: ignore[attr-defined]
+
+
+def component(info: PackageInfo) -> Component:
+    """A package as advisories see it: name, recipe, version, upstream project and declared fixes."""
+    return _Component(
+        info.name,
+        info.full_version,
+        info.license,
+        info.origin,
+        "",
+        upstream=info.upstream,
+        cpe=info.cpe,
+        fixes=tuple(info.fixes),
+    )
+
+
+class AdvisoryIndex:
+    """Advisories by package or recipe name and by upstream project purl, in their given order."""
+
+    def __init__(self, advisories: Iterable[Advisory], statements: list[Statement]):
+        self.advisories = list(advisories)
+        self.statements = statements
+        self._by_key: dict[str, list[int]] = defaultdict(list)
+        for i, adv in enumerate(self.advisories):
+            for key in {a.purl if a.purl is not None else a.package for a in adv.affected}:
+                self._by_key[key].append(i)
+
+    def filed_under(self, c: Component) -> list[Advisory]:
+        """The advisories with an affected entry about `c` (a superset of those that hit it)."""
+        keys = {c.name, c.origin, c.project} - {None}
+        found = sorted({i for k in keys for i in self._by_key.get(k, ())})
+        return [self.advisories[i] for i in found]
+
+    def scan(self, components: Iterable[Component], proven: dict[str, frozenset[str]]) -> list[Finding]:
+        """`pkgrepo.attest.scan.scan` over `components`, each against its own advisories only
+        (the same findings in the same order as a scan against every advisory)."""
+        out: list[Finding] = []
+        for c in sorted(components, key=lambda c: c.name):
+            candidates = self.filed_under(c)
+            if candidates:
+                out += scan(
+                    Subject("package", c.name, c.version, 0, (c,)), candidates, self.statements, proven
+                )
+        return out
+
+    def statuses(self, c: Component, findings: list[Finding]) -> dict[str, Status]:
+        """Advisory id -> the status of `c` for every advisory filed under it: its finding, or
+        why it is not one (fixed in a version at or below it, or outside the ranges)."""
+        found = {f.advisory: f for f in findings if f.package == c.name}
+        out = {}
+        for adv in self.filed_under(c):
+            f = found.get(adv.id)
+            if f is not None:
+                out[adv.id] = Status(c.name, c.version, f.status, f.note)
+                continue
+            note, status = "outside the affected versions", "not affected"
+            for a in adv.affected:
+                version = c.upstream_version if a.purl is not None else c.version
+                if a.covers(c) and a.fixed and version is not None and compare(version, a.fixed) >= 0:
+                    status, note = "fixed", f"fixed in {a.fixed}"
+                    break
+            out[adv.id] = Status(c.name, c.version, status, note)
+        return out
