@@ -1,4 +1,5 @@
-"""Shared fixtures: real builds of musl, zlib, hello, busybox (and lua); the `needs_apt_lists` skip;
+"""Shared fixtures: real builds of musl, zlib, hello, busybox (and lua), of the package manager's
+client set, and of every example image's packages; the `needs_apt_lists` skip;
 no test collected is a failure.
 
 Sources come from the user's source cache (content-addressed and verified,
@@ -9,11 +10,14 @@ inputs (`tests.helpers.cli.build_cached`). Shared code that is not a fixture liv
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import build_cached
+from tests.helpers.cli import RECIPES, ROOT, build_cached
 from tests.helpers.peers import MAIN
 
 
@@ -53,3 +57,41 @@ def image_packages(built) -> Path:
     proc = build_cached(built, "lua")
     assert proc.returncode == 0, proc.stderr
     return built
+
+
+CLIENT = ["libarchive", "py3-click", "py3-securesystemslib", "py3-tuf", "py3-libarchive-c", "pkgrepo"]
+
+
+@pytest.fixture(scope="session")
+def client_set(built: Path, tmp_path_factory) -> Path:
+    """`built` plus the client set and python3, in a directory of their own (a pkgrepo package in
+    `built` would join every later test's dev profile); the pkgrepo recipe pinned to this
+    checkout's code, as scripts/pkgrepo-source.py does it."""
+    out = tmp_path_factory.mktemp("client")
+    shutil.copytree(built, out, dirs_exist_ok=True)
+    recipes = tmp_path_factory.mktemp("recipes")
+    shutil.copytree(RECIPES, recipes, dirs_exist_ok=True)  # pkgrepo.yaml is rewritten below
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "pkgrepo-source.py"),
+            "--recipe",
+            str(recipes / "pkgrepo.yaml"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proc = build_cached(out, *CLIENT, "python3", "ca-certificates", "hello", recipes=recipes)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def example_packages(client_set: Path, tmp_path_factory) -> Path:
+    """`client_set` plus the rest of what the example images in repo-data/images/ hold (lua,
+    sqlite), so that their dev images carry the package manager as the main job's do."""
+    out = tmp_path_factory.mktemp("examples")
+    shutil.copytree(client_set, out, dirs_exist_ok=True)
+    proc = build_cached(out, "lua", "sqlite")
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -22,38 +22,13 @@ import pytest
 
 from pkgrepo.builder.sandbox import bwrap_argv
 from tests.helpers.archives import make_package
-from tests.helpers.cli import RECIPES, ROOT, build_cached, run_cli
+from tests.helpers.cli import ROOT, run_cli
 from tests.helpers.repos import tree
 from tests.helpers.servers import PkgrepoServer, free_port
 
 pytestmark = pytest.mark.slow
 
-CLIENT = ["libarchive", "py3-click", "py3-securesystemslib", "py3-tuf", "py3-libarchive-c", "pkgrepo"]
 APP = ROOT / "repo-data" / "images" / "python-app.yaml"
-
-
-@pytest.fixture(scope="session")
-def client_set(built: Path, tmp_path_factory) -> Path:
-    """`built` plus the client set and python3, in a directory of their own (a pkgrepo package in
-    `built` would join every later test's dev profile); the pkgrepo recipe pinned to this
-    checkout's code, as scripts/pkgrepo-source.py does it."""
-    out = tmp_path_factory.mktemp("client")
-    shutil.copytree(built, out, dirs_exist_ok=True)
-    recipes = tmp_path_factory.mktemp("recipes")
-    shutil.copytree(RECIPES, recipes, dirs_exist_ok=True)  # pkgrepo.yaml is rewritten below
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "pkgrepo-source.py"),
-            "--recipe",
-            str(recipes / "pkgrepo.yaml"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    proc = build_cached(out, *CLIENT, "python3", "ca-certificates", "hello", recipes=recipes)
-    assert proc.returncode == 0, proc.stderr
-    return out
 
 
 def in_root(

@@ -9,20 +9,34 @@ import click
 from pkgrepo.cli.attest import ADVISORIES
 from pkgrepo.cli.options import CACHE, JSON, RECIPES, emit
 
+# The Debian source of each recipe that builds from an upstream wheel, which Debian's archive does
+# not carry (so the recipe has no `sources[].debian` to name it): recipe name → Debian source name.
+WHEEL_SOURCES = {
+    "py3-click": "python-click",
+    "py3-libarchive-c": "python-libarchive-c",
+    "py3-securesystemslib": "python-securesystemslib",
+    "py3-tuf": "python-tuf",
+    "py3-urllib3": "python-urllib3",
+    "py3-zstandard": "python-zstandard",
+}
+
 
 def _projects(recipes_dir: Path) -> dict[str, str]:
-    """Debian source name → upstream purl, from the recipes (their `sources[].debian.package` and
-    `package.upstream.purl`): the one map between Debian's names and ours."""
+    """Debian source name → upstream purl, from the recipes (their `sources[].debian.package`, or
+    WHEEL_SOURCES for a recipe built from a wheel, and `package.upstream.purl`): the one map between
+    Debian's names and ours."""
     from pkgrepo.recipe.load import load_requested
 
     out: dict[str, str] = {}
-    for _name, file in sorted(load_requested(recipes_dir, []).items()):
+    for name, file in sorted(load_requested(recipes_dir, []).items()):
         recipe = file.recipe
         if recipe.package.upstream is None:
             continue
         for src in recipe.sources:
             if src.debian is not None:
                 out.setdefault(src.debian.package, recipe.package.upstream.purl)
+        if name in WHEEL_SOURCES:
+            out.setdefault(WHEEL_SOURCES[name], recipe.package.upstream.purl)
     return out
 
 
