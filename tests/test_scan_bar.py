@@ -55,7 +55,7 @@ def test_wheel_sources_name_recipes_built_from_wheels():
     and the committed feed covers every upstream project whose Debian changelog the archive serves."""
     recipes = load_requested(RECIPES, [])
     for name in WHEEL_SOURCES:
-        recipe = recipes[name][1]
+        recipe = recipes[name].recipe
         assert recipe.upstream_purl and recipe.upstream_purl.startswith("pkg:pypi/"), name
         assert all(s.debian is None for s in recipe.sources), name
     feed = json.loads((ROOT / "repo-data" / "advisories" / "feed.json").read_text())
