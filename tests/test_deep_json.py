@@ -18,14 +18,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import libarchive
 import pytest
-import zstandard
 from securesystemslib.signer import CryptoSigner
 
 from pkgrepo.attest import dsse
 from pkgrepo.package.meta import PackageInfo, canonical_json
 from pkgrepo.safeio import JSON_DEPTH, untrusted_json
+from tests.helpers.archives import package_writer
 from tests.helpers.cli import run_cli
 from tests.helpers.layouts import M, run_bounded, store_manifest, write_layout
 
@@ -113,16 +112,8 @@ def test_the_audit_of_a_layout_nested_deep(canary: Path, part: str):
 
 
 def _package(path: Path, info: bytes, manifest: bytes) -> Path:
-    raw = bytearray()
-
-    def sink(data: bytes) -> int:
-        raw.extend(data)
-        return len(data)
-
-    with libarchive.custom_writer(sink, "pax_restricted") as tar:
-        tar.add_file_from_memory(".PKGINFO", len(info), info)
-        tar.add_file_from_memory(".MANIFEST", len(manifest), manifest)
-    path.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))
+    with package_writer(path, info, manifest):
+        pass
     return path
 
 

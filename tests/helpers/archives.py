@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import libarchive
 import libarchive.ffi
+import libarchive.write
 import zstandard
 from libarchive.entry import FileType
 
@@ -69,16 +72,7 @@ def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None)
             manifest.append(e)
     size = sum(e.get("size", 0) for e in manifest if e["type"] == "file")  # consistent, as a forger makes it
     info = INFO.replace(name="evil", installed_size=size).to_bytes()
-    raw = bytearray()
-
-    def sink(data: bytes) -> int:
-        raw.extend(data)
-        return len(data)
-
-    with libarchive.custom_writer(sink, "pax_restricted") as tar:
-        tar.add_file_from_memory(".PKGINFO", len(info), info)
-        mb = canonical_json(manifest)
-        tar.add_file_from_memory(".MANIFEST", len(mb), mb)
+    with package_writer(path, info, canonical_json(manifest)) as tar:
         for m in members:
             kind = m.get("type", "file")
             data = m.get("data", b"")
@@ -111,8 +105,24 @@ def hostile(path: Path, members: list[dict], manifest: list[dict] | None = None)
                 )
             else:
                 tar.add_file_from_memory(m["path"], len(data), data, permission=m.get("mode", 0o644), **attrs)
-    path.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))
     return path
+
+
+@contextmanager
+def package_writer(path: Path, info: bytes, manifest: bytes) -> Iterator[libarchive.write.ArchiveWrite]:
+    """A tar+zstd package at `path` whose .PKGINFO and .MANIFEST are these bytes, whatever they hold;
+    the caller adds any further members, written exactly as given."""
+    raw = bytearray()
+
+    def sink(data: bytes) -> int:
+        raw.extend(data)
+        return len(data)
+
+    with libarchive.custom_writer(sink, "pax_restricted") as tar:
+        tar.add_file_from_memory(".PKGINFO", len(info), info)
+        tar.add_file_from_memory(".MANIFEST", len(manifest), manifest)
+        yield tar
+    path.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))
 
 
 _copy_hardlink = libarchive.ffi.ffi(
