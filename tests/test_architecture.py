@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "pkgrepo"
-BASE = {"errors", "digest", "paths", "suggest", "graph", "elf", "hosttools", "limits", "safeio"}
+BASE = {"errors", "digest", "buildcode", "paths", "suggest", "graph", "elf", "hosttools", "limits", "safeio"}
 # Lowest first: a room may import its own modules, the base modules and the rooms before it.
 ROOMS = [
     "package",

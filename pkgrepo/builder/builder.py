@@ -23,6 +23,7 @@ from pathlib import Path
 from pkgrepo import hosttools
 from pkgrepo.attest.dsse import public_key_bytes
 from pkgrepo.attest.evidence import PUBLIC_KEY
+from pkgrepo.buildcode import code_digest
 from pkgrepo.builder.cache import BuildCache, DirectoryCache, check_hit
 from pkgrepo.builder.context import BuildContext, Report, Variation
 from pkgrepo.builder.outdir import PackagesDir
@@ -30,7 +31,6 @@ from pkgrepo.builder.pack import make_packages
 from pkgrepo.builder.pipeline import run_pipeline
 from pkgrepo.builder.records import BuildRecord, read_record, write_record
 from pkgrepo.builder.staged import open_regular
-from pkgrepo.digest import code_digest
 from pkgrepo.errors import BadInput, BuildFailed
 from pkgrepo.package.archive import read_info
 from pkgrepo.package.meta import FORMAT, PACKAGE_SUFFIX, canonical_json
