@@ -44,6 +44,18 @@ def test_import_debian_changelogs_into_upstream_ranges(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_upstream_version_reads_every_really_form():
+    """Debian marks a version that went back with `+really` (`1.3.dfsg+really1.3.2`) or, as
+    python-click in trixie does, `+0.really.` (`8.2.0+0.really.8.1.8`): the upstream is what follows."""
+    from pkgrepo.attest.debian_feed import upstream_version
+
+    assert upstream_version("8.2.0+0.really.8.1.8-1") == "8.1.8"
+    assert upstream_version("1:1.3.dfsg+really1.3.2-3") == "1.3.2"
+    assert upstream_version("2.0+really1.9~dfsg-2") == "1.9"
+    assert upstream_version("1:1.35.0-4+deb12u1") == "1.35.0"
+    assert upstream_version("3.0.22-1~deb12u2") == "3.0.22"
+
+
 def test_import_refuses_what_is_not_a_changelog_or_not_ours(tmp_path):
     bad = tmp_path / "x.changelog"
     bad.write_text("hello\n -- A <a@b>  not a date\n")
