@@ -8,8 +8,9 @@ images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.
 `ROOT.cdx.json`).
 
 Two kinds of image are re-assembled: root filesystem trees under the images directory (their
-requested packages resolved again), and the prod OCI image of every image spec given, written as
-a layout `IMAGES/<spec name>` when its digest changed, with the image's SBOMs beside it.
+requested packages resolved again, as `pkgrepo upgrade` resolves them), and the prod OCI image
+of every image spec given, written as a layout `IMAGES/<spec name>` when its digest changed,
+with the image's SBOMs beside it.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ from pkgrepo.builder.builder import Builder
 from pkgrepo.builder.plan import plan
 from pkgrepo.builder.session import build_all
 from pkgrepo.errors import BadInput
-from pkgrepo.image.apply import apply
-from pkgrepo.image.sources import open_packages
-from pkgrepo.package.rootfs import Rootfs, installed_in
+from pkgrepo.image.apply import closure, populate, requested_names
+from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import Recipes
 from pkgrepo.repo.repository import Repository
-from pkgrepo.resolve.deps import parse_dep
-from pkgrepo.resolve.minimize import Result, minimize
-from pkgrepo.resolve.native import NativeIndex
+from pkgrepo.resolve.sources import PackageSource, open_source
 
 
 @dataclass
@@ -103,31 +101,23 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def assemble_root(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
-    """Assemble an image's root tree at `dest` from a resolved closure (a root under `--images`)."""
-    with Rootfs.open(dest, create=True) as root:
-        apply(result, open_packages(packages, None), root, requested)
-
-
 def write_image_sboms(root: Path) -> None:
     subject = rootfs_subject(root)
     root.with_name(root.name + ".spdx.json").write_bytes(spdx_document(subject))
     root.with_name(root.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
 
 
-def _update_image(root: Path, packages: Path) -> ImageUpdate:
+def _update_image(root: Path, source: PackageSource) -> ImageUpdate:
     db = installed_in(root)
-    requested = sorted(n for n, r in db.items() if r.requested)
-    if not requested:
-        raise BadInput(f"{root}: no package installed by request; cannot tell what the image is for")
-    result = minimize(NativeIndex(packages, newest_only=True), [parse_dep(n) for n in requested])
+    names = requested_names(db, root)
+    result = closure(source, names)
     after = {p.name: p.version for p in result.packages}
     if after == {n: r.version for n, r in db.items()}:
         return ImageUpdate(root, False, tree_digest(root), after)
     fresh = root.with_name(f".{root.name}.new")
     old = root.with_name(f".{root.name}.old")
     shutil.rmtree(fresh, ignore_errors=True)
-    assemble_root(result, packages, fresh, set(requested))
+    populate(fresh, result, source, names)
     shutil.rmtree(old, ignore_errors=True)
     os.replace(root, old)
     os.replace(fresh, root)
@@ -136,17 +126,18 @@ def _update_image(root: Path, packages: Path) -> ImageUpdate:
     return ImageUpdate(root, True, tree_digest(root), after)
 
 
-def _update_layout(spec_path: Path, images: Path, packages: Path) -> ImageUpdate:
-    """The prod image of a spec, rebuilt from the packages; written when its digest changed."""
+def _update_layout(spec_path: Path, images: Path, source: PackageSource) -> ImageUpdate:
+    """The prod image of a spec, rebuilt from `source`; written when its digest changed."""
     import tempfile
 
-    from pkgrepo.image.build import build_from_spec
+    from pkgrepo.image.build import build_image
     from pkgrepo.image.oci import read_layout
     from pkgrepo.image.outputs import is_layout, write_outputs
+    from pkgrepo.image.spec import load_spec
     from pkgrepo.image.unpack import as_root
 
     with tempfile.TemporaryDirectory(prefix="pkgrepo-rollout-") as work:
-        built = build_from_spec(spec_path, "prod", packages, None, None, Path(work))
+        built = build_image(load_spec(spec_path), source, "prod", Path(work))
         target = images / built.spec.name
         after = {p.name: p.full_version for p in built.assembled.packages}
         if is_layout(target) and read_layout(target).digest == built.image.digest:
@@ -186,11 +177,12 @@ def rollout(
             raise BadInput(f"{images}: images directory does not exist; pass --images DIR")
         from pkgrepo.image.outputs import is_layout
 
+        source = open_source(packages=builder.out)
         for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if not is_layout(root):  # OCI layouts come from their specs
-                report.images.append(_update_image(root, builder.out))
+                report.images.append(_update_image(root, source))
         for spec in specs or []:
-            report.images.append(_update_layout(spec, images, builder.out))
+            report.images.append(_update_layout(spec, images, source))
     elif specs:
         raise BadInput("--image-spec writes its image into --images DIR; pass --images")
     report.assemble_seconds = time.monotonic() - start

@@ -119,7 +119,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
     from pkgrepo.attest import dsse
     from pkgrepo.attest.verify import LocalEvidence, RepoEvidence, verify_package, verify_rootfs
     from pkgrepo.errors import BadInput
-    from pkgrepo.repo.client import open_client
+    from pkgrepo.resolve.sources import open_source
 
     if target.startswith("docker://"):
         from pkgrepo.cli.image import verify_image
@@ -137,7 +137,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
             "pass --repo URL (provenance and key from the repository) or --key/--provenance, not both"
         )
     if repo_url:
-        source = RepoEvidence(open_client(repo_url, trust))
+        source = RepoEvidence(open_source(repository=repo_url, trust=trust).repository())
     else:
         if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
             raise BadInput(
