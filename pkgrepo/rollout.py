@@ -10,15 +10,20 @@ images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.
 Two kinds of image are re-assembled: root filesystem trees under the images directory (their
 requested packages resolved again, as `pkgrepo upgrade` resolves them), and the prod OCI image
 of every image spec given, written as a layout `IMAGES/<spec name>` when its digest changed,
-with the image's SBOMs beside it.
+with the image's SBOMs beside it. With a repository, both are installed from the repository
+just published to, served on loopback and read through the verifying client, so what the SBOMs
+and scans attest is what a client gets; without one, from the packages directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +39,7 @@ from pkgrepo.image.apply import closure, populate, requested_names
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import Recipes
 from pkgrepo.repo.repository import Repository
+from pkgrepo.repo.serve import serving
 from pkgrepo.resolve.sources import PackageSource, open_source
 
 
@@ -128,8 +134,6 @@ def _update_image(root: Path, source: PackageSource) -> ImageUpdate:
 
 def _update_layout(spec_path: Path, images: Path, source: PackageSource) -> ImageUpdate:
     """The prod image of a spec, rebuilt from `source`; written when its digest changed."""
-    import tempfile
-
     from pkgrepo.image.build import build_image
     from pkgrepo.image.oci import read_layout
     from pkgrepo.image.outputs import is_layout, write_outputs
@@ -148,6 +152,21 @@ def _update_layout(spec_path: Path, images: Path, source: PackageSource) -> Imag
     target.with_name(target.name + ".spdx.json").write_bytes(spdx_document(subject))
     target.with_name(target.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
     return ImageUpdate(target, True, built.image.digest, after)
+
+
+@contextlib.contextmanager
+def _published(repo: Repository | None, packages: Path) -> Iterator[PackageSource]:
+    """Where images are installed from: the repository, served on loopback and read through the
+    verifying client from its own exported root (trusted state in a temporary cache), recorded
+    as `native:REPO`; without a repository, the packages directory."""
+    if repo is None:
+        yield open_source(packages=packages)
+        return
+    with tempfile.TemporaryDirectory(prefix="pkgrepo-rollout-client-") as tmp, serving(repo.root) as url:
+        trust = Path(tmp) / "root.json"
+        repo.export_root(trust)
+        source = open_source(repository=url, trust=trust, cache=Path(tmp))
+        yield source.relabelled(f"native:{repo.root}")
 
 
 def rollout(
@@ -177,12 +196,12 @@ def rollout(
             raise BadInput(f"{images}: images directory does not exist; pass --images DIR")
         from pkgrepo.image.outputs import is_layout
 
-        source = open_source(packages=builder.out)
-        for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if not is_layout(root):  # OCI layouts come from their specs
-                report.images.append(_update_image(root, source))
-        for spec in specs or []:
-            report.images.append(_update_layout(spec, images, source))
+        with _published(repo, builder.out) as source:
+            for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                if not is_layout(root):  # OCI layouts come from their specs
+                    report.images.append(_update_image(root, source))
+            for spec in specs or []:
+                report.images.append(_update_layout(spec, images, source))
     elif specs:
         raise BadInput("--image-spec writes its image into --images DIR; pass --images")
     report.assemble_seconds = time.monotonic() - start

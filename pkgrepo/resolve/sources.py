@@ -49,6 +49,14 @@ class PackageSource:
     def index(self) -> Index:
         return self._index()
 
+    def relabelled(self, label: str) -> PackageSource:
+        """The same packages, recorded as `label` and with no URL for clients: a repository read
+        through a transient URL (rollout's loopback server) is named by where it lives, so that
+        what a root records is the same from one run to the next."""
+        source = PackageSource(self.kind, label, lambda: self.index, self.fetch, self.client)
+        source.url = None
+        return source
+
     def repository(self) -> RepoClient:
         """The verifying client of a repository source."""
         if self.client is None:
@@ -66,10 +74,11 @@ def _newest(entries: list[IndexEntry]) -> list[IndexEntry]:
     return sorted(newest.values(), key=lambda e: e.path)
 
 
-def _repository(url: str, trust: Path | None, every_version: bool) -> PackageSource:
-    from pkgrepo.repo.client import open_client
+def _repository(url: str, trust: Path | None, every_version: bool, cache: Path | None) -> PackageSource:
+    from pkgrepo.paths import default_cache
+    from pkgrepo.repo.client import RepoClient
 
-    client = open_client(url, trust)
+    client = RepoClient(url, cache or default_cache(), trust)
     label = f"native:{client.url}"
 
     def index() -> Index:
@@ -107,6 +116,7 @@ def open_source(
     repository: str | None = None,
     trust: Path | None = None,
     every_version: bool = False,
+    cache: Path | None = None,
     warn: Warn = lambda _m: None,
 ) -> PackageSource:
     """An index spec, or exactly one of a packages directory and a repository URL (with its
@@ -116,11 +126,12 @@ def open_source(
     Unless `every_version`, only the newest version of each package is offered, as apt and apk
     offer their candidate: a repository keeps the releases it replaced, and the minimizer, which
     counts bytes, would otherwise choose an older, smaller and unpatched release over the one
-    that replaced it. `resolve` and `why` see every version, so that `NAME=VERSION` can pin one."""
+    that replaced it. `resolve` and `why` see every version, so that `NAME=VERSION` can pin one.
+    A repository client keeps its trusted state under `cache` (default: the user's cache)."""
     if spec is not None:
         kind, _, where = spec.partition(":")
         if kind == "native" and where.startswith(("http://", "https://")):
-            return _repository(where, trust, every_version)
+            return _repository(where, trust, every_version, cache)
         if kind == "native" and where:
             return _directory(Path(where), every_version)
         if kind == "debian" and where:
@@ -133,5 +144,5 @@ def open_source(
     if packages is not None and repository is None:
         return _directory(packages, every_version)
     if repository is not None and packages is None:
-        return _repository(repository, trust, every_version)
+        return _repository(repository, trust, every_version, cache)
     raise BadInput("pass exactly one of --packages DIR or --repo URL")
