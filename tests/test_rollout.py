@@ -15,32 +15,22 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import run_cli
-from tests.helpers.recipes import make_tarball, mirror_env, mirror_url
+from tests.helpers.recipes import PROBE, make_tarball, mirror_env, mirror_url
 
-RECIPE = """package:
-  name: {name}
-  version: "1.0"
-  release: {release}
-  description: rollout probe
-  license: MIT
-sources:
-  - url: {url}
-    sha256: "{sha}"
-pipeline:
-  - runs: |
-      mkdir -p ${{{{targets.destdir}}}}/usr/share/{name}
-      echo {text} > ${{{{targets.destdir}}}}/usr/share/{name}/data
-"""
+D = "${{targets.destdir}}"
 
 
 def write_recipe(tmp_path: Path, name: str, release: int, text: str) -> None:
+    """A probe recipe whose package holds /usr/share/NAME/data with `text`."""
     tarball = tmp_path / "src.tar.gz"
     make_tarball(tarball, {"README": "probe\n"})
     url, sha = mirror_url(tmp_path, tarball)
+    steps = [f"mkdir -p {D}/usr/share/{name}", f"echo {text} > {D}/usr/share/{name}/data"]
+    recipe = PROBE.format(name=name, url=url, sha=sha, script="\n".join(" " * 6 + s for s in steps))
     recipes = tmp_path / "recipes"
     recipes.mkdir(exist_ok=True)
     (recipes / f"{name}.yaml").write_text(
-        RECIPE.format(name=name, release=release, url=url, sha=sha, text=text)
+        recipe.replace('version: "1.0"\n', f'version: "1.0"\n  release: {release}\n')
     )
 
 
