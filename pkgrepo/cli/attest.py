@@ -137,7 +137,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
             "pass --repo URL (provenance and key from the repository) or --key/--provenance, not both"
         )
     if repo_url:
-        source = RepoEvidence(open_source(repository=repo_url, trust=trust).repository())
+        source = RepoEvidence(open_source(repository=repo_url, trust=trust).verifying_client())
     else:
         if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
             raise BadInput(

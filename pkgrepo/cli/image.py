@@ -349,7 +349,7 @@ def verify_image(target, prov, key_files, repo_url, trust, image_keys, insecure)
     if repo_url:
         from pkgrepo.resolve.sources import open_source
 
-        source = RepoEvidence(open_source(repository=repo_url, trust=trust).repository())
+        source = RepoEvidence(open_source(repository=repo_url, trust=trust).verifying_client())
     else:
         if prov is None:
             raise BadInput(

@@ -284,7 +284,7 @@ def _opened(repo_url: str | None, trust: Path | None) -> RepoClient:
 
     if repo_url is None and not configured():
         raise BadInput(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
-    return open_source(repository=repo_url, trust=trust).repository()
+    return open_source(repository=repo_url, trust=trust).verifying_client()
 
 
 COMMANDS = [repo, publish, serve, search, info]

@@ -57,7 +57,7 @@ class PackageSource:
         source.url = None
         return source
 
-    def repository(self) -> RepoClient:
+    def verifying_client(self) -> RepoClient:
         """The verifying client of a repository source."""
         if self.client is None:
             raise BadInput(f"{self.label}: not a repository; pass --repo URL --trust ROOT_JSON")
