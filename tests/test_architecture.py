@@ -145,4 +145,6 @@ def test_one_opener_builds_repository_clients():
     for needle in ("NativeIndex(", "DebianIndex(", "RepositoryIndex("):
         owners = set(_text_owners(needle)) - {"resolve/sources.py", "resolve/native.py", "resolve/debian.py"}
         owners -= {"resolve/indexes.py"}  # RepositoryIndex's own module
-        assert not owners, f"{sorted(owners)} open an index themselves; use pkgrepo.resolve.sources.open_source"
+        assert not owners, (
+            f"{sorted(owners)} open an index themselves; use pkgrepo.resolve.sources.open_source"
+        )
