@@ -8,6 +8,7 @@ tiny deb-src repository served from a temporary directory with `file:`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -264,3 +265,31 @@ def test_a_declared_fix_counts_only_with_its_patch_in_signed_provenance(built: P
     )
     (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
     assert f["status"] == "affected" and "no signed provenance" in f["note"]
+
+    # A prod root drops files a package brings (here zlib's libz.so.1 link, by the spec's
+    # exclude): its installed content is not the whole content the provenance attests, but each
+    # file it keeps is one of the signed package's, so the fix still counts. A kept file that is
+    # not the package's bytes is not proven.
+    spec = tmp_path / "z.yaml"
+    spec.write_text("name: z\npackages: [zlib]\nexclude: [usr/lib/libz.so.1]\n")
+    root = tmp_path / "root"
+    run_cli(
+        "image", "build", str(spec), "--packages", str(out), "--profile", "prod", "--rootfs", str(root),
+        check=True,
+    )  # fmt: skip
+    assert not os.path.lexists(root / "usr/lib/libz.so.1") and (root / "usr/lib").glob("libz.so.1.*")
+
+    def status() -> dict:
+        scan = ["scan", str(root), "--vex", str(novex), "--advisories", str(feed), "--provenance", str(out)]
+        doc = json.loads(run_cli(*scan, "--json", check=True).stdout)
+        (f,) = [f for f in doc["findings"] if f["advisory"] == "DEBIAN-CVE-2023-45853"]
+        return f
+
+    assert status()["status"] == "fixed"
+    verify = ["verify", str(root), "--provenance", str(out), "--key", str(out / "provenance.pub")]
+    run_cli(*verify, check=True)  # the kept files are the signed build's
+    (lib,) = (root / "usr/lib").glob("libz.so.1.*")
+    lib.write_bytes(lib.read_bytes() + b"\0")
+    assert status()["status"] == "affected"
+    proc = run_cli(*verify)
+    assert proc.returncode == 2 and "zlib: installed files differ" in proc.stderr

@@ -21,13 +21,7 @@ IMAGES = sorted((ROOT / "repo-data" / "images").glob("*.yaml"))
 
 # Findings the bar still fails on, by profile, each with why it is open (docs/evidence.md, "The
 # bar"). The test fails when one of these goes away (remove it here) as much as when a new one appears.
-KNOWN_OPEN: dict[tuple[str, str], str] = {
-    ("DEBIAN-CVE-2026-42768 libcrypto3", "prod"): (
-        "the CVE-2026-42768 patch is in libcrypto3's signed provenance, but the prod image drops the "
-        "engines and the legacy provider nothing links (minimize_files), so the installed files' "
-        "digest is not the one the provenance attests and the scan cannot count the fix"
-    ),
-}
+KNOWN_OPEN: dict[tuple[str, str], str] = {}
 # Packages the feed has no data for: no suite of Debian's archive serves these sources' debian/ here,
 # and pkgrepo has no upstream outside this repository (docs/evidence.md).
 KNOWN_NO_DATA = {"pkgrepo", "py3-click", "py3-securesystemslib", "py3-tuf", "py3-zstandard"}

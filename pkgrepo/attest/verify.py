@@ -7,6 +7,7 @@ or in a directory, or the verifying repository client.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,7 @@ from pkgrepo.attest.provenance import Provenance, content_subject
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
 from pkgrepo.package.archive import read_info
+from pkgrepo.package.extract import SBOM_DIR
 from pkgrepo.package.meta import ARCH, PACKAGE_SUFFIX
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import load_recipe
@@ -32,6 +34,10 @@ class EvidenceSource(Protocol):
 
     def key(self, keyid: str) -> Key:
         """The trusted provenance public key with this id; BadInput when there is none."""
+
+    def package(self, filename: str) -> Path:
+        """The package file itself (its bytes are checked against the provenance by the caller);
+        BadInput when there is none."""
 
 
 @dataclass
@@ -53,6 +59,12 @@ class LocalEvidence:
 
     def key(self, keyid: str) -> Key:
         return self.trusted
+
+    def package(self, filename: str) -> Path:
+        path = (self.where if self.where.is_dir() else self.where.parent) / filename
+        if not path.is_file() or path.is_symlink():
+            raise BadInput(f"{path}: no package file beside its provenance")
+        return path
 
 
 def package_filename(name: str, version: str, arch: str = ARCH) -> str:
@@ -132,7 +144,9 @@ def verify_rootfs(rootfs: Path, source: EvidenceSource, recipes: Path | None) ->
             continue
         wanted = content_subject(name, rec.version)
         recorded = [s.sha256 for s in prov.subjects if s.name == wanted]
-        if recorded != [installed_digest(rootfs, rec.files)]:
+        if recorded != [installed_digest(rootfs, rec.files)] and not _kept_from(
+            rootfs, list(rec.files), prov, source, filename
+        ):
             problems.append(f"{name}: installed files differ from what {where} attests ({wanted})")
         if recipes is not None:
             problems += [f"{name}: {p}" for p in _check_recipe(where, prov, rec.origin or name, recipes)]
@@ -158,23 +172,70 @@ class RepoEvidence:
             raise BadInput(f"{path}: key id differs from its name")
         return key
 
+    def package(self, filename: str) -> Path:
+        return self.client.fetch(f"packages/{filename}")
 
-def proven_fixes(components: list[Component], source: EvidenceSource) -> dict[str, frozenset[str]]:
+
+def _installed_from(root: Path, files: list[str], prov: Provenance, package: Path) -> bool:
+    """Are the files of a package installed in `root` (`files`, as recorded installed) each
+    byte for byte a file of `package`, whose sha256 `prov` attests? A prod image drops files a
+    package brings (file minimization), so its installed content is not the whole content the
+    provenance attests, but every file it keeps is still one the signed build made."""
+    from pkgrepo.package.archive import read_head
+
+    if sha256_file(package) not in {s.sha256 for s in prov.subjects}:
+        return False  # hashed before libarchive reads a byte of it
+    _, manifest = read_head(package)
+    made = {e.path: e for e in manifest}
+    for rel in files:
+        if rel.startswith(SBOM_DIR + "/"):
+            continue
+        entry, full = made.get(rel), root / rel
+        if entry is None:
+            return False
+        if entry.type == "symlink":
+            if not full.is_symlink() or os.readlink(full) != entry.target:
+                return False
+        elif full.is_symlink() or not full.is_file() or sha256_file(full) != entry.sha256:
+            return False
+    return True
+
+
+def _kept_from(root: Path, files: list[str], prov: Provenance, source: EvidenceSource, filename: str) -> bool:
+    """`_installed_from` with the package file from `source`; False when there is none."""
+    try:
+        return _installed_from(root, files, prov, source.package(filename))
+    except BadInput:
+        return False
+
+
+def proven_fixes(
+    components: list[Component], source: EvidenceSource, root: Path | None = None
+) -> dict[str, frozenset[str]]:
     """For each component that declares fixes, the ids its signed provenance's patches fix — only
-    when that provenance verifies and attests exactly the component's content digest."""
+    when that provenance verifies and attests the component's content: exactly its content
+    digest, or (`root`: the root the components are installed in) files installed there that are
+    each byte for byte one of the package file the provenance attests."""
     from pkgrepo.attest.scan import proven_fixes as fixes_of
 
+    db = installed_in(root) if root is not None else {}
     out: dict[str, frozenset[str]] = {}
     for c in components:
         if not c.fixes:
             continue
+        filename = package_filename(c.name, c.version, c.arch or ARCH)
         try:
-            where, data = source.provenance(package_filename(c.name, c.version, c.arch or ARCH))
+            where, data = source.provenance(filename)
             prov = _open(where, data, source)
+            whole = [s.sha256 for s in prov.subjects if s.name == content_subject(c.name, c.version)]
+            rec = db.get(c.name)
+            if whole == [c.content_sha256] or (
+                rec is not None
+                and rec.version == c.version
+                and root is not None
+                and _kept_from(root, list(rec.files), prov, source, filename)
+            ):
+                out[c.name] = fixes_of(prov)
         except BadInput:
             continue
-        if [s.sha256 for s in prov.subjects if s.name == content_subject(c.name, c.version)] == [
-            c.content_sha256
-        ]:
-            out[c.name] = fixes_of(prov)
     return out

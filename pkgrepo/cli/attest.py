@@ -190,8 +190,7 @@ def scan(target, advisories_dir, vex_dir, fail_on, allow_unknown, prov_dir, key_
     check_fail_on(fail_on)
     feed = load_feed(advisories_dir or data_dir("advisories"))
     statements = load_vex(vex_dir or data_dir("vex"))
-    subject = _subject(target)
-    proven = _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+    subject, proven = _with_proven(target, prov_dir, key_file)
     findings = run(subject, list(feed.advisories), statements, proven)
     covered = [c for c in subject.components if feed.covers(c)]
     unknown = sorted(c.name for c in subject.components if not feed.covers(c))
@@ -239,8 +238,25 @@ def scan(target, advisories_dir, vex_dir, fail_on, allow_unknown, prov_dir, key_
         )
 
 
-def _proven(subject, prov_dir: Path | None, key_file: Path | None) -> dict[str, frozenset[str]]:
-    """The fixes each component's signed provenance in `prov_dir` proves (none without one)."""
+def _with_proven(target: Path, prov_dir: Path | None, key_file: Path | None):
+    """(subject, proven fixes) of a root, image layout, package or SBOM: a root's files are
+    checked while it is there (a layout's, unpacked), so a minimized prod root proves its fixes."""
+    if target.is_dir():
+        from pkgrepo.attest.inventory import rootfs_subject
+        from pkgrepo.image.unpack import as_root
+
+        with as_root(target) as root:
+            subject = rootfs_subject(root)
+            return subject, _proven(subject, prov_dir, key_file, root)
+    subject = _subject(target)
+    return subject, _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+
+
+def _proven(
+    subject, prov_dir: Path | None, key_file: Path | None, root: Path | None = None
+) -> dict[str, frozenset[str]]:
+    """The fixes each component's signed provenance in `prov_dir` proves (none without one);
+    `root`: where the components are installed (see `verify.proven_fixes`)."""
     if prov_dir is None or not any(c.fixes for c in subject.components):
         return {}
     from pkgrepo.attest import dsse
@@ -255,7 +271,7 @@ def _proven(subject, prov_dir: Path | None, key_file: Path | None) -> dict[str, 
         key = dsse.signer().public_key
     else:
         return {}
-    return proven_fixes(list(subject.components), LocalEvidence(key, prov_dir))
+    return proven_fixes(list(subject.components), LocalEvidence(key, prov_dir), root)
 
 
 @click.command()
@@ -268,8 +284,7 @@ def vex(target, prov_dir, key_file, output) -> None:
     vulnerability a package declares fixed whose patch its signed provenance holds."""
     from pkgrepo.attest.vex import fixed_document
 
-    subject = _subject(target)
-    proven = _proven(subject, prov_dir or (target.parent if _is_package(target) else None), key_file)
+    subject, proven = _with_proven(target, prov_dir, key_file)
     data = fixed_document(subject, proven)
     if output:
         output.write_bytes(data)
