@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # bubblewrap: the build sandbox; gcc/make/binutils/patch/tcl: the host toolchain
 # used read-only inside it (tclsh generates SQLite's amalgamation; autoconf, automake
-# and libtool with libltdl-dev make libffi's configure from its tag archive); libarchive13:
+# and libtool with libltdl-dev make libffi's configure from its tag archive; bison and flex
+# generate PostgreSQL's parsers, which its release tarballs no longer carry); libarchive13:
 # used through libarchive-c; tar/xz/bzip2/zstd: unpacking sources and benchmarks;
 # python3-solv: libsolv, the peer the minimizer is tested and benchmarked against;
 # nginx-light: serves a published repository in the tests and the serve benchmark;
@@ -17,6 +18,7 @@ apt-get update -q
 # chromium, chromium-driver: the headless browser the web catalogue is tested in.
 apt-get install -y -q --no-install-recommends \
   bubblewrap gcc make binutils patch tcl libc6-dev linux-libc-dev autoconf automake libtool libltdl-dev \
+  bison flex \
   libarchive13 tar xz-utils bzip2 zstd ca-certificates python3-solv nginx-light \
   skopeo umoci buildah docker-registry chromium chromium-driver \
   python3 python3-venv python3-pip python3-apt >/dev/null

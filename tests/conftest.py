@@ -89,9 +89,12 @@ def client_set(built: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def example_packages(client_set: Path, tmp_path_factory) -> Path:
     """`client_set` plus the rest of what the example images in repo-data/images/ hold (lua,
-    sqlite), so that their dev images carry the package manager as the main job's do."""
+    sqlite, the datastores valkey and postgresql), so that their dev images carry the package
+    manager as the main job's do."""
     out = tmp_path_factory.mktemp("examples")
     shutil.copytree(client_set, out, dirs_exist_ok=True)
     proc = build_cached(out, "lua", "sqlite")
+    assert proc.returncode == 0, proc.stderr
+    proc = build_cached(out, "valkey", "postgresql")
     assert proc.returncode == 0, proc.stderr
     return out

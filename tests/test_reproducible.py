@@ -56,8 +56,9 @@ def test_variation_is_detected(tmp_path: Path, leak: str, what: str):
     assert "NOT reproducible" in proc.stdout
 
 
-# Each of these takes 10-13 minutes per build on 2 cores: checked in the nightly run only.
-HEAVY = {"openssl", "python3"}
+# Each of these takes 3.5-13 minutes per build on 2 cores (openssl and python3 10-13, postgresql
+# 5-8, valkey 3.5): checked in the nightly run only.
+HEAVY = {"openssl", "python3", "valkey", "postgresql"}
 RECIPE_NAMES = [p.stem for p in sorted(RECIPES.glob("*.yaml"))]
 
 
