@@ -44,6 +44,18 @@ def test_import_debian_changelogs_into_upstream_ranges(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_upstream_version_reads_every_really_form():
+    """Debian marks a version that went back with `+really` (`1.3.dfsg+really1.3.2`) or, as
+    python-click in trixie does, `+0.really.` (`8.2.0+0.really.8.1.8`): the upstream is what follows."""
+    from pkgrepo.attest.debian_feed import upstream_version
+
+    assert upstream_version("8.2.0+0.really.8.1.8-1") == "8.1.8"
+    assert upstream_version("1:1.3.dfsg+really1.3.2-3") == "1.3.2"
+    assert upstream_version("2.0+really1.9~dfsg-2") == "1.9"
+    assert upstream_version("1:1.35.0-4+deb12u1") == "1.35.0"
+    assert upstream_version("3.0.22-1~deb12u2") == "3.0.22"
+
+
 def test_import_refuses_what_is_not_a_changelog_or_not_ours(tmp_path):
     bad = tmp_path / "x.changelog"
     bad.write_text("hello\n -- A <a@b>  not a date\n")
@@ -134,16 +146,23 @@ def test_outdated_against_a_local_apt_repository(tmp_path):
         "Package: expat\nBinary: libexpat1\nVersion: 99.0-1\nMaintainer: X <x@example.org>\n"
         "Architecture: any\nFormat: 3.0 (quilt)\nDirectory: pool/main/e/expat\nFiles:\n"
         " d41d8cd98f00b204e9800998ecf8427e 0 expat_99.0-1.dsc\n\n"
+        # a wheel recipe's Debian source (WHEEL_SOURCES), whose version went back: upstream 8.1.8
+        "Package: python-click\nBinary: python3-click\nVersion: 8.2.0+0.really.8.1.8-1\n"
+        "Maintainer: X <x@example.org>\nArchitecture: all\nFormat: 3.0 (quilt)\n"
+        "Directory: pool/main/p/python-click\nFiles:\n"
+        " d41d8cd98f00b204e9800998ecf8427e 0 python-click_8.2.0+0.really.8.1.8-1.dsc\n\n"
     )
     listing = tmp_path / "sources.list"
     listing.write_text(f"deb-src [trusted=yes] file:{repo} sid main\n")
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     shutil.copy(ROOT / "recipes" / "expat.yaml", recipes)
+    shutil.copy(ROOT / "recipes" / "py3-click.yaml", recipes)
     r = run_cli("outdated", "--recipes", str(recipes), "--debian-sources", str(listing), "--json", check=True)
-    (row,) = json.loads(r.stdout)["recipes"]
+    row, click = json.loads(r.stdout)["recipes"]
     assert (row["recipe"], row["newest"], row["suite"], row["state"]) == ("expat", "99.0", "sid", "outdated")
     assert row["covered"] and isinstance(row["open_advisories"], list)
+    assert (click["recipe"], click["newest"], click["state"]) == ("py3-click", "8.1.8", "current")
 
 
 def test_zlib_ships_no_minizip(built: Path):

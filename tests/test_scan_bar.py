@@ -21,18 +21,11 @@ IMAGES = sorted((ROOT / "repo-data" / "images").glob("*.yaml"))
 
 # Findings the bar still fails on, each with why it is open (docs/evidence.md, "The bar"). The test
 # fails when one of these goes away (remove it here) as much as when a new one appears.
-_OSSL = (
-    "OpenSSL fixed it in 3.5.7/3.6.3; neither OpenSSL's 3.0.22 CHANGES.md nor its code (CMS_decrypt, "
-    "PKCS7_dataDecode and the key transport decryption are unchanged since 3.0.20) shows a fix in the "
-    "3.0 line, and bookworm-security's 3.0.22 debian/ is not served here"
-)
 _URLLIB3 = (
     "urllib3 2.2.3 (the wheel the recipe pins); Debian fixes it by patches on 1.26.12 and 2.3.0, and "
     "sid's newer release is not served here: needs a newer wheel or Debian's patches on a source build"
 )
 KNOWN_OPEN: dict[str, str] = {
-    "DEBIAN-CVE-2026-42768 libcrypto3": _OSSL,
-    "DEBIAN-CVE-2026-42768 libssl3": _OSSL,
     "DEBIAN-CVE-2025-50181 py3-urllib3": _URLLIB3,
     "DEBIAN-CVE-2025-66418 py3-urllib3": _URLLIB3,
     "DEBIAN-CVE-2026-21441 py3-urllib3": _URLLIB3,

@@ -305,6 +305,60 @@ def test_incremental_generation_gives_the_bytes_of_a_full_one(site: dict, tmp_pa
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 
+def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_path: Path):
+    """Provenance states and advisory statuses are remembered per package in the user's cache;
+    other advisories or VEX statements (same packages, same cache) give the site a full
+    generation with them gives, not the remembered one."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    assert list((tmp_path / "cache" / "web" / "learnt").glob("*.json"))
+    zlib = (copy / "web" / "p" / "zlib.html").read_text()
+    assert (
+        "vulnerable_code_not_in_execute_path" in (copy / "web" / "a" / "PKGREPO-2024-0001.html").read_text()
+    )
+    data = tmp_path / "data"
+    shutil.copytree(Path(site["where"][1]).parent, data)
+    (data / "vex" / "zlib.json").unlink()  # the statement goes: zlib-utils is affected again
+    fixed = {**ADVISORY, "affected": [{**ADVISORY["affected"][0], "ranges": [
+        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0.1-r1"}]}]}]}  # fmt: skip
+    (data / "advisories" / "zlib.json").write_text(json.dumps(fixed))
+    where = ["--advisories", str(data / "advisories"), "--vex", str(data / "vex")]
+    run_cli("repo", "web", str(copy), *where, env=env, check=True)
+    assert (copy / "web" / "p" / "zlib.html").read_text() != zlib
+    assert (
+        "vulnerable_code_not_in_execute_path"
+        not in (copy / "web" / "a" / "PKGREPO-2024-0001.html").read_text()
+    )
+    assert full_generation(copy, where, tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_bins_checked_before_are_checked_again_when_their_bytes_change(site: dict, tmp_path: Path):
+    """Hash bins verified before are not checked again while their bytes are the same; a bin
+    altered since (a target added, signatures kept) is checked and refused, and a cache record
+    that is not one is ignored."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    remembered = tmp_path / "cache" / "web" / "bins.json"
+    bins = {p.name.split(".", 1)[1] for p in (copy / "metadata").glob("*.bins-*.json")}
+    assert len(json.loads(remembered.read_bytes())) == len(bins)  # each bin's current version
+    old = os.readlink(copy / "web")
+    binfile = max((copy / "metadata").glob("*.bins-*.json"), key=lambda p: (p.stat().st_size, p.name))
+    doc = json.loads(binfile.read_bytes())
+    doc["signed"]["targets"]["packages/forged.pkg.tar.zst"] = {"length": 1, "hashes": {"sha256": "0" * 64}}
+    binfile.write_text(json.dumps(doc))
+    proc = run_cli("repo", "web", str(copy), *site["where"], env=env)
+    assert proc.returncode == 2 and "is not signed by the keys its delegator names" in proc.stderr
+    assert os.readlink(copy / "web") == old
+    shutil.copytree(site["repo"] / "metadata", copy / "metadata", dirs_exist_ok=True)
+    remembered.write_text('{"x": [1, "not targets"]}')
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
 def test_killed_generation_leaves_the_old_site_whole(site: dict, tmp_path: Path):
     """SIGKILL while the new site's files are being written: `web` still serves the old site,
     whole; the next run removes the leftovers and its site equals a full generation."""

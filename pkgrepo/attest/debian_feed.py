@@ -45,6 +45,8 @@ CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
 HEADER_RE = re.compile(r"^(?P<source>[a-z0-9][a-z0-9+.-]+) \((?P<version>[^()\s]+)\)(?P<dists>[^;]*);")
 TRAILER_RE = re.compile(r"^ -- .*<[^>]*>\s+(?P<date>\S.*)$")
 STABLE_RE = re.compile(r"[+~]deb\d+u\d+")
+# "X+reallyY" and "X+0.really.Y" (python-click's 8.2.0+0.really.8.1.8) both mean upstream Y
+REALLY_RE = re.compile(r"\+(?:[0-9.]*\.)?really\.?")
 TRACKER = "https://security-tracker.debian.org/tracker/"
 CVE_ORG = "https://www.cve.org/CVERecord?id="
 
@@ -72,8 +74,8 @@ def upstream_version(debian_version: str) -> str:
     v = debian_version.split(":", 1)[-1]
     if "-" in v:
         v = v.rsplit("-", 1)[0]
-    if "+really" in v:
-        v = v.split("+really", 1)[1]
+    if m := REALLY_RE.search(v):
+        v = v[m.end() :]
     return re.sub(r"[.+~](dfsg|ds)\d*$", "", v)
 
 

@@ -116,14 +116,11 @@ def outdated(recipes_dir, advisories_dir, cache_dir, debian_sources, as_json) ->
         recipe = file.recipe
         ours = recipe.upstream_version
         newest, suite = None, None
-        for src in recipe.sources:
-            if src.debian is None:
-                continue
-            for version, where in archive.versions(src.debian.package):
-                up = upstream_version(version)
-                if newest is None or compare(up, newest) > 0:
-                    newest, suite = up, where
-            break
+        source = next((s.debian.package for s in recipe.sources if s.debian), WHEEL_SOURCES.get(name))
+        for version, where in archive.versions(source) if source else []:
+            up = upstream_version(version)
+            if newest is None or compare(up, newest) > 0:
+                newest, suite = up, where
         c = Component(name, recipe.full_version, "", name, "", upstream=recipe.upstream_purl, fixes=())
         hits = [a for a in feed.advisories if a.matches(c) and not (a.names() & set(recipe.fixes))]
         state_ = "no data" if newest is None else "outdated" if compare(newest, ours) > 0 else "current"

@@ -12,6 +12,7 @@ repository renders to the same bytes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -34,6 +35,7 @@ from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
 from pkgrepo.safeio import untrusted_json
+from pkgrepo.web import learnt
 from pkgrepo.web.images import PREFIX, read_record
 from pkgrepo.web.matching import AdvisoryIndex, Status, component
 from pkgrepo.web.verified import Verified
@@ -226,6 +228,13 @@ def _provenance(
     )
 
 
+def _provenanced(data: dict[str, Any]) -> Provenanced:
+    """A Provenanced remembered as JSON (`learnt`); TypeError when it is not one."""
+    patches = tuple(Patch(p["file"], p["sha256"], tuple(p["fixes"])) for p in data["patches"])
+    sources = tuple((str(u), str(h)) for u, h in data["sources"])
+    return Provenanced(**{**data, "sources": sources, "patches": patches})
+
+
 class _Order:
     """A sort key in pkgrepo's version order."""
 
@@ -290,16 +299,29 @@ def _image(
     return ImagePage(rec["name"], rec, target, findings, added, _dockerfile(rec["name"], profiles))
 
 
+def _learnt_key(verified: Verified, entry: IndexEntry, evidence: dict[str, str], inputs: str) -> str:
+    """The name of what is learnt of `entry`: its signed entry, its provenance's signed sha256,
+    the published keys (`inputs` holds them and the advisories' and statements' digest)."""
+    prov = evidence.get("provenance")
+    signed = verified.targets[prov].hashes.get("sha256", "") if prov else ""
+    return learnt.key(json.dumps(entry.to_dict(), sort_keys=True), signed, inputs)
+
+
 def gather(
     verified: Verified, advisories: list[Advisory], vex: list[Statement], cache: Path | None = None
 ) -> Catalogue:
-    """The catalogue of a verified repository (`cache`: where file lists read before are kept)."""
+    """The catalogue of a verified repository (`cache`: where file lists and what was learnt of
+    each package are kept: `files/`, `learnt/`)."""
     index = AdvisoryIndex(sorted(advisories, key=lambda a: a.id), vex)
     keys = {}
     for t in verified.targets:
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
         if m:
             keys[m.group(1)] = t
+    memory = learnt.Memory(cache.parent / "learnt" if cache else None)
+    published = sorted((t, verified.targets[t].hashes.get("sha256", "")) for t in keys.values())
+    inputs = f"{index.digest} {published}"
+    remembered: dict[str, tuple[str, learnt.Learnt | None]] = {}  # entry path -> (key, record)
 
     @functools.cache
     def public_key(keyid: str) -> Any:  # read and parsed once, not once per package
@@ -311,7 +333,14 @@ def gather(
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        prov = _provenance(verified, e, evidence.get("provenance"), public_key)
+        name = _learnt_key(verified, e, evidence, inputs)
+        known = memory.get(name)
+        remembered[e.path] = (name, known)
+        prov = (
+            _provenanced(known.provenance)
+            if known
+            else _provenance(verified, e, evidence.get("provenance"), public_key)
+        )
         read = functools.partial(_manifest, verified, e, cache)
         by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N
@@ -338,10 +367,16 @@ def gather(
                 for n in names:
                     if n != name:
                         required_by[n].add(name)
-            c = component(v.entry.info)
-            v.findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
-            for adv_id, st in index.statuses(c, v.findings).items():
+            name, known = remembered[v.entry.path]
+            if known is None:
+                c = component(v.entry.info)
+                findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
+                known = learnt.Learnt(dataclasses.asdict(v.provenance), findings, index.statuses(c, findings))
+                memory.put(name, known)
+            v.findings = known.findings
+            for adv_id, st in known.statuses.items():
                 statuses[adv_id].append(st)
+    memory.prune()
     packages = [Package(n, by_name[n], sorted(required_by[n])) for n in sorted(by_name)]
     pages, used = [], set()
     for adv in index.advisories:

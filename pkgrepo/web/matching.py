@@ -11,6 +11,7 @@ package of the repository made site generation slower than the publish itself).
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ class AdvisoryIndex:
         for i, adv in enumerate(self.advisories):
             for key in {a.purl if a.purl is not None else a.package for a in adv.affected}:
                 self._by_key[key].append(i)
+        # what a finding or status depends on besides the package: the inputs' values, in order
+        self.digest = hashlib.sha256(repr((self.advisories, statements)).encode()).hexdigest()
+        self._vex_by_id: dict[str, list[int]] = defaultdict(list)
+        for i, s in enumerate(statements):
+            for name in s.names():
+                self._vex_by_id[name].append(i)
+
+    def _statements_about(self, advisories: list[Advisory]) -> list[Statement]:
+        """The statements naming one of `advisories`, in their given order (the last one wins in
+        `scan`), so each package is checked against its own few, not every statement."""
+        found = {i for adv in advisories for n in adv.names() for i in self._vex_by_id.get(n, ())}
+        return [self.statements[i] for i in sorted(found)]
 
     def filed_under(self, c: Component) -> list[Advisory]:
         """The advisories with an affected entry about `c` (a superset of those that hit it)."""
@@ -76,9 +89,8 @@ class AdvisoryIndex:
         for c in sorted(components, key=lambda c: c.name):
             candidates = self.filed_under(c)
             if candidates:
-                out += scan(
-                    Subject("package", c.name, c.version, 0, (c,)), candidates, self.statements, proven
-                )
+                subject = Subject("package", c.name, c.version, 0, (c,))
+                out += scan(subject, candidates, self._statements_about(candidates), proven)
         return out
 
     def statuses(self, c: Component, findings: list[Finding]) -> dict[str, Status]:

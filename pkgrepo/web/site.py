@@ -241,8 +241,8 @@ def generate(
             f"{repo}: not a repository (no metadata/1.root.json); create it with `pkgrepo repo init`"
         )
     with Repository.at(repo).lock():
-        verified = verify(repo)
         cache = cache or default_cache() / "web"
+        verified = verify(repo, cache / "bins.json")
         catalogue = gather(verified, advisories, statements, cache / "files")
         previous = _previous(repo, cache)
         files, keys = render(catalogue, verified, previous.reuse)

@@ -12,13 +12,24 @@ signs is not in this view.
 
 Expiry is not checked: the catalogue describes what was signed; installing
 from a stale repository is the client's to refuse.
+
+A publish changes a few hash bins of hundreds, so the bins verified before are remembered in
+the user's cache (`$PKGREPO_CACHE/web/bins.json`): under the digest of the bin's bytes, the
+delegation (keys and threshold) targets makes to it and the role, the version and targets the check found.
+A bin whose three digests are remembered is not parsed or checked again; any other byte, or
+other delegating keys, and it is. Root, timestamp, snapshot and targets are checked every time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Timestamp
@@ -26,6 +37,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Time
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
 from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, parse_index
+from pkgrepo.safeio import untrusted_json
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,9 @@ class Verified:
         return data
 
 
-def _load(path: Path) -> Metadata:
+def _load(path: Path, data: bytes | None = None) -> Metadata:
     try:
-        return Metadata.from_bytes(path.read_bytes())
+        return Metadata.from_bytes(path.read_bytes() if data is None else data)
     except OSError as e:
         raise BadInput(
             f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
@@ -80,8 +92,49 @@ def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, versi
         raise BadInput(f"{path}: version {md.signed.version}, the metadata above records {version}")
 
 
-def verify(repo: Path) -> Verified:
-    """The verified targets and index of the repository at `repo` (BadInput naming what fails)."""
+class _Bins:
+    """Bins verified before: token -> (version, targets as their JSON), read from `path`."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.known: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.used: dict[str, tuple[int, dict[str, Any]]] = {}
+        if path is None:
+            return
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            for token, (version, targets) in untrusted_json(path.read_bytes()).items():
+                if isinstance(version, int) and isinstance(targets, dict):
+                    self.known[str(token)] = (version, targets)
+
+    def targets(self, token: str, version: int) -> dict[str, TargetFile] | None:
+        """The targets of the bin `token` names, when it was verified at `version` before."""
+        found = self.known.get(token)
+        if found is None or found[0] != version:
+            return None
+        try:
+            out = {str(t): TargetFile.from_dict(dict(tf), str(t)) for t, tf in found[1].items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        self.used[token] = found
+        return out
+
+    def remember(self, token: str, version: int, targets: dict[str, TargetFile]) -> None:
+        self.used[token] = (version, {t: tf.to_dict() for t, tf in targets.items()})
+
+    def save(self) -> None:
+        """Keep what this run used (the bins of the repository now); unwritable: only slower."""
+        if self.path is None or self.used == self.known:
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_bytes(json.dumps(self.used, sort_keys=True, separators=(",", ":")).encode())
+            os.replace(tmp, self.path)
+
+
+def verify(repo: Path, cache: Path | None = None) -> Verified:
+    """The verified targets and index of the repository at `repo` (BadInput naming what fails);
+    `cache`: the file where bins verified before are remembered (none: every bin is checked)."""
     meta = repo / "metadata"
     root_path = meta / "1.root.json"
     root: Metadata[Root] = _load(root_path)
@@ -104,6 +157,12 @@ def verify(repo: Path) -> Verified:
     targets = dict(top.signed.targets)
     delegations = top.signed.delegations
     succinct = delegations.succinct_roles if delegations else None
+    bins = _Bins(cache)
+    # what a bin's check depends on: the keys and threshold targets delegates with (targets
+    # itself is signed anew at every publish, its delegations change only with the keys)
+    delegator = hashlib.sha256(
+        json.dumps(delegations.to_dict() if delegations else None, sort_keys=True).encode()
+    ).hexdigest()
     for name, info in sorted(snap.signed.meta.items()):
         role = name.removesuffix(".json")
         if role == "targets":
@@ -111,12 +170,22 @@ def verify(repo: Path) -> Verified:
         if succinct is None or not succinct.is_delegated_role(role):
             raise BadInput(f"{snap_path}: lists {name}, which targets does not delegate")
         path = meta / f"{info.version}.{name}"
-        md = _load(path)
-        _check(top.signed, role, md, path, info.version)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise BadInput(
+                f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
+            ) from None
+        token = hashlib.sha256(f"{delegator} {role} {hashlib.sha256(data).hexdigest()}".encode()).hexdigest()
+        signed = bins.targets(token, info.version)
+        if signed is None:
+            md = _load(path, data)
+            _check(top.signed, role, md, path, info.version)
+            signed = dict(md.signed.targets)
+            bins.remember(token, info.version, signed)
         # a bin vouches only for the targets that hash into it
-        targets.update(
-            (t, tf) for t, tf in md.signed.targets.items() if succinct.get_role_for_target(t) == role
-        )
+        targets.update((t, tf) for t, tf in signed.items() if succinct.get_role_for_target(t) == role)
+    bins.save()
     found = Verified(repo, targets, [], ts.signed.version)
     index = found.read(INDEX) if INDEX in targets else HEADER + b"\n"
     try:

@@ -1,0 +1,116 @@
+"""What the catalogue learnt of a published package, remembered by the bytes it learnt it from.
+
+Gathering a package's page values costs a provenance signature check and an advisory scan;
+both depend only on the package's signed index entry, its signed provenance, the provenance
+keys the repository publishes, the advisories and VEX statements, and the code that reads
+them. A publish adds a package or two to a repository of many, so the results are kept in the
+user's cache (`$PKGREPO_CACHE/web/learnt/KEY.json`, like the file lists) under the digest of
+all of those, and every unchanged package is taken from there. A record that does not read
+back as one is learnt again; a change to any input gives another key, never a stale answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pkgrepo.attest.scan import Finding
+from pkgrepo.safeio import untrusted_json
+from pkgrepo.web.matching import Status
+
+KEPT = 4096  # records kept, newest used first: a few repositories of a few hundred packages
+# The modules whose code decides what is learnt: another version of any of them, another key.
+CODE = ("web/catalogue.py", "web/matching.py", "web/learnt.py", "attest/scan.py", "attest/vex.py",
+        "attest/advisories.py", "attest/provenance.py", "attest/dsse.py")  # fmt: skip
+
+
+@functools.cache
+def code_digest() -> bytes:
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for rel in CODE:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    return h.digest()
+
+
+def key(*parts: str) -> str:
+    """The record's name: the digest of the code and of `parts` (digests of every input)."""
+    h = hashlib.sha256(code_digest())
+    for part in parts:
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Learnt:
+    provenance: dict  # the fields of catalogue.Provenanced, as JSON
+    findings: list[Finding]
+    statuses: dict[str, Status]
+
+    def to_dict(self) -> dict:
+        return {
+            "provenance": self.provenance,
+            "findings": [f.to_dict() for f in self.findings],
+            "statuses": {k: dataclasses.asdict(s) for k, s in sorted(self.statuses.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Learnt:
+        """A record read back; ValueError, TypeError or KeyError when it is not one."""
+        if not isinstance(data, dict) or not isinstance(data["provenance"], dict):
+            raise ValueError("not a record")
+        findings = [
+            Finding(**{**f, "vex": Path(f["vex"]) if f["vex"] is not None else None})
+            for f in data["findings"]
+        ]
+        statuses = {str(k): Status(**s) for k, s in data["statuses"].items()}
+        for f in findings:
+            if not all(isinstance(getattr(f, n), str) for n in ("advisory", "severity", "status", "note")):
+                raise ValueError("not a finding")
+        return cls(data["provenance"], findings, statuses)
+
+
+class Memory:
+    """The records under `directory` (None: nothing is remembered)."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        self.written = False
+
+    def get(self, name: str) -> Learnt | None:
+        if self.directory is None:
+            return None
+        path = self.directory / f"{name}.json"
+        try:
+            found = Learnt.from_dict(untrusted_json(path.read_bytes()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used: kept longer
+        return found
+
+    def put(self, name: str, learnt: Learnt) -> None:
+        """Remember `learnt`; a cache that cannot be written is only slower."""
+        if self.directory is None:
+            return
+        with contextlib.suppress(OSError):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            dest = self.directory / f"{name}.json"
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+            tmp.write_bytes(json.dumps(learnt.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+            os.replace(tmp, dest)
+            self.written = True
+
+    def prune(self) -> None:
+        if self.directory is None or not self.written:
+            return
+        with contextlib.suppress(OSError):
+            kept = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in kept[KEPT:]:
+                old.unlink(missing_ok=True)
