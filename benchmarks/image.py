@@ -9,7 +9,9 @@ layers, gzip, layout), and in the same run the wall time of `buildah bud`
 (vfs storage, chroot isolation, a fresh store each time) of the equivalent
 Dockerfile over the rootfs tarball pkgrepo writes (the tarball is made before
 timing). Prints best-of-N times, their ratio, and the compressed image size
-beside distroless static (about 2 MiB) and Chainguard static (0.6-0.8 MB).
+beside distroless static (about 2 MiB) and Chainguard static (0.6-0.8 MB), and
+for the server images (nginx, curl, git) the published size of the matching
+official image where one is known (PUBLISHED, with its source).
 Targets (issue 9): hello's prod image in under 1 s and under 500 KB compressed.
 
 Push (issue 19), to Debian's docker-registry on loopback, best of N, each to a
@@ -33,6 +35,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = "distroless static ~2.0 MiB; Chainguard static 0.6-0.8 MB"
+# Published compressed sizes (linux/amd64) of the matching official images, where a source gives
+# one: docker-library/repo-info, repos/nginx/remote/1.30-alpine-slim.md and 1.30-trixie.md
+# (nginx 1.30.4, 2 Sep 2026). curl and git have no official image there; no hardened image's size
+# (Docker Hardened Images, Chainguard) is known here.
+PUBLISHED = {
+    "nginx": "nginx:1.30-alpine-slim 8.2 MB, nginx:1.30-trixie 66.1 MB (official; hardened: not known)",
+    "curl": "no official image; hardened: not known",
+    "git": "no official image; hardened: not known",
+}
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, str]:
@@ -182,6 +193,8 @@ def main() -> None:
                 f"{r['spec']:14} {r['pkgrepo_s']:8.2f}s {r['buildah_s']:8.2f}s {r['buildah_s'] / r['pkgrepo_s']:5.1f}x"
                 f" {r['size'] / 1000:7.1f} kB {r['layers']:>6}"
             )
+            if spec.stem in PUBLISHED:
+                print(f"{'':14} published: {PUBLISHED[spec.stem]}")
             if registry is not None:
                 pushes.append((spec.stem, push_times(Path(tmp) / f"{spec.stem}-0", registry[1], args.repeat)))
         if registry is None:
