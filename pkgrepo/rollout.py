@@ -8,16 +8,22 @@ images directory whose closure changed, writing its SBOMs beside it (`ROOT.spdx.
 `ROOT.cdx.json`).
 
 Two kinds of image are re-assembled: root filesystem trees under the images directory (their
-requested packages resolved again), and the prod OCI image of every image spec given, written as
-a layout `IMAGES/<spec name>` when its digest changed, with the image's SBOMs beside it.
+requested packages resolved again, as `pkgrepo upgrade` resolves them), and the prod OCI image
+of every image spec given, written as a layout `IMAGES/<spec name>` when its digest changed,
+with the image's SBOMs beside it. With a repository, both are installed from the repository
+just published to, served on loopback and read through the verifying client, so what the SBOMs
+and scans attest is what a client gets; without one, from the packages directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,14 +35,12 @@ from pkgrepo.builder.builder import Builder
 from pkgrepo.builder.plan import plan
 from pkgrepo.builder.session import build_all
 from pkgrepo.errors import BadInput
-from pkgrepo.image.apply import apply
-from pkgrepo.image.sources import open_packages
-from pkgrepo.package.rootfs import Rootfs, installed_in
+from pkgrepo.image.apply import closure, populate, requested_names
+from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import Recipes
 from pkgrepo.repo.repository import Repository
-from pkgrepo.resolve.deps import parse_dep
-from pkgrepo.resolve.minimize import Result, minimize
-from pkgrepo.resolve.native import NativeIndex
+from pkgrepo.repo.serve import serving
+from pkgrepo.resolve.sources import PackageSource, open_source
 
 
 @dataclass
@@ -103,31 +107,23 @@ def tree_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def assemble_root(result: Result, packages: Path, dest: Path, requested: set[str]) -> None:
-    """Assemble an image's root tree at `dest` from a resolved closure (a root under `--images`)."""
-    with Rootfs.open(dest, create=True) as root:
-        apply(result, open_packages(packages, None), root, requested)
-
-
 def write_image_sboms(root: Path) -> None:
     subject = rootfs_subject(root)
     root.with_name(root.name + ".spdx.json").write_bytes(spdx_document(subject))
     root.with_name(root.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
 
 
-def _update_image(root: Path, packages: Path) -> ImageUpdate:
+def _update_image(root: Path, source: PackageSource) -> ImageUpdate:
     db = installed_in(root)
-    requested = sorted(n for n, r in db.items() if r.requested)
-    if not requested:
-        raise BadInput(f"{root}: no package installed by request; cannot tell what the image is for")
-    result = minimize(NativeIndex(packages, newest_only=True), [parse_dep(n) for n in requested])
+    names = requested_names(db, root)
+    result = closure(source, names)
     after = {p.name: p.version for p in result.packages}
     if after == {n: r.version for n, r in db.items()}:
         return ImageUpdate(root, False, tree_digest(root), after)
     fresh = root.with_name(f".{root.name}.new")
     old = root.with_name(f".{root.name}.old")
     shutil.rmtree(fresh, ignore_errors=True)
-    assemble_root(result, packages, fresh, set(requested))
+    populate(fresh, result, source, names)
     shutil.rmtree(old, ignore_errors=True)
     os.replace(root, old)
     os.replace(fresh, root)
@@ -136,17 +132,16 @@ def _update_image(root: Path, packages: Path) -> ImageUpdate:
     return ImageUpdate(root, True, tree_digest(root), after)
 
 
-def _update_layout(spec_path: Path, images: Path, packages: Path) -> ImageUpdate:
-    """The prod image of a spec, rebuilt from the packages; written when its digest changed."""
-    import tempfile
-
-    from pkgrepo.image.build import build_from_spec
+def _update_layout(spec_path: Path, images: Path, source: PackageSource) -> ImageUpdate:
+    """The prod image of a spec, rebuilt from `source`; written when its digest changed."""
+    from pkgrepo.image.build import build_image
     from pkgrepo.image.oci import read_layout
     from pkgrepo.image.outputs import is_layout, write_outputs
+    from pkgrepo.image.spec import load_spec
     from pkgrepo.image.unpack import as_root
 
     with tempfile.TemporaryDirectory(prefix="pkgrepo-rollout-") as work:
-        built = build_from_spec(spec_path, "prod", packages, None, None, Path(work))
+        built = build_image(load_spec(spec_path), source, "prod", Path(work))
         target = images / built.spec.name
         after = {p.name: p.full_version for p in built.assembled.packages}
         if is_layout(target) and read_layout(target).digest == built.image.digest:
@@ -157,6 +152,21 @@ def _update_layout(spec_path: Path, images: Path, packages: Path) -> ImageUpdate
     target.with_name(target.name + ".spdx.json").write_bytes(spdx_document(subject))
     target.with_name(target.name + ".cdx.json").write_bytes(cyclonedx_document(subject))
     return ImageUpdate(target, True, built.image.digest, after)
+
+
+@contextlib.contextmanager
+def _published(repo: Repository | None, packages: Path) -> Iterator[PackageSource]:
+    """Where images are installed from: the repository, served on loopback and read through the
+    verifying client from its own exported root (trusted state in a temporary cache), recorded
+    as `native:REPO`; without a repository, the packages directory."""
+    if repo is None:
+        yield open_source(packages=packages)
+        return
+    with tempfile.TemporaryDirectory(prefix="pkgrepo-rollout-client-") as tmp, serving(repo.root) as url:
+        trust = Path(tmp) / "root.json"
+        repo.export_root(trust)
+        source = open_source(repository=url, trust=trust, cache=Path(tmp))
+        yield source.relabelled(f"native:{repo.root}")
 
 
 def rollout(
@@ -186,11 +196,12 @@ def rollout(
             raise BadInput(f"{images}: images directory does not exist; pass --images DIR")
         from pkgrepo.image.outputs import is_layout
 
-        for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if not is_layout(root):  # OCI layouts come from their specs
-                report.images.append(_update_image(root, builder.out))
-        for spec in specs or []:
-            report.images.append(_update_layout(spec, images, builder.out))
+        with _published(repo, builder.out) as source:
+            for root in sorted(p for p in images.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                if not is_layout(root):  # OCI layouts come from their specs
+                    report.images.append(_update_image(root, source))
+            for spec in specs or []:
+                report.images.append(_update_layout(spec, images, source))
     elif specs:
         raise BadInput("--image-spec writes its image into --images DIR; pass --images")
     report.assemble_seconds = time.monotonic() - start

@@ -19,7 +19,7 @@ while read -r kind req; do
     sdist) "$PY" -m pip download -q --no-deps --no-binary :all: "$req" -d "$dir" ;;
   esac
 done <<LIST
-wheel urllib3==2.2.3
+wheel urllib3==2.8.0
 sdist zstandard==0.23.0
 wheel wheel==0.41.3
 wheel click==8.5.1

@@ -75,7 +75,7 @@ def test_the_client_path_needs_no_pydantic():
     import sys
 
     probe = (
-        "import sys, pkgrepo.image.apply, pkgrepo.image.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
+        "import sys, pkgrepo.image.apply, pkgrepo.resolve.sources, pkgrepo.repo.client, pkgrepo.resolve.indexes; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
         "or m.startswith(('pkgrepo.recipe', 'pkgrepo.builder'))))"
     )
@@ -109,3 +109,42 @@ def test_dependency_strings_are_parsed_in_one_place(needle: str):
         owners -= {"repo/repository.py"}  # threshold settings (ROLE=N), not dependency clauses
         owners -= {"attest/vex.py"}  # a purl's qualifiers (key=value), not dependency clauses
     assert not owners, f"{sorted(owners)} take dependency strings apart by hand; use pkgrepo.resolve.deps"
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """The names `path` takes from `module`, anywhere (also inside functions); `*` for the module itself."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == module:
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == module.rpartition(".")[0]:
+            found |= {"*" for a in node.names if a.name == module.rpartition(".")[2]}
+        elif isinstance(node, ast.Import):
+            found |= {"*" for a in node.names if a.name == module}
+    return found
+
+
+def test_one_install_path():
+    """Outside the builder (whose sandbox roots use the package-level primitive), only
+    `image/apply.py` writes packages into a root: no other module takes `Rootfs` or `install`
+    from `package/rootfs.py` (reading a root's database through `installed_in` is fine)."""
+    writers = {
+        str(p.relative_to(PKG))
+        for p in modules()
+        if room_of(p) not in ("package", "builder")
+        and _imported_names(p, "pkgrepo.package.rootfs") & {"Rootfs", "install", "*"}
+    }
+    assert writers == {"image/apply.py"}, f"{sorted(writers - {'image/apply.py'})} install around apply()"
+
+
+def test_one_opener_builds_repository_clients():
+    """Commands open a packages directory, a repository or an index through
+    `resolve/sources.open_source` only; the builder's remote build cache has its own client."""
+    builders = set(_text_owners("RepoClient(")) | set(_text_owners("open_client("))
+    assert builders <= {"repo/client.py", "resolve/sources.py", "builder/cache.py"}, sorted(builders)
+    for needle in ("NativeIndex(", "DebianIndex(", "RepositoryIndex("):
+        owners = set(_text_owners(needle)) - {"resolve/sources.py", "resolve/native.py", "resolve/debian.py"}
+        owners -= {"resolve/indexes.py"}  # RepositoryIndex's own module
+        assert not owners, (
+            f"{sorted(owners)} open an index themselves; use pkgrepo.resolve.sources.open_source"
+        )

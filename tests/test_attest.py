@@ -220,6 +220,8 @@ def test_advisory_vex_and_patch_to_image(built: Path, tmp_path: Path):
     shutil.copytree(built, out)
     repo, keys = tmp_path / "repo", tmp_path / "keys"
     run_cli("repo", "init", str(repo), "--keys", str(keys), check=True)
+    packages = sorted(map(str, out.glob("*.pkg.tar.zst")))  # rollout installs from the repository
+    run_cli("publish", *packages, "--repo", str(repo), "--keys", str(keys), check=True)
     adv, vexdir = tmp_path / "advisories", tmp_path / "vex"
     adv.mkdir()
     vexdir.mkdir()

@@ -318,7 +318,7 @@ python3 -c '
 import urllib3, zstandard
 print("libs:", urllib3.__version__, zstandard.__version__, zstandard.backend)'
 """)
-    assert "libs: 2.2.3 0.23.0 cext" in text
+    assert "libs: 2.8.0 0.23.0 cext" in text
 
 
 def test_python3_closure_size(out, packageset):

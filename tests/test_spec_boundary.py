@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.dockerfile import Stages, render
-from pkgrepo.image.spec import parse_spec
+from pkgrepo.image.spec import load_spec, parse_spec
 from pkgrepo.safeio import shown
 from tests.helpers.cli import ROOT, TRACEBACK, run_cli
 
@@ -93,6 +93,19 @@ def test_values_that_bend_a_line_are_refused_at_load(tmp_path: Path, field: str,
     spec.write_text(HELLO + yaml.safe_dump({field: value}))
     one_line(run_cli("image", "build", str(spec), "--packages", str(tmp_path), "--out", str(tmp_path / "o")))
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("field", ["environment", "annotations"])
+def test_a_key_with_a_newline_is_named_on_one_line(tmp_path: Path, field: str):
+    """The key is quoted and escaped in the message itself, not only by the command line's last
+    resort (which quotes a whole message that holds a newline)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(HELLO + yaml.safe_dump({field: {"A\nB": "x"}}))
+    with pytest.raises(BadInput) as e:
+        load_spec(spec)
+    assert "\n" not in str(e.value) and "'A\\nB'" in str(e.value), str(e.value)
+    proc = run_cli("image", "build", str(spec), "--packages", str(tmp_path), "--out", str(tmp_path / "o"))
+    one_line(proc, f"pkgrepo: error: {spec}:", f"{field}: ", "'A\\nB'")
 
 
 def test_spec_file_name_with_a_newline_adds_no_line(built: Path, tmp_path: Path):

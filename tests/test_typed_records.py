@@ -5,6 +5,7 @@ A field added to one side only (written but not read, or read under another key)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -89,3 +90,23 @@ def test_round_trip(record: Any, read: Any):
     data = json.loads(json.dumps(record.to_dict()))
     assert read(data) == record
     assert read(data).to_dict() == record.to_dict()
+
+
+def test_a_package_as_advisories_see_it():
+    """`affected` and the web catalogue match advisories against the same record of a package."""
+    from pkgrepo.attest.inventory import package_component
+    from pkgrepo.web.matching import component
+
+    c = package_component(INFO)
+    assert (c.name, c.version, c.license, c.origin, c.content_sha256) == (
+        "zlib-dev",
+        "1:1.3.1-r2",
+        "Zlib",
+        "zlib",
+        "",
+    )
+    assert (c.upstream, c.cpe, c.fixes) == (INFO.upstream, INFO.cpe, tuple(INFO.fixes))
+    assert (c.project, c.upstream_version) == ("pkg:generic/madler/zlib", "1.3.1")
+    web = component(INFO)
+    assert type(web) is not Component and dataclasses.asdict(web) == dataclasses.asdict(c)
+    assert web.project == c.project

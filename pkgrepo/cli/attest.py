@@ -119,7 +119,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
     from pkgrepo.attest import dsse
     from pkgrepo.attest.verify import LocalEvidence, RepoEvidence, verify_package, verify_rootfs
     from pkgrepo.errors import BadInput
-    from pkgrepo.repo.client import open_client
+    from pkgrepo.resolve.sources import open_source
 
     if target.startswith("docker://"):
         from pkgrepo.cli.image import verify_image
@@ -137,7 +137,7 @@ def verify(target, recipes_dir, prov, key_files, repo_url, trust, image_keys, in
             "pass --repo URL (provenance and key from the repository) or --key/--provenance, not both"
         )
     if repo_url:
-        source = RepoEvidence(open_client(repo_url, trust))
+        source = RepoEvidence(open_source(repository=repo_url, trust=trust).verifying_client())
     else:
         if key_file is None and not (dsse.default_key_dir() / f"{dsse.ROLE}.pem").is_file():
             raise BadInput(
@@ -298,7 +298,7 @@ def vex(target, prov_dir, key_file, output) -> None:
 def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> None:
     """The packages and images that contain a version an advisory affects."""
     from pkgrepo.attest.advisories import data_dir, find, load_advisories
-    from pkgrepo.attest.component import Component
+    from pkgrepo.attest.inventory import package_component
     from pkgrepo.attest.sbom import read_sbom
     from pkgrepo.attest.scan import affected as holders
     from pkgrepo.package.archive import read_info
@@ -308,22 +308,7 @@ def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> 
     packages = []
     if packages_dir.is_dir():
         for p in sorted(packages_dir.glob(f"*{PACKAGE_SUFFIX}")):
-            i = read_info(p)
-            packages.append(
-                (
-                    p,
-                    Component(
-                        i.name,
-                        i.full_version,
-                        i.license,
-                        i.origin,
-                        "",
-                        upstream=i.upstream,
-                        cpe=i.cpe,
-                        fixes=tuple(i.fixes),
-                    ),
-                )
-            )
+            packages.append((p, package_component(read_info(p))))
     images = []
     if images_dir is not None:
         images = [

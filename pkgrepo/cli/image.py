@@ -347,9 +347,9 @@ def verify_image(target, prov, key_files, repo_url, trust, image_keys, insecure)
             "pass --repo URL (provenance and keys from the repository) or --key/--provenance, not both"
         )
     if repo_url:
-        from pkgrepo.repo.client import open_client
+        from pkgrepo.resolve.sources import open_source
 
-        source = RepoEvidence(open_client(repo_url, trust))
+        source = RepoEvidence(open_source(repository=repo_url, trust=trust).verifying_client())
     else:
         if prov is None:
             raise BadInput(

@@ -67,11 +67,11 @@ def install(names, root, packages, repo_url, trust, time_limit, overwrite, as_js
     From a packages directory (--packages) or a signed repository (--repo): every
     package is verified and checked before anything is written to the root."""
     from pkgrepo.image import apply
-    from pkgrepo.image.sources import open_packages
     from pkgrepo.repo.config import default_root
+    from pkgrepo.resolve.sources import open_source
 
     root = default_root(root)
-    source = open_packages(packages, repo_url, trust)
+    source = open_source(packages=packages, repository=repo_url, trust=trust)
     checked = apply.install(source, list(names), root, time_limit, overwrite, _waiting)
     _report(checked, root, as_json, "installed")
 
@@ -86,12 +86,12 @@ def install(names, root, packages, repo_url, trust, time_limit, overwrite, as_js
 def upgrade(root, repo_url, trust, time_limit, overwrite, as_json) -> None:
     """Upgrade a root to the newest closure of the packages it asked for."""
     from pkgrepo.image import apply
-    from pkgrepo.image.sources import open_packages
     from pkgrepo.repo.config import default_root
+    from pkgrepo.resolve.sources import open_source
 
     root = default_root(root)
     checked = apply.upgrade(
-        lambda: open_packages(None, repo_url, trust), root, time_limit, overwrite, _waiting
+        lambda: open_source(repository=repo_url, trust=trust), root, time_limit, overwrite, _waiting
     )
     _report(checked, root, as_json, "upgraded")
 

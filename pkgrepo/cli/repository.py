@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pkgrepo.cli.options import JSON, KEYS, REPO_URL, TRUST, emit
 from pkgrepo.repo.roles import TOP_ROLES
+
+if TYPE_CHECKING:
+    from pkgrepo.repo.client import RepoClient
 
 EXPIRY = click.option("--expiry", multiple=True, help="ROLE=N[s|m|h|d], e.g. timestamp=1d (repeatable).")
 EXPORT = click.option(
@@ -242,10 +246,9 @@ def serve(path, host, port, idle_timeout, max_connections, workers) -> None:
 @JSON
 def search(pattern, repo_url, trust, as_json) -> None:
     """List packages of a signed repository whose name or description contains PATTERN."""
-    from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import matching
 
-    found = matching(open_client(*_configured(repo_url, trust)).entries(), pattern)
+    found = matching(_opened(repo_url, trust).entries(), pattern)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -260,10 +263,9 @@ def search(pattern, repo_url, trust, as_json) -> None:
 @JSON
 def info(name, repo_url, trust, as_json) -> None:
     """Show a package of a signed repository, from its verified index."""
-    from pkgrepo.repo.client import open_client
     from pkgrepo.repo.index import named
 
-    found = named(open_client(*_configured(repo_url, trust)).entries(), name)
+    found = named(_opened(repo_url, trust).entries(), name)
     if as_json:
         emit({"packages": [e.to_dict() for e in found]})
         return
@@ -274,15 +276,15 @@ def info(name, repo_url, trust, as_json) -> None:
             click.echo(f"{key}: {' '.join(value) if isinstance(value, list) else value}")
 
 
-def _configured(repo_url: str | None, trust: Path | None) -> tuple[str, Path | None]:
+def _opened(repo_url: str | None, trust: Path | None) -> RepoClient:
     """--repo URL|NAME, or the repository of /etc/pkgrepo/repositories (inside a dev image)."""
     from pkgrepo.errors import BadInput
-    from pkgrepo.repo.config import config_dir, repository
+    from pkgrepo.repo.config import config_dir, configured
+    from pkgrepo.resolve.sources import open_source
 
-    url, trust = repository(repo_url, trust)
-    if url is None:
+    if repo_url is None and not configured():
         raise BadInput(f"--repo URL is required (no {config_dir() / 'repositories'} here)")
-    return url, trust
+    return open_source(repository=repo_url, trust=trust).verifying_client()
 
 
 COMMANDS = [repo, publish, serve, search, info]

@@ -1,26 +1,30 @@
 """Install, upgrade and remove on a root filesystem (pypa/installer's shape).
 
-`apply(result, source, root)` is the whole job: the minimizer's closure, the
-package bytes from a `PackageSource` at the edge (a packages directory or the
-verifying repository client), every package checked before anything is
-written, and every write through the rootfs destination
-(`pkgrepo.package.rootfs.Rootfs`). `install`, `upgrade` and `remove` are the
-commands' policies over it.
+`apply(result, source, root)` is the one install path: the minimizer's closure,
+the package bytes from a `PackageSource` at the edge (a packages directory or
+the verifying repository client, `pkgrepo.resolve.sources`), every package
+checked before anything is written, and every write through the rootfs
+destination (`pkgrepo.package.rootfs.Rootfs`). Everything outside the builder
+that puts packages into a root comes here: `install`, `upgrade` and `remove`
+are the commands' policies over it, `populate` fills a new root for an image
+build and for rollout (`tests/test_architecture.py` holds every other module
+off the `Rootfs` primitive).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.errors import BadInput
-from pkgrepo.image.sources import PackageSource
 from pkgrepo.image.space import check_checked, check_declared
 from pkgrepo.package.extract import CheckedPackage, check_package
 from pkgrepo.package.rootfs import InstalledPackage, Rootfs
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.indexes import parse_root
 from pkgrepo.resolve.minimize import Result, minimize
+from pkgrepo.resolve.sources import PackageSource
 
 Wait = Callable[[str], None]
 
@@ -50,6 +54,34 @@ def apply(
     return checked
 
 
+@dataclass(frozen=True)
+class Populated:
+    """A new root: the packages written into it, and its database afterwards."""
+
+    checked: list[CheckedPackage]
+    installed: dict[str, InstalledPackage]
+
+
+def populate(path: Path, result: Result, source: PackageSource, requested: Iterable[str]) -> Populated:
+    """A new root at `path` (created) holding `result`, for an image build or a rollout."""
+    with Rootfs.open(path, create=True) as root:
+        checked = apply(result, source, root, requested)
+        return Populated(checked, root.installed())
+
+
+def requested_names(db: dict[str, InstalledPackage], where: Path) -> list[str]:
+    """The names a root's packages were installed for (upgrades and rollout resolve them again)."""
+    names = sorted(n for n, rec in db.items() if rec.requested)
+    if not names:
+        raise BadInput(f"{where}: nothing installed by request; install something first")
+    return names
+
+
+def closure(source: PackageSource, names: list[str], time_limit: float = 30.0) -> Result:
+    """The smallest closure of typed roots (`NAME`, `NAME>=1.2`, `so:...`) in `source`."""
+    return minimize(source.index, [parse_root(n) for n in names], time_limit)
+
+
 def install(
     source: PackageSource,
     names: list[str],
@@ -59,7 +91,7 @@ def install(
     on_wait: Wait | None = None,
 ) -> list[CheckedPackage]:
     """The smallest closure of `names` into the root at `path` (created if absent)."""
-    result = minimize(source.index, [parse_root(n) for n in names], time_limit)
+    result = closure(source, names, time_limit)
     with Rootfs.open(path, create=True, on_wait=on_wait) as root:
         return apply(result, source, root, names, overwrite)
 
@@ -73,12 +105,9 @@ def upgrade(
 ) -> list[CheckedPackage]:
     """The newest closure of what was asked for; the source is opened only once the root is locked."""
     with Rootfs.open(path, on_wait=on_wait) as root:
-        requested = sorted(n for n, rec in root.installed().items() if rec.requested)
-        if not requested:
-            raise BadInput(f"{path}: nothing installed by request; install something first")
+        names = requested_names(root.installed(), path)
         source = open_source()
-        result = minimize(source.index, [parse_root(n) for n in requested], time_limit)
-        return apply(result, source, root, requested, overwrite)
+        return apply(closure(source, names, time_limit), source, root, names, overwrite)
 
 
 def needed(db: dict[str, InstalledPackage], names: list[str]) -> str | None:

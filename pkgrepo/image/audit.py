@@ -42,9 +42,9 @@ from pkgrepo.image.basefiles import RECORD
 from pkgrepo.image.keys import KeyScanner, scan_compressed, scan_zip
 from pkgrepo.image.layertree import Entry, Tree
 from pkgrepo.image.outputs import is_layout
-from pkgrepo.image.populate import INSTALLED_DB
 from pkgrepo.image.safeio import BLOCK, open_dir, open_regular, opened
 from pkgrepo.image.unpack import unpacked
+from pkgrepo.package.rootfs import DB
 from pkgrepo.resolve.profiles import Profile
 from pkgrepo.safeio import untrusted_json
 
@@ -240,8 +240,8 @@ def _passwords(img: _Image) -> list[str]:
 
 def _owners(img: _Image) -> dict[str, str]:
     """Path -> the package (or the base files) that owns it."""
-    owners = {INSTALLED_DB: "pkgrepo", RECORD: "base files"}
-    for name, key in ((INSTALLED_DB, "packages"), (RECORD, "files")):
+    owners = {DB: "pkgrepo", RECORD: "base files"}
+    for name, key in ((DB, "packages"), (RECORD, "files")):
         found = img.tree.find(name, follow=False)
         raw = img.read(name, MAX_RECORD) if found and found[1].kind == "file" else None
         try:

@@ -3,7 +3,7 @@
 `build_image(spec, source, profile, work)` is the whole job (pypa/installer's
 shape): the closure comes from the minimizer, package bytes from the source
 (a directory or the verifying client), the root is filled through
-`populate.populate`, and the image is made of layers planned by `layers`.
+`apply.populate` (the one install path), and the image is made of layers planned by `layers`.
 A dev build assembles the prod image first: its layers are dev's lower layers.
 """
 
@@ -17,18 +17,20 @@ from typing import Any
 
 from pkgrepo.digest import sha256_file
 from pkgrepo.errors import BadInput
+from pkgrepo.image.apply import populate
 from pkgrepo.image.basefiles import BaseFile, base_files, write_base_files
 from pkgrepo.image.layers import group_packages, layer_tar, plan_layers
 from pkgrepo.image.minimize_files import Report, minimize_files
 from pkgrepo.image.oci import COMPRESSION, PROFILE_KEY, Image, make_image, make_layer, timestamp
-from pkgrepo.image.packages import PackageSource, dev_closure, fetch_all, prod_closure
-from pkgrepo.image.populate import INSTALLED_DB, populate
+from pkgrepo.image.packages import dev_closure, prod_closure
 from pkgrepo.image.spec import DEFAULT_PATH, ImageSpec, resolve_user
 from pkgrepo.image.tree import Node, walk
 from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.rootfs import DB
 from pkgrepo.resolve.explain import install_order
 from pkgrepo.resolve.minimize import Result
 from pkgrepo.resolve.profiles import Profile
+from pkgrepo.resolve.sources import PackageSource
 
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 
@@ -92,8 +94,8 @@ def assemble(
     requested: set[str],
     extra: Sequence[BaseFile] = (),
 ) -> Assembled:
-    fetched = fetch_all(result, source)
-    infos, owned = populate(root, fetched, requested, source.label)
+    filled = populate(root, result, source, requested)
+    owned = {name: list(rec.files) for name, rec in filled.installed.items()}
     report = minimize_files(root, owned, requested, spec.keep, spec.exclude) if minimize else Report([])
     if report.removed:
         _record_removed(root, {r.path for r in report.removed})
@@ -104,10 +106,10 @@ def assemble(
         root,
         walk(root, attrs),
         owners,
-        sorted(infos, key=lambda i: i.name),
+        sorted((c.info for c in filled.checked), key=lambda i: i.name),
         _order(result),
         report,
-        {f.name: sha256_file(f.path) for f in fetched},
+        {c.info.name: sha256_file(c.path) for c in filled.checked},
     )
 
 
@@ -122,7 +124,7 @@ def _record_removed(root: Path, removed: set[str]) -> None:
     db = installed_in(root)
     kept = {n: replace(p, files=tuple(f for f in p.files if f not in removed)) for n, p in db.items()}
     doc = {"format": 1, "packages": {n: p.to_dict() for n, p in sorted(kept.items())}}
-    (root / INSTALLED_DB).write_bytes(canonical_json(doc))
+    (root / DB).write_bytes(canonical_json(doc))
 
 
 def source_date_epoch(packages: list[PackageInfo]) -> int:
@@ -254,10 +256,10 @@ def build_from_spec(spec_path: Path, profile: Profile, packages: Path | None, re
                     trust: Path | None, work: Path) -> BuiltImage:  # fmt: skip
     """The `profile` image of the spec file at `spec_path`, its packages from the command line's
     `--packages`/`--repo` or the spec's own source; roots are assembled below `work`."""
-    from pkgrepo.image.packages import dev_repository_files, open_source
+    from pkgrepo.image.packages import dev_repository_files, spec_source
     from pkgrepo.image.spec import load_spec
 
     spec = load_spec(spec_path)
-    source = open_source(spec, spec_path.parent, packages, repo_url, trust)
+    source = spec_source(spec, spec_path.parent, packages, repo_url, trust)
     dev_files = dev_repository_files(spec, spec_path.parent, source, trust) if profile == "dev" else []
     return build_image(spec, source, profile, work, dev_files)

@@ -12,14 +12,13 @@ from pathlib import Path
 
 from pkgrepo.errors import BadInput
 from pkgrepo.image.basefiles import BaseFile, repository_files
-from pkgrepo.image.populate import Fetched
-from pkgrepo.image.sources import PackageSource, open_packages
 from pkgrepo.image.spec import ImageSpec
 from pkgrepo.paths import default_packages
 from pkgrepo.resolve.deps import Dep, parse_dep
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
 from pkgrepo.resolve.profiles import dev_extras, present
+from pkgrepo.resolve.sources import PackageSource, open_source
 
 
 class Excluding:
@@ -37,7 +36,7 @@ class Excluding:
         return sorted(set(self.index.names()) - self.excluded)
 
 
-def open_source(
+def spec_source(
     spec: ImageSpec,
     spec_dir: Path,
     packages: Path | None = None,
@@ -53,7 +52,7 @@ def open_source(
             trust = spec_dir / spec.source.trust if spec.source.trust else trust
     if repository is None:
         packages = packages or default_packages()
-    return open_packages(packages, repository, trust)
+    return open_source(packages=packages, repository=repository, trust=trust)
 
 
 def dev_repository_files(
@@ -92,7 +91,3 @@ def dev_closure(spec: ImageSpec, source: PackageSource, prod: Result) -> Result:
     )
     pinned = [Dep(p.name, "=", p.version) for p in prod.packages]
     return minimize(source.index, [*pinned, *(parse_dep(e) for e in extras)])
-
-
-def fetch_all(result: Result, source: PackageSource) -> list[Fetched]:
-    return [Fetched(p.name, p.version, source.fetch(p)) for p in result.packages]

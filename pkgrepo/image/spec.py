@@ -52,6 +52,21 @@ def _text(value: str) -> str:
 Text = Annotated[str, AfterValidator(_text)]
 
 
+def _text_keys(value: dict[str, str]) -> dict[str, str]:
+    """The keys of a mapping are checked as a whole, so an error names a bad key quoted and
+    escaped (as a key's own check would put it, raw, into the error's location)."""
+    for key in value:
+        bad = control_character(key)
+        if bad is not None:
+            raise ValueError(
+                f"the key {shown(key)} holds the control character {bad!r}; write it without one"
+            )
+    return value
+
+
+TextKeys = AfterValidator(_text_keys)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -243,7 +258,7 @@ class ImageSpec(_Model):
         None, description="Default: the packages directory $PKGREPO_PACKAGES or ./packages."
     )
     accounts: Accounts = Field(default_factory=Accounts)
-    environment: Annotated[dict[Text, Text], ENV_NAMES] = Field(
+    environment: Annotated[dict[str, Text], ENV_NAMES] = Field(
         default_factory=dict,
         description="Added to PATH (and SSL_CERT_FILE when a CA bundle is installed); may override them.",
     )
@@ -251,7 +266,7 @@ class ImageSpec(_Model):
     cmd: list[Text] = Field(default_factory=list, description="Exec form.")
     work_dir: Text = Field("/", alias="work-dir")
     paths: list[PathEntry] = Field(default_factory=list)
-    annotations: dict[Text, Text] = Field(default_factory=dict)
+    annotations: Annotated[dict[str, Text], TextKeys] = Field(default_factory=dict)
     keep: list[Text] = Field(default_factory=list, description="Globs of files prod minimization keeps.")
     exclude: list[Text] = Field(default_factory=list, description="Globs prod also drops.")
     layers: int = Field(

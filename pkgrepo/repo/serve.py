@@ -26,17 +26,20 @@ import asyncio
 import contextlib
 import email.utils
 import os
+import queue
 import resource
 import signal
 import socket
 import stat
 import sys
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from pathlib import Path
 
+from pkgrepo.errors import PkgrepoError
 from pkgrepo.repo.httphead import LINE_MAX, BadHead, Head, read_head
 from pkgrepo.repo.static import cache_control, content_type, resolve, span
 
@@ -288,15 +291,18 @@ async def _serve(
     idle_timeout: float,
     max_connections: int,
     workers: int,
+    stop: asyncio.Event | None = None,
 ) -> None:
+    """Serve until `stop` is set; without one, until SIGINT or SIGTERM (the main thread only)."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet)
     server = Server(root, idle_timeout, max_connections, workers)
     listener = await asyncio.start_server(
         server.connected, host, port, limit=LINE_MAX + 2, backlog=BACKLOG, reuse_address=True
     )
-    stop = asyncio.Event()
-    for s in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM) if stop is None else ()
+    stop = stop or asyncio.Event()
+    for s in signals:
         loop.add_signal_handler(s, stop.set)
     try:
         sock = listener.sockets[0]
@@ -305,7 +311,7 @@ async def _serve(
         ready(f"http://{shown}:{bound}/")
         await stop.wait()
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM):
+        for s in signals:
             loop.remove_signal_handler(s)
         listener.close()
         for conn in list(server.budget.open):
@@ -336,3 +342,33 @@ def serve(
             note(message)
 
     asyncio.run(_serve(root, host, port, started, idle_timeout, max_connections, workers))
+
+
+@contextlib.contextmanager
+def serving(root: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """`root` served on a free loopback port from a background thread while the block runs;
+    yields its URL. Rollout reads the repository it has just published through this, with the
+    verifying client, as any client reads it."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    started: queue.Queue[str | BaseException] = queue.Queue()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(
+                _serve(root, host, 0, started.put, IDLE_TIMEOUT, MAX_CONNECTIONS, WORKERS, stop)
+            )
+        except BaseException as e:  # handed to the waiting side: a bind that failed
+            started.put(e)
+
+    thread = threading.Thread(target=run, name=f"serve {root}", daemon=True)
+    thread.start()
+    first = started.get()
+    try:
+        if isinstance(first, BaseException):
+            raise PkgrepoError(f"{root}: cannot serve it on {host}: {first}") from None
+        yield first
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        loop.close()

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pkgrepo.resolve.indexes import Warn, open_index, parse_root
+from pkgrepo.resolve.indexes import Warn, parse_root
 from pkgrepo.resolve.minimize import Result, minimize
 from pkgrepo.resolve.model import Index, Package
 from pkgrepo.resolve.profiles import Profile, roots_for
+from pkgrepo.resolve.sources import open_source
 
 
 def resolve_roots(
@@ -26,8 +27,9 @@ def resolve_roots(
     trust: Path | None = None,
     warn: Warn = lambda _m: None,
 ) -> tuple[Index, Result]:
-    kind, index = open_index(index_spec, trust, warn)
-    wanted = roots_for(profile, roots, kind, extras, index)
+    source = open_source(index_spec, trust=trust, every_version=True, warn=warn)
+    index = source.index
+    wanted = roots_for(profile, roots, source.kind, extras, index)
     return index, minimize(index, [parse_root(r) for r in wanted], time_limit)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.inventory import package_component
 from pkgrepo.attest.scan import Finding, scan
 from pkgrepo.attest.vex import Statement
 from pkgrepo.package.meta import PackageInfo
@@ -40,17 +41,8 @@ class _Component(Component):
 
 
 def component(info: PackageInfo) -> Component:
-    """A package as advisories see it: name, recipe, version, upstream project and declared fixes."""
-    return _Component(
-        info.name,
-        info.full_version,
-        info.license,
-        info.origin,
-        "",
-        upstream=info.upstream,
-        cpe=info.cpe,
-        fixes=tuple(info.fixes),
-    )
+    """A package as advisories see it, its upstream purl parsed once."""
+    return package_component(info, _Component)
 
 
 class AdvisoryIndex:
