@@ -10,8 +10,8 @@ layers, gzip, layout), and in the same run the wall time of `buildah bud`
 Dockerfile over the rootfs tarball pkgrepo writes (the tarball is made before
 timing). Prints best-of-N times, their ratio, and the compressed image size
 beside distroless static (about 2 MiB) and Chainguard static (0.6-0.8 MB), and for the server
-images (valkey, postgresql) beside the published size of the official and hardened images where
-known (PUBLISHED, with its sources).
+images (valkey, postgresql, nginx, curl, git) beside the published size of the official and
+hardened images where known (PUBLISHED, with its sources).
 Targets (issue 9): hello's prod image in under 1 s and under 500 KB compressed.
 
 Push (issue 19), to Debian's docker-registry on loopback, best of N, each to a
@@ -41,6 +41,10 @@ PUBLISHED = {
     "postgresql": "postgres:18 (Debian) ~80 MB, postgres:18-alpine ~50 MB (tessl.io alonso-skills/postgres "
     "references/91-docker-postgres.md); hardened (DHI, Chainguard): not known",
     "valkey": "valkey/valkey:9.1, -alpine: not known; hardened (DHI, Chainguard): not known",
+    "nginx": "nginx:1.30-alpine-slim 8.2 MB, nginx:1.30-trixie 66.1 MB (nginx 1.30.4; docker-library/repo-info "
+    "repos/nginx/remote/1.30-alpine-slim.md, 1.30-trixie.md); hardened: not known",
+    "curl": "no official image; hardened: not known",
+    "git": "no official image; hardened: not known",
 }
 
 

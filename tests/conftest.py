@@ -1,5 +1,5 @@
 """Shared fixtures: real builds of musl, zlib, hello, busybox (and lua), of the package manager's
-client set, and of every example image's packages; the `needs_apt_lists` skip;
+client set, and of every example image's packages (nginx, curl and git among them); the `needs_apt_lists` skip;
 no test collected is a failure.
 
 Sources come from the user's source cache (content-addressed and verified,
@@ -89,12 +89,12 @@ def client_set(built: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def example_packages(client_set: Path, tmp_path_factory) -> Path:
     """`client_set` plus the rest of what the example images in repo-data/images/ hold (lua,
-    sqlite, the datastores valkey and postgresql), so that their dev images carry the package
-    manager as the main job's do."""
+    sqlite, the datastores valkey and postgresql, and nginx, curl, git), so that their dev images
+    carry the package manager as the main job's do. The servers come from the build cache (the main
+    job builds them): a cold build of valkey, postgresql, pcre2, nghttp2, curl, nginx and git takes
+    about 30 minutes on 2 cores."""
     out = tmp_path_factory.mktemp("examples")
     shutil.copytree(client_set, out, dirs_exist_ok=True)
-    proc = build_cached(out, "lua", "sqlite")
-    assert proc.returncode == 0, proc.stderr
-    proc = build_cached(out, "valkey", "postgresql")
+    proc = build_cached(out, "lua", "sqlite", "nginx", "curl", "git", "valkey", "postgresql")
     assert proc.returncode == 0, proc.stderr
     return out

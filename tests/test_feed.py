@@ -64,12 +64,12 @@ def test_import_refuses_what_is_not_a_changelog_or_not_ours(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and str(bad) in r.stderr
     other = tmp_path / "y.changelog"
     other.write_text(
-        "nginx (1.0-1) unstable; urgency=low\n\n  * x\n\n -- A <a@b>  Mon, 01 Jan 2024 00:00:00 +0000\n"
+        "apache2 (1.0-1) unstable; urgency=low\n\n  * x\n\n -- A <a@b>  Mon, 01 Jan 2024 00:00:00 +0000\n"
     )
     r = run_cli(
         "advisories", "import", "--from", "debian-changelog", str(other), "--out", str(tmp_path / "o")
     )
-    assert r.returncode == 2 and "nginx" in r.stderr and not (tmp_path / "o").exists()
+    assert r.returncode == 2 and "apache2" in r.stderr and not (tmp_path / "o").exists()
 
 
 def test_committed_feed_parses_whole():

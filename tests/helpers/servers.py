@@ -1,13 +1,16 @@
-"""Servers on the loopback: a plain HTTP file server, the real `pkgrepo serve`, Debian's nginx."""
+"""Servers on the loopback: a plain HTTP file server, the real `pkgrepo serve`, Debian's nginx,
+Debian's docker-registry."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -111,3 +114,34 @@ def http_files(directory: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def docker_registry(directory: Path) -> Iterator[str]:
+    """Debian's docker-registry on a free loopback port, storing under `directory`; yields HOST:PORT."""
+    if shutil.which("docker-registry") is None:
+        raise AssertionError("docker-registry is not installed: run scripts/setup.sh")
+    directory.mkdir(parents=True)
+    port = free_port()
+    (directory / "config.yml").write_text(
+        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {directory / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(directory / "config.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("docker-registry did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
