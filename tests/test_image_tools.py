@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import ROOT, run_cli
-from tests.helpers.servers import free_port
+from tests.helpers.servers import docker_registry
 
 pytestmark = pytest.mark.slow
 TOOLS = ("docker-registry", "skopeo", "umoci", "buildah", "skopeo-sigstore")
@@ -46,30 +46,8 @@ def registry(tmp_path_factory) -> Iterator[str]:
         pytest.fail(
             f"missing {', '.join(missing)}: run scripts/setup.sh (skopeo-sigstore: scripts/skopeo-sigstore.sh)"
         )
-    d = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    (d / "config.yml").write_text(
-        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {d / 'data'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(d / "config.yml")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("docker-registry did not start")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with docker_registry(tmp_path_factory.mktemp("registry") / "registry") as where:
+        yield where
 
 
 def run(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
