@@ -334,6 +334,36 @@ def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_pat
     assert full_generation(copy, where, tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda r: r["provenance"].update(ok=""),
+        lambda r: r["provenance"].update(state=["<b>"]),
+        lambda r: r["provenance"].update(sources=[[1, 2]]),
+        lambda r: r["provenance"].pop("state"),
+        lambda r: [s.update(version=1) for s in r["statuses"].values()],
+        lambda r: [f.update(package=7) for f in r["findings"]],
+    ],
+    ids=["ok-not-bool", "state-not-text", "sources-not-text", "state-missing", "status-number", "finding-number"],
+)
+def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: Path, spoil):
+    """A record in the user's cache whose values are not of their fields' types (hand-edited,
+    or written by another version) is not shown: the package is learnt again, no traceback,
+    and the site equals a full generation."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    for record in (tmp_path / "cache" / "web" / "learnt").glob("*.json"):
+        data = json.loads(record.read_text())
+        spoil(data)
+        record.write_text(json.dumps(data))
+    (copy / "web").unlink()  # no previous site: every page is rendered from what is learnt
+    done = run_cli("repo", "web", str(copy), *site["where"], env=env)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
 def test_bins_checked_before_are_checked_again_when_their_bytes_change(site: dict, tmp_path: Path):
     """Hash bins verified before are not checked again while their bytes are the same; a bin
     altered since (a target added, signatures kept) is checked and refused, and a cache record

@@ -231,7 +231,13 @@ def _provenance(
 def _provenanced(data: dict[str, Any]) -> Provenanced:
     """A Provenanced remembered as JSON (`learnt`); TypeError when it is not one."""
     patches = tuple(Patch(p["file"], p["sha256"], tuple(p["fixes"])) for p in data["patches"])
-    sources = tuple((str(u), str(h)) for u, h in data["sources"])
+    sources = tuple((u, h) for u, h in data["sources"])
+    texts = [data["state"], data["builder"], data["recipe"], *(x for s in sources for x in s)]
+    texts += [x for p in patches for x in (p.file, *p.fixes)]
+    if not isinstance(data["ok"], bool) or not all(isinstance(x, str) for x in texts):
+        raise TypeError("not a provenance record")
+    if not all(isinstance(p.sha256, str | None) for p in patches):
+        raise TypeError("not a provenance record")
     return Provenanced(**{**data, "sources": sources, "patches": patches})
 
 
@@ -335,12 +341,13 @@ def gather(
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
         name = _learnt_key(verified, e, evidence, inputs)
         known = memory.get(name)
+        try:
+            prov = _provenanced(known.provenance) if known else None
+        except (TypeError, KeyError, ValueError):  # not a record pkgrepo wrote: learnt again
+            prov = known = None
         remembered[e.path] = (name, known)
-        prov = (
-            _provenanced(known.provenance)
-            if known
-            else _provenance(verified, e, evidence.get("provenance"), public_key)
-        )
+        if prov is None:
+            prov = _provenance(verified, e, evidence.get("provenance"), public_key)
         read = functools.partial(_manifest, verified, e, cache)
         by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N

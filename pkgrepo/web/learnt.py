@@ -62,18 +62,28 @@ class Learnt:
 
     @classmethod
     def from_dict(cls, data: object) -> Learnt:
-        """A record read back; ValueError, TypeError or KeyError when it is not one."""
+        """A record read back; ValueError, TypeError or KeyError when it is not one (every
+        value is of its field's type: the record goes into pages as it is read)."""
         if not isinstance(data, dict) or not isinstance(data["provenance"], dict):
             raise ValueError("not a record")
-        findings = [
-            Finding(**{**f, "vex": Path(f["vex"]) if f["vex"] is not None else None})
-            for f in data["findings"]
-        ]
-        statuses = {str(k): Status(**s) for k, s in data["statuses"].items()}
-        for f in findings:
-            if not all(isinstance(getattr(f, n), str) for n in ("advisory", "severity", "status", "note")):
+        findings = []
+        for f in data["findings"]:
+            if not _text(f, "advisory", "severity", "package", "version", "status", "note", "fixed", "vex"):
                 raise ValueError("not a finding")
+            findings.append(Finding(**{**f, "vex": Path(f["vex"]) if f["vex"] is not None else None}))
+        statuses = {}
+        for k, s in data["statuses"].items():
+            if not _text(s, "package", "version", "status", "note"):
+                raise ValueError("not a status")
+            statuses[k] = Status(**s)
         return cls(data["provenance"], findings, statuses)
+
+
+def _text(record: object, *names: str) -> bool:
+    """Is `record` an object whose `names` are strings (`fixed` and `vex`: or null)?"""
+    return isinstance(record, dict) and all(
+        isinstance(record[n], str) or (n in ("fixed", "vex") and record[n] is None) for n in names
+    )
 
 
 class Memory:
