@@ -344,7 +344,14 @@ def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_pat
         lambda r: [s.update(version=1) for s in r["statuses"].values()],
         lambda r: [f.update(package=7) for f in r["findings"]],
     ],
-    ids=["ok-not-bool", "state-not-text", "sources-not-text", "state-missing", "status-number", "finding-number"],
+    ids=[
+        "ok-not-bool",
+        "state-not-text",
+        "sources-not-text",
+        "state-missing",
+        "status-number",
+        "finding-number",
+    ],
 )
 def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: Path, spoil):
     """A record in the user's cache whose values are not of their fields' types (hand-edited,
