@@ -331,3 +331,47 @@ def test_the_main_job_and_the_fixtures_share_their_builds(built: Path, tmp_path:
     for n in names:
         ours = json.loads((tmp_path / "packages" / ".builds" / f"{n}.json").read_text())["key"]
         assert ours == json.loads((built / ".builds" / f"{n}.json").read_text())["key"], n
+
+
+def test_the_same_output_from_other_inputs_is_the_same_file(built: Path, tmp_path: Path):
+    """The build key is in the signed provenance, not in the package: musl rebuilt from a recipe
+    whose test block changed (another key) is the same file, and only its provenance names the
+    new key; hello, built on it, keeps its key and is not rebuilt; publishing the rebuild where
+    the first build is published leaves the package `unchanged` and replaces the provenance."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(ROOT / "recipes", recipes)
+    musl = recipes / "musl.yaml"
+    block = "test:\n  environment: [busybox]\n  pipeline:\n"
+    assert block in musl.read_text()
+    musl.write_text(musl.read_text().replace(block, block + '    - runs: "true"\n'))
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    cache = default_cache() / "builds"  # a later session takes this musl from the cache: same file
+    proc = run_cli(
+        "build", "hello", "--recipes", str(recipes), "--out", str(out), "--no-test", "--json",
+        "--cache-from", str(cache), "--cache-to", str(cache), check=True,
+    )  # fmt: skip
+    builds = {b["name"]: b for b in json.loads(proc.stdout)["builds"]}
+    key = {
+        d: json.loads((d / ".builds" / f"{n}.json").read_text())["key"]
+        for d in (built, out)
+        for n in ["musl"]
+    }
+    assert key[out] != key[built]
+    names = sorted(p.name for p in built.glob("musl*.pkg.tar.zst"))
+    assert names and all((out / n).read_bytes() == (built / n).read_bytes() for n in names)
+    for n in names:
+        envelope = json.loads((out / f"{n}.intoto.json").read_bytes())
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        assert statement["predicate"]["runDetails"]["metadata"]["invocationId"] == key[out]
+    assert builds["hello"]["cached"]
+    hello = json.loads((out / ".builds" / "hello.json").read_text())["key"]
+    assert hello == json.loads((built / ".builds" / "hello.json").read_text())["key"]
+    repo, env = tmp_path / "repo", {"PKGREPO_KEYS": str(tmp_path / "keys")}
+    run_cli("repo", "init", str(repo), env=env, check=True)
+    first = [str(built / n) for n in names]
+    run_cli("publish", "--repo", str(repo), "--no-web", *first, env=env, check=True)
+    again = run_cli("publish", "--repo", str(repo), "--no-web", *(str(out / n) for n in names), env=env)
+    assert again.returncode == 0, again.stderr
+    assert all(f"unchanged packages/{n}" in again.stdout for n in names), again.stdout
+    assert all(f"published packages/{n}.intoto.json" in again.stdout for n in names), again.stdout

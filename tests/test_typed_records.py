@@ -15,7 +15,7 @@ from pkgrepo.attest.component import Component, SourceRef
 from pkgrepo.attest.provenance import Resource
 from pkgrepo.builder.records import BuildRecord
 from pkgrepo.image.sigkeys import KeyRecord
-from pkgrepo.package.meta import FileEntry, PackageInfo
+from pkgrepo.package.meta import FileEntry, MetadataError, PackageInfo
 from pkgrepo.package.rootfs import InstalledPackage
 from pkgrepo.repo.index import IndexEntry
 
@@ -32,7 +32,6 @@ INFO = PackageInfo(
     provides=["pc:zlib=1.3.1"],
     installed_size=4096,
     build_date=1_700_000_000,
-    build_key="k" * 64,
     upstream="pkg:generic/madler/zlib@1.3.1",
     cpe="cpe:2.3:a:zlib:zlib:1.3.1:*:*:*:*:*:*:*",
     fixes=["CVE-2023-45853"],
@@ -110,3 +109,13 @@ def test_a_package_as_advisories_see_it():
     web = component(INFO)
     assert type(web) is not Component and dataclasses.asdict(web) == dataclasses.asdict(c)
     assert web.project == c.project
+
+
+def test_a_package_made_with_its_build_key_still_reads():
+    """Packages and index entries made before the build key moved into the provenance carry a
+    `build_key` field: read and dropped, not refused; the package no longer writes it."""
+    old = {**INFO.to_dict(), "build_key": "k" * 64}
+    assert PackageInfo.from_dict(old) == INFO
+    assert "build_key" not in INFO.to_dict()
+    with pytest.raises(MetadataError, match="build_date"):
+        PackageInfo.from_dict({**old, "build_date": "yesterday"})

@@ -89,10 +89,12 @@ def write_evidence(
     packages: list[Path],
     deps: list[Package],
     read_file: Callable[[Path, str], bytes],
+    build_key: str,
     key_dir: Path | None = None,
 ) -> None:
     """Beside each package: its SBOMs (read from `staged` with `read_file(staged, rel)`, which must
-    not follow links) and its signed provenance."""
+    not follow links) and its signed provenance, which names `build_key` (the build's cache key:
+    the package itself does not carry it, so the same output is the same bytes)."""
     from pkgrepo.attest import dsse
     from pkgrepo.attest.provenance import Provenance, Resource, content_subject, host_toolchain
 
@@ -125,7 +127,7 @@ def write_evidence(
             recipe_path=recipe_path.name,
             recipe_sha256=sha256_file(recipe_path),
             dependencies=tuple(dependencies),
-            build_key=info.build_key,
+            build_key=build_key,
             source_date_epoch=info.build_date,
         )
         _write(pkg.with_name(pkg.name + ".intoto.json"), dsse.sign(statement.to_bytes(), signer))

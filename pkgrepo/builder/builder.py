@@ -134,12 +134,13 @@ class Builder:
                     continue
                 packages = [(f, read_info(f)) for f in files if f.name.endswith(PACKAGE_SUFFIX)]
                 for f, info in packages:
-                    if (info.origin, info.build_key) != (name, key) or f.name != info.filename:
+                    if info.origin != name or f.name != info.filename:
                         raise BadInput(
-                            f"{cache.label}: {f.name} is not a package of {name} built from "
-                            "these inputs; the build cache is wrong, do not use it"
+                            f"{cache.label}: {f.name} is not a package of {name}; "
+                            "the build cache is wrong, do not use it"
                         )
-                signer = check_hit(cache, name, key, files)  # signed by a key trusted for this cache
+                # signed by a key trusted for this cache, as built from these inputs (the key)
+                signer = check_hit(cache, name, key, files)
                 for f in files:
                     if f.name != PUBLIC_KEY and not f.name.endswith(PACKAGE_SUFFIX):
                         os.replace(f, self.out / f.name)  # SBOMs and provenance first, then the packages

@@ -9,7 +9,9 @@ and provenance) into the packages directory instead of building. Two kinds:
   `keys/<key>.json` lists the build's files by sha256, `blobs/<sha256>` holds
   them; every file is checked against its digest when taken.
 - a signed repository (`--cache-from URL` with `--trust ROOT`): every package
-  whose `build_key` is the key and whose `origin` is the recipe, downloaded
+  whose `origin` is the recipe and whose published provenance names the key
+  (its `invocationId`: a package does not carry its build key, so a rebuild
+  from other inputs with the same output is the same file), downloaded
   through the verifying client, so nothing unsigned is used.
 
 A cache is a source of packages, so a hit is trusted only as far as its signed
@@ -240,10 +242,25 @@ class RepositoryCache:
     def trusted(self) -> str:
         return f"trusted: the repository's signed keys/provenance-*.pub, {_names(self.keys)}"
 
+    def _built_with(self, path: str) -> str | None:
+        """The build key the published provenance of `path` names, unverified (`check_hit`
+        verifies a hit's signature); None when it has none or it is not one."""
+        target = path + ".intoto.json"
+        if not self.client.signs(target):
+            return None
+        try:
+            local = self.client.fetch(target)  # the signed target's bytes (TUF)
+            env = dsse.read_envelope(local, read_regular(local, "provenance"))
+            statement = parse_json(env.payload, local, "provenance payload")
+            return Provenance.from_statement(local, statement).build_key
+        except BadInput:
+            return None
+
     def get(self, recipe: str, key: str, into: Path) -> list[Path] | None:
         if self._entries is None:
             self._entries = self.client.entries()
-        hits = [e for e in self._entries if e.info.build_key == key and e.info.origin == recipe]
+        ours = [e for e in self._entries if e.info.origin == recipe]
+        hits = [e for e in ours if self._built_with(e.path) == key]
         if not hits:
             return None
         out = []

@@ -47,7 +47,6 @@ def make_packages(ctx: BuildContext, staged: Path, sde: int) -> list[Path]:
                     depends=sorted(depends - {provide_name(p) for p in provides}),
                     provides=sorted(provides),
                     build_date=sde,
-                    build_key=ctx.key,
                     upstream=recipe.upstream_purl,
                     cpe=recipe.upstream_cpe,
                     fixes=recipe.fixes,
@@ -72,7 +71,8 @@ def make_packages(ctx: BuildContext, staged: Path, sde: int) -> list[Path]:
             else:  # a scratch directory of the reproducibility check
                 os.replace(w, ctx.dest_dir / w.name)
                 final.append(ctx.dest_dir / w.name)
-        write_evidence(ctx.file.path, recipe, staged, final, ctx.deps, read_file)  # SBOMs, provenance beside
+        # SBOMs and the signed provenance beside the packages
+        write_evidence(ctx.file.path, recipe, staged, final, ctx.deps, read_file, ctx.key)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_record(ctx.dest_dir, recipe.name, BuildRecord(ctx.key, [f.name for f in final]))

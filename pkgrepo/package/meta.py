@@ -77,7 +77,6 @@ class PackageInfo:
     provides: list[str] = dataclasses.field(default_factory=list)
     installed_size: int = 0
     build_date: int = 0  # SOURCE_DATE_EPOCH of the build
-    build_key: str = ""  # digest of every input of the build
     upstream: str | None = None  # the upstream project's purl with its version (advisories match it)
     cpe: str | None = None  # the upstream's CPE 2.3 name with its version
     fixes: list[str] = dataclasses.field(default_factory=list)  # vulnerability ids the recipe fixes
@@ -100,7 +99,6 @@ class PackageInfo:
         "provides": (list, tuple),
         "installed_size": (int,),
         "build_date": (int,),
-        "build_key": (str,),
         "upstream": (str, type(None)),
         "cpe": (str, type(None)),
         "fixes": (list, tuple),
@@ -123,6 +121,11 @@ class PackageInfo:
 
     @classmethod
     def from_dict(cls, data: object) -> PackageInfo:
+        if isinstance(data, dict) and "build_key" in data:
+            # Packages (and index entries) made before the build key left the package carry it:
+            # it is the signed provenance's `invocationId` now, so a rebuild from other inputs
+            # with the same output gives the same bytes. Read and dropped.
+            data = {k: v for k, v in data.items() if k != "build_key"}
         info = cls(**_check(cls, data))
         for field_name, pattern in (("name", NAME_RE), ("version", VERSION_RE), ("arch", ARCH_RE)):
             if not re.match(pattern, getattr(info, field_name)):
