@@ -7,7 +7,9 @@ or in a directory, or the verifying repository client.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -176,6 +178,9 @@ class RepoEvidence:
         return self.client.fetch(f"packages/{filename}")
 
 
+PACKAGE_BYTES = 2**30  # read whole to be hashed and read once; the largest package is under 100 MiB
+
+
 def _installed_from(root: Path, files: list[str], prov: Provenance, package: Path) -> bool:
     """Are the files of a package installed in `root` (`files`, as recorded installed) each
     byte for byte a file of `package`, whose sha256 `prov` attests? A prod image drops files a
@@ -183,9 +188,15 @@ def _installed_from(root: Path, files: list[str], prov: Provenance, package: Pat
     provenance attests, but every file it keeps is still one the signed build made."""
     from pkgrepo.package.archive import read_head
 
-    if sha256_file(package) not in {s.sha256 for s in prov.subjects}:
-        return False  # hashed before libarchive reads a byte of it
-    _, manifest = read_head(package)
+    data = read_regular(package, "package", PACKAGE_BYTES)
+    if hashlib.sha256(data).hexdigest() not in {s.sha256 for s in prov.subjects}:
+        return False
+    with tempfile.TemporaryDirectory(prefix="pkgrepo-kept-") as private:
+        # libarchive reads a private copy of the bytes hashed, not the file again: a file
+        # swapped after it was hashed cannot hand over another manifest
+        copy = Path(private) / package.name
+        copy.write_bytes(data)
+        _, manifest = read_head(copy)
     made = {e.path: e for e in manifest}
     for rel in files:
         if rel.startswith(SBOM_DIR + "/"):
