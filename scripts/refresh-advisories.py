@@ -69,7 +69,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("repo-data/advisories"))
     args = ap.parse_args()
     archive = DebianSourceArchive(default_cache() / "debian-apt", lambda m: print(m, file=sys.stderr))
-    work = Path(tempfile.mkdtemp(prefix="advisories-"))
+    with tempfile.TemporaryDirectory(prefix="advisories-") as tmp:  # removed, whatever happens
+        return _refresh(archive, args, Path(tmp))
+
+
+def _refresh(archive: DebianSourceArchive, args: argparse.Namespace, work: Path) -> int:
     keep = args.keep or work / "changelogs"
     keep.mkdir(parents=True, exist_ok=True)
     for source in sorted(_projects(args.recipes)):
