@@ -24,6 +24,7 @@ $PKGREPO_KEYS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.helpers.servers import docker_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = "distroless static ~2.0 MiB; Chainguard static 0.6-0.8 MB"
@@ -136,34 +139,6 @@ def push_times(layout: Path, registry: str, repeat: int) -> dict:
     return {name: min(timed(make(i), ROOT)[0] for i in range(repeat)) for name, make in runs.items()}
 
 
-def start_registry(work: Path) -> tuple[subprocess.Popen, str] | None:
-    if shutil.which("docker-registry") is None:
-        return None
-    import socket
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (work / "registry.yml").write_text(
-        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work / 'registry'}}}}}\n"
-        f"http: {{addr: 127.0.0.1:{port}}}\n"
-    )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(work / "registry.yml")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    return None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("specs", nargs="*", type=Path)
@@ -181,7 +156,10 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-m", "pkgrepo", "image", "key", "init"], check=True, capture_output=True
         )
-        registry = start_registry(Path(tmp))
+        stack = contextlib.ExitStack()
+        registry = None
+        if shutil.which("docker-registry") is not None:
+            registry = stack.enter_context(docker_registry(Path(tmp) / "registry"))
         pushes = []
         for spec in specs:
             import yaml
@@ -198,12 +176,11 @@ def main() -> None:
             if spec.stem in PUBLISHED:
                 print(f"{'':14} published: {PUBLISHED[spec.stem]}")
             if registry is not None:
-                pushes.append((spec.stem, push_times(Path(tmp) / f"{spec.stem}-0", registry[1], args.repeat)))
+                pushes.append((spec.stem, push_times(Path(tmp) / f"{spec.stem}-0", registry, args.repeat)))
         if registry is None:
             print("push: skipped (docker-registry is not installed)")
         else:
-            registry[0].terminate()
-            registry[0].wait(10)
+            stack.close()
             print(f"\npush to docker-registry on loopback (best of {args.repeat})")
             print(f"{'spec':14} {'skopeo':>9} {'push':>9} {'push+sign':>10}")
             for name, t in pushes:
