@@ -343,6 +343,9 @@ def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_pat
         lambda r: r["provenance"].pop("state"),
         lambda r: [s.update(version=1) for s in r["statuses"].values()],
         lambda r: [f.update(package=7) for f in r["findings"]],
+        lambda r: r.update(statuses=[]),
+        lambda r: r["provenance"].update(sources=["ab"]),
+        lambda r: r["provenance"].update(patches=[{"file": "f.patch", "sha256": None, "fixes": "CVE-1"}]),
     ],
     ids=[
         "ok-not-bool",
@@ -351,6 +354,9 @@ def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_pat
         "state-missing",
         "status-number",
         "finding-number",
+        "statuses-a-list",
+        "source-a-string",
+        "fixes-a-string",
     ],
 )
 def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: Path, spoil):
@@ -368,6 +374,28 @@ def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: 
     (copy / "web").unlink()  # no previous site: every page is rendered from what is learnt
     done = run_cli("repo", "web", str(copy), *site["where"], env=env)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_a_learnt_record_not_a_regular_file_is_learnt_again(site: dict, tmp_path: Path):
+    """A learnt record that is a FIFO or a link (to a FIFO, to /dev/zero) is neither waited on
+    nor read: the package is learnt again and the site equals a full generation."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    records = sorted((tmp_path / "cache" / "web" / "learnt").glob("*.json"))
+    for i, record in enumerate(records):
+        record.unlink()
+        if i % 3 == 0:
+            os.mkfifo(record)
+        else:
+            record.symlink_to(fifo if i % 3 == 1 else "/dev/zero")
+    (copy / "web").unlink()
+    done = run_cli("repo", "web", str(copy), *site["where"], env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 

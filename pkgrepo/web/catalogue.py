@@ -230,6 +230,10 @@ def _provenance(
 
 def _provenanced(data: dict[str, Any]) -> Provenanced:
     """A Provenanced remembered as JSON (`learnt`); TypeError when it is not one."""
+    lists = [data["sources"], data["patches"], *(p["fixes"] for p in data["patches"])]
+    pairs = [s for s in data["sources"] if isinstance(s, list) and len(s) == 2]
+    if not all(isinstance(x, list) for x in lists) or len(pairs) != len(data["sources"]):
+        raise TypeError("not a provenance record")  # a string would be taken apart into letters
     patches = tuple(Patch(p["file"], p["sha256"], tuple(p["fixes"])) for p in data["patches"])
     sources = tuple((u, h) for u, h in data["sources"])
     texts = [data["state"], data["builder"], data["recipe"], *(x for s in sources for x in s)]

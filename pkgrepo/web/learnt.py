@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.attest.scan import Finding
-from pkgrepo.safeio import untrusted_json
+from pkgrepo.errors import BadInput
+from pkgrepo.safeio import read_regular, untrusted_json
 from pkgrepo.web.matching import Status
 
 KEPT = 4096  # records kept, newest used first: a few repositories of a few hundred packages
+RECORD_BYTES = 16 * 2**20  # a record holds one package's findings: a few KiB
 # The modules whose code decides what is learnt: another version of any of them, another key.
 CODE = ("web/catalogue.py", "web/matching.py", "web/learnt.py", "attest/scan.py", "attest/vex.py",
         "attest/advisories.py", "attest/provenance.py", "attest/dsse.py")  # fmt: skip
@@ -66,6 +68,8 @@ class Learnt:
         value is of its field's type: the record goes into pages as it is read)."""
         if not isinstance(data, dict) or not isinstance(data["provenance"], dict):
             raise ValueError("not a record")
+        if not isinstance(data["findings"], list) or not isinstance(data["statuses"], dict):
+            raise ValueError("not a record")
         findings = []
         for f in data["findings"]:
             if not _text(f, "advisory", "severity", "package", "version", "status", "note", "fixed", "vex"):
@@ -97,9 +101,9 @@ class Memory:
         if self.directory is None:
             return None
         path = self.directory / f"{name}.json"
-        try:
-            found = Learnt.from_dict(untrusted_json(path.read_bytes()))
-        except (OSError, ValueError, TypeError, KeyError):
+        try:  # not followed if a link, never blocking on a FIFO, bounded
+            found = Learnt.from_dict(untrusted_json(read_regular(path, "learnt record", RECORD_BYTES)))
+        except (OSError, BadInput, ValueError, TypeError, KeyError):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # used: kept longer
