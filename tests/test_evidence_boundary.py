@@ -19,7 +19,9 @@ from securesystemslib.signer import CryptoSigner
 
 from pkgrepo.attest import dsse
 from pkgrepo.attest.component import Component, Subject
+from pkgrepo.attest.provenance import Provenance, Resource, content_subject
 from pkgrepo.attest.spdx import spdx_document
+from pkgrepo.digest import sha256_file
 from tests.helpers.archives import make_package
 from tests.helpers.cli import ROOT, TRACEBACK, run_cli
 
@@ -265,3 +267,33 @@ def test_legit_provenance_envelope_still_reads(world: Path):
     (pkgs / (pkg.name + ".intoto.json")).write_bytes(_signed(signer, b"{}"))
     proc = run_cli("verify", str(pkg), "--key", str(world / "other.pub"), cwd=ROOT)
     assert proc.returncode == 2 and "signature does not verify" in proc.stderr, proc.stderr
+
+
+def test_a_huge_package_beside_a_kept_roots_provenance_is_read_in_bounded_memory(world: Path):
+    """A prod root that dropped a file is checked against the package file beside its
+    provenance. That file, under the size limit but huge (a sparse 900 MiB), is hashed as it is
+    read, not held whole: one line, exit 2, under 1 GiB of address space (not a MemoryError)."""
+    pkgs = world / "pkgs"
+    pkgs.mkdir()
+    pkg = make_package(pkgs, "alpha", files={"usr/share/alpha/A": "a\n", "usr/share/alpha/B": "b\n"})
+    spec = world / "alpha.yaml"
+    spec.write_text("name: alpha\npackages: [alpha]\nexclude: [usr/share/alpha/B]\n")
+    root = world / "root"
+    build = ["image", "build", str(spec), "--packages", str(pkgs), "--profile", "prod", "--rootfs", str(root)]
+    run_cli(*build, cwd=world, check=True)
+    signer = CryptoSigner.generate_ed25519()
+    pub = world / "provenance.pub"
+    pub.write_bytes(dsse.public_key_bytes(signer.public_key))
+    subjects = (  # the archive, and the whole content (which the root no longer has)
+        Resource(pkg.name, sha256=sha256_file(pkg)),
+        Resource(content_subject("alpha", "1.0-r1"), sha256="0" * 64),
+    )
+    prov = Provenance(subjects, "alpha.yaml", "0" * 64, (), "k" * 64, 0)
+    (pkgs / (pkg.name + ".intoto.json")).write_bytes(_signed(signer, prov.to_bytes()))
+    verify = ("verify", str(root), "--provenance", str(pkgs), "--key", str(pub))
+    run_cli(*verify, cwd=world, check=True)  # the control: the kept file is the signed package's
+    pkg.unlink()
+    with open(pkg, "wb") as f:
+        f.truncate(900 << 20)
+    proc = hostile(*verify, cwd=world)
+    assert "alpha: installed files differ" in proc.stderr, proc.stderr

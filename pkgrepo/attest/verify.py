@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from pkgrepo.package.meta import ARCH, PACKAGE_SUFFIX
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import load_recipe
 from pkgrepo.repo.client import RepoClient
-from pkgrepo.safeio import parse_json, read_regular
+from pkgrepo.safeio import parse_json, read_regular, shown
 
 
 class EvidenceSource(Protocol):
@@ -178,7 +179,32 @@ class RepoEvidence:
         return self.client.fetch(f"packages/{filename}")
 
 
-PACKAGE_BYTES = 2**30  # read whole to be hashed and read once; the largest package is under 100 MiB
+PACKAGE_BYTES = 2**30  # the largest package is under 100 MiB
+CHUNK = 2**20
+
+
+def _hashed_copy(package: Path, copy: Path) -> str:
+    """The sha256 of `package` (not followed if a link, a regular file of at most
+    PACKAGE_BYTES), copied to `copy` as it is read: the copy is the bytes hashed, read once, in
+    bounded memory. BadInput when it is not such a file."""
+    try:
+        fd = os.open(package, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise BadInput(f"{shown(package)}: cannot read package: {e.strerror}") from None
+    h, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as src, open(copy, "wb") as dst:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > PACKAGE_BYTES:
+            raise BadInput(
+                f"{shown(package)}: package is not a regular file of at most {PACKAGE_BYTES} bytes"
+            )
+        while chunk := src.read(CHUNK):
+            size += len(chunk)
+            if size > PACKAGE_BYTES:
+                raise BadInput(f"{shown(package)}: package grew past {PACKAGE_BYTES} bytes while it was read")
+            h.update(chunk)
+            dst.write(chunk)
+    return h.hexdigest()
 
 
 def _installed_from(root: Path, files: list[str], prov: Provenance, package: Path) -> bool:
@@ -188,14 +214,12 @@ def _installed_from(root: Path, files: list[str], prov: Provenance, package: Pat
     provenance attests, but every file it keeps is still one the signed build made."""
     from pkgrepo.package.archive import read_head
 
-    data = read_regular(package, "package", PACKAGE_BYTES)
-    if hashlib.sha256(data).hexdigest() not in {s.sha256 for s in prov.subjects}:
-        return False
     with tempfile.TemporaryDirectory(prefix="pkgrepo-kept-") as private:
         # libarchive reads a private copy of the bytes hashed, not the file again: a file
         # swapped after it was hashed cannot hand over another manifest
         copy = Path(private) / package.name
-        copy.write_bytes(data)
+        if _hashed_copy(package, copy) not in {s.sha256 for s in prov.subjects}:
+            return False
         _, manifest = read_head(copy)
     made = {e.path: e for e in manifest}
     for rel in files:
