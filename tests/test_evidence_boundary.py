@@ -209,7 +209,7 @@ def _signed(signer: CryptoSigner, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "kind",
-    [*KINDS, "deep-payload", "wrong-payload", "deep-envelope-field"],
+    [*KINDS, "deep-payload", "wrong-payload", "deep-envelope-field", "infinite-epoch"],
 )
 def test_hostile_provenance_is_one_line(world: Path, kind: str):
     pkgs = world / "pkgs"
@@ -233,6 +233,10 @@ def test_hostile_provenance_is_one_line(world: Path, kind: str):
             "recipe": {"path": [], "digest": 1}
         }
         prov.write_bytes(_signed(signer, json.dumps(statement).encode()))
+    elif kind == "infinite-epoch":  # JSON's 1e999 is a float infinity, which no int holds
+        statement = Provenance((), "hello.yaml", "0" * 64, (), "k" * 64, 0).to_statement()
+        text = json.dumps(statement).replace('"sourceDateEpoch": 0', '"sourceDateEpoch": 1e999')
+        prov.write_bytes(_signed(signer, text.encode()))
     elif kind == "deep-envelope-field":
         env = json.loads(_signed(signer, b"{}"))
         env["signatures"] = json.loads(b"[" * 500 + b"]" * 500)

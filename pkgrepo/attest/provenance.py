@@ -107,7 +107,7 @@ class Provenance:
                 build_key=str(pred["runDetails"]["metadata"]["invocationId"]),
                 source_date_epoch=int(build["internalParameters"]["sourceDateEpoch"]),
             )
-        except (KeyError, TypeError, ValueError, AttributeError, AssertionError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, AssertionError, OverflowError) as e:
             raise BadInput(
                 f"{where}: provenance statement is malformed (missing or wrong {e}); "
                 "re-download it or rebuild the package"

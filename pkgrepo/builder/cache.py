@@ -261,7 +261,10 @@ class RepositoryCache:
             self._entries = self.client.entries()
         ours = [e for e in self._entries if e.info.origin == recipe]
         hits = [e for e in ours if self._built_with(e.path) == key]
-        if not hits:
+        versions = {e.info.full_version for e in hits}
+        if not hits or any(e.info.full_version in versions and e not in hits for e in ours):
+            # a package of that build whose provenance does not name the key (missing, unreadable,
+            # another build's): the build is taken whole or not at all
             return None
         out = []
         for e in sorted(hits, key=lambda e: e.path):

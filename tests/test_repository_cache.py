@@ -1,0 +1,105 @@
+"""A signed repository as a build cache (`RepositoryCache`), published with the real
+`pkgrepo publish` and served by the real `pkgrepo serve`, whose provenance targets a hostile
+publisher wrote: the build whose key they name is taken whole or not at all, and no
+provenance, however malformed, ends the lookup in anything but a miss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from securesystemslib.signer import CryptoSigner
+
+from pkgrepo.attest import dsse
+from pkgrepo.attest.provenance import Provenance, Resource
+from pkgrepo.builder.cache import RepositoryCache, check_hit
+from pkgrepo.digest import sha256_file
+from pkgrepo.package.archive import scan_tree, write_package
+from pkgrepo.package.meta import PackageInfo
+from tests.helpers.cli import run_cli
+from tests.helpers.servers import PkgrepoServer
+
+KEY = "b" * 64  # the build key both packages' provenance names
+
+
+def _package(out: Path, name: str) -> Path:
+    """A package of recipe hello (hello and its subpackage hello-doc are one build)."""
+    stage = out / f".stage-{name}"
+    (stage / "usr/share" / name).mkdir(parents=True)
+    (stage / "usr/share" / name / "README").write_text(f"{name}\n")
+    manifest = scan_tree(stage, [f"usr/share/{name}/README"])
+    info = PackageInfo(
+        name=name,
+        version="1.0",
+        origin="hello",
+        description=f"the {name} package",
+        license="MIT",
+        installed_size=sum(e.size for e in manifest),
+        build_date=1_700_000_000,
+    )
+    return write_package(stage, manifest, info, out / info.filename)
+
+
+def _statement(pkg: Path, key: str = KEY, epoch: str = "1700000000") -> bytes:
+    subject = Resource(pkg.name, sha256=sha256_file(pkg))
+    prov = Provenance((subject,), "hello.yaml", "0" * 64, (), key, 1_700_000_000)
+    return prov.to_bytes().replace(b'"sourceDateEpoch":1700000000', f'"sourceDateEpoch":{epoch}'.encode())
+
+
+SPOILS = {
+    "missing": None,
+    "not-json": lambda signer, pkg: b"{not json",
+    "deep": lambda signer, pkg: b"[" * 100_000 + b"]" * 100_000,
+    "infinite-epoch": lambda signer, pkg: dsse.sign(_statement(pkg, epoch="1e999"), signer),
+    "another-key": lambda signer, pkg: dsse.sign(_statement(pkg, key="c" * 64), signer),
+    "not-a-statement": lambda signer, pkg: dsse.sign(json.dumps({"subject": ["x"]}).encode(), signer),
+}
+
+
+def _lookup(tmp_path: Path, spoil: str | None) -> list[Path] | None:
+    """hello and hello-doc published with provenance naming KEY (hello's spoilt as `spoil`
+    says), looked up through the served repository; a hit is checked as the builder checks it."""
+    pkgs, into = tmp_path / "pkgs", tmp_path / "into"
+    pkgs.mkdir()
+    into.mkdir()
+    signer = CryptoSigner.generate_ed25519()
+    (pkgs / "provenance.pub").write_bytes(dsse.public_key_bytes(signer.public_key))
+    hello, doc = _package(pkgs, "hello"), _package(pkgs, "hello-doc")
+    for pkg in (hello, doc):
+        sidecar = pkg.with_name(pkg.name + ".intoto.json")
+        if pkg == doc or spoil is None:
+            sidecar.write_bytes(dsse.sign(_statement(pkg), signer))
+        elif SPOILS[spoil] is not None:
+            sidecar.write_bytes(SPOILS[spoil](signer, pkg))
+    repo, trust = tmp_path / "repo", tmp_path / "root.json"
+    env = {"PKGREPO_KEYS": str(tmp_path / "keys")}
+    run_cli("repo", "init", str(repo), "--export-root", str(trust), env=env, check=True)
+    run_cli("publish", "--repo", str(repo), "--no-web", str(hello), str(doc), env=env, check=True)
+    server = PkgrepoServer(repo)
+    try:
+        cache = RepositoryCache(server.url, trust)
+        files = cache.get("hello", KEY, into)
+        if files is not None:
+            check_hit(cache, "hello", KEY, files)
+        return files
+    finally:
+        server.stop()
+
+
+def test_a_whole_build_is_a_hit(tmp_path: Path, monkeypatch):
+    """The control: both packages of the build are taken, with provenance that checks."""
+    monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
+    files = _lookup(tmp_path, None)
+    assert files is not None
+    names = sorted(f.name for f in files if f.name.endswith(".pkg.tar.zst"))
+    assert names == ["hello-1.0-r1.x86_64.pkg.tar.zst", "hello-doc-1.0-r1.x86_64.pkg.tar.zst"]
+
+
+@pytest.mark.parametrize("spoil", sorted(SPOILS))
+def test_a_build_with_one_package_not_proven_is_a_miss(tmp_path: Path, monkeypatch, spoil: str):
+    """hello's provenance missing, malformed or naming another key while hello-doc's names
+    the key: a miss (the build rebuilt), not hello-doc alone, and no traceback."""
+    monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
+    files = _lookup(tmp_path, spoil)
+    assert files is None, sorted(f.name for f in files)
