@@ -56,7 +56,7 @@ def test_variation_is_detected(tmp_path: Path, leak: str, what: str):
     assert "NOT reproducible" in proc.stdout
 
 
-# Each of these takes minutes per build on 2 cores (openssl and python3 10-13, postgresql 5-8,
+# Each of these takes minutes per build on 2 cores (openssl and python3 10-13, postgresql 4-13,
 # valkey 3.5, and the servers' stack pcre2, nghttp2, curl, nginx, git about 15 together): checked in
 # the nightly run only.
 HEAVY = {"openssl", "python3", "valkey", "postgresql", "pcre2", "nghttp2", "curl", "nginx", "git"}
