@@ -377,9 +377,10 @@ def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: 
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 
-def test_a_learnt_record_not_a_regular_file_is_learnt_again(site: dict, tmp_path: Path):
-    """A learnt record that is a FIFO or a link (to a FIFO, to /dev/zero) is neither waited on
-    nor read: the package is learnt again and the site equals a full generation."""
+def test_a_cache_record_not_a_regular_file_is_not_read(site: dict, tmp_path: Path):
+    """A learnt record or a cached file list that is a FIFO or a link (to a FIFO, to /dev/zero,
+    to another package's list) is neither waited on nor followed: the package is learnt and
+    read again, and the site equals a full generation."""
     copy = tmp_path / "copy"
     shutil.copytree(site["repo"], copy, symlinks=True)
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
@@ -393,6 +394,20 @@ def test_a_learnt_record_not_a_regular_file_is_learnt_again(site: dict, tmp_path
             os.mkfifo(record)
         else:
             record.symlink_to(fifo if i % 3 == 1 else "/dev/zero")
+    # a cached file list that is a link to another package's list is not followed (it would
+    # show that package's files), and one that is a FIFO is not waited on
+    lists = sorted((tmp_path / "cache" / "web" / "files").glob("*.json"))
+    assert len(lists) > 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for i, other in enumerate([*lists[1:], lists[0]]):
+        (elsewhere / f"{i}.json").write_bytes(other.read_bytes())
+    for i, listed in enumerate(lists):
+        listed.unlink()
+        if i == 0:
+            os.mkfifo(listed)
+        else:
+            listed.symlink_to(elsewhere / f"{i}.json")
     (copy / "web").unlink()
     done = run_cli("repo", "web", str(copy), *site["where"], env=env, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -34,12 +34,13 @@ from pkgrepo.package.meta import FILE_TYPES
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
-from pkgrepo.safeio import untrusted_json
+from pkgrepo.safeio import read_regular, untrusted_json
 from pkgrepo.web import learnt
 from pkgrepo.web.images import PREFIX, read_record
 from pkgrepo.web.matching import AdvisoryIndex, Status, component
 from pkgrepo.web.verified import Verified
 
+FILE_LIST_BYTES = 256 * 2**20  # a cached file list: CPython's 9,000 files are under 1 MiB
 EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
 
 
@@ -162,11 +163,11 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list
     from pkgrepo.package.archive import read_head
 
     hit = cache / f"{entry.sha256}.json" if cache else None
-    if hit is not None and hit.is_file():
-        try:
-            return _listed(hit.read_bytes())
-        except (OSError, ValueError, TypeError):
-            pass  # rebuilt below
+    if hit is not None:
+        try:  # not followed if a link, never blocking on a FIFO, bounded
+            return _listed(read_regular(hit, "cached file list", FILE_LIST_BYTES))
+        except (OSError, BadInput, ValueError, TypeError):
+            pass  # missing or not one: read from the package below
     path = verified.local(entry.path)
     verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
     try:

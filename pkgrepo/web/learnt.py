@@ -125,6 +125,14 @@ class Memory:
         if self.directory is None or not self.written:
             return
         with contextlib.suppress(OSError):
-            kept = sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            kept = sorted(self.directory.glob("*.json"), key=last_used, reverse=True)
             for old in kept[KEPT:]:
                 old.unlink(missing_ok=True)
+
+
+def last_used(path: Path) -> float:
+    """When `path` itself (a link is not followed) was last used; 0 when it is gone."""
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0

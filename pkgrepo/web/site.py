@@ -36,6 +36,7 @@ from pkgrepo.attest.advisories import Advisory, load_advisories
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.web.catalogue import gather
+from pkgrepo.web.learnt import last_used
 from pkgrepo.web.render import render
 from pkgrepo.web.verified import verify
 from pkgrepo.web.vexcache import load_vex_cached
@@ -123,7 +124,7 @@ def _remember(cache: Path, name: str, files: dict[str, bytes], keys: dict[str, s
         tmp = records / f".{name}.{os.getpid()}"
         tmp.write_bytes(json.dumps(record, separators=(",", ":")).encode())
         os.replace(tmp, dest)
-        kept = sorted(records.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        kept = sorted(records.glob("*.json"), key=last_used, reverse=True)
         for old in kept[KEPT_RECORDS:]:
             old.unlink(missing_ok=True)
 
