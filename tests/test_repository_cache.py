@@ -15,8 +15,7 @@ from pkgrepo.attest import dsse
 from pkgrepo.attest.provenance import Provenance, Resource
 from pkgrepo.builder.cache import RepositoryCache, check_hit
 from pkgrepo.digest import sha256_file
-from pkgrepo.package.archive import scan_tree, write_package
-from pkgrepo.package.meta import PackageInfo
+from tests.helpers.archives import make_package
 from tests.helpers.cli import run_cli
 from tests.helpers.servers import PkgrepoServer
 
@@ -25,20 +24,7 @@ KEY = "b" * 64  # the build key both packages' provenance names
 
 def _package(out: Path, name: str) -> Path:
     """A package of recipe hello (hello and its subpackage hello-doc are one build)."""
-    stage = out / f".stage-{name}"
-    (stage / "usr/share" / name).mkdir(parents=True)
-    (stage / "usr/share" / name / "README").write_text(f"{name}\n")
-    manifest = scan_tree(stage, [f"usr/share/{name}/README"])
-    info = PackageInfo(
-        name=name,
-        version="1.0",
-        origin="hello",
-        description=f"the {name} package",
-        license="MIT",
-        installed_size=sum(e.size for e in manifest),
-        build_date=1_700_000_000,
-    )
-    return write_package(stage, manifest, info, out / info.filename)
+    return make_package(out, name, origin="hello")
 
 
 def _statement(pkg: Path, key: str = KEY, epoch: str = "1700000000") -> bytes:

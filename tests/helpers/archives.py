@@ -32,8 +32,10 @@ def make_package(
     release: int = 1,
     depends: tuple[str, ...] = (),
     files: dict[str, str] | None = None,
+    origin: str | None = None,
 ) -> Path:
-    """A small real package: one text file per entry of `files`."""
+    """A small real package: one text file per entry of `files` (`origin`: its recipe, by
+    default its name)."""
     stage = out / f".stage-{name}-{version}-{release}"
     files = files or {f"usr/share/{name}/VERSION": f"{name} {version}-r{release}\n"}
     for rel, text in files.items():
@@ -45,7 +47,7 @@ def make_package(
         name=name,
         version=version,
         release=release,
-        origin=name,
+        origin=origin or name,
         description=f"the {name} package",
         license="MIT",
         depends=list(depends),
