@@ -301,3 +301,44 @@ def test_a_huge_package_beside_a_kept_roots_provenance_is_read_in_bounded_memory
         f.truncate(900 << 20)
     proc = hostile(*verify, cwd=world)
     assert "alpha: installed files differ" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["whole", "minimized"])
+def test_a_directory_replaced_by_a_link_fails_verification(world: Path, kept: bool):
+    """A root whose /usr/share/alpha was replaced by a link to a genuine copy elsewhere on the
+    host (the container, resolving the link inside the root, would read planted files instead)
+    does not verify, whole or minimized: the root's package database lists a file reached
+    through a link, and is not trusted (the verifier never hashes the host's copy)."""
+    from pkgrepo.attest.component import installed_digest
+    from pkgrepo.package.rootfs import installed_in
+
+    pkgs = world / "pkgs"
+    pkgs.mkdir()
+    pkg = make_package(pkgs, "alpha", files={"usr/share/alpha/A": "a\n", "usr/share/alpha/B": "b\n"})
+    spec = world / "alpha.yaml"
+    spec.write_text("name: alpha\npackages: [alpha]\n" + ("exclude: [usr/share/alpha/B]\n" if kept else ""))
+    root = world / "root"
+    build = ["image", "build", str(spec), "--packages", str(pkgs), "--profile", "prod", "--rootfs", str(root)]
+    run_cli(*build, cwd=world, check=True)
+    whole = installed_digest(root, installed_in(root)["alpha"].files) if not kept else "0" * 64
+    signer = CryptoSigner.generate_ed25519()
+    pub = world / "provenance.pub"
+    pub.write_bytes(dsse.public_key_bytes(signer.public_key))
+    subjects = (
+        Resource(pkg.name, sha256=sha256_file(pkg)),
+        Resource(content_subject("alpha", "1.0-r1"), sha256=whole),
+    )
+    prov = Provenance(subjects, "alpha.yaml", "0" * 64, (), "k" * 64, 0)
+    (pkgs / (pkg.name + ".intoto.json")).write_bytes(_signed(signer, prov.to_bytes()))
+    verify = ("verify", str(root), "--provenance", str(pkgs), "--key", str(pub))
+    run_cli(*verify, cwd=world, check=True)  # the control: the root as installed verifies
+    genuine = world / "genuine"
+    (root / "usr/share/alpha").rename(genuine)
+    (root / "usr/share/alpha").symlink_to(genuine)  # absolute: the host's copy, the root's planted one
+    planted = root / str(genuine).lstrip("/")
+    planted.mkdir(parents=True)
+    (planted / "A").write_text("evil\n")
+    proc = run_cli(*verify, cwd=world)
+    assert proc.returncode != 0 and TRACEBACK not in proc.stderr, proc.stderr
+    assert "lists /usr/share/alpha/A, which is reached through a link" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
