@@ -15,6 +15,7 @@ from pkgrepo.attest import dsse
 from pkgrepo.attest.provenance import Provenance, Resource
 from pkgrepo.builder.cache import RepositoryCache, check_hit
 from pkgrepo.digest import sha256_file
+from pkgrepo.safeio import EVIDENCE_BYTES
 from tests.helpers.archives import make_package
 from tests.helpers.cli import run_cli
 from tests.helpers.servers import PkgrepoServer
@@ -39,6 +40,7 @@ SPOILS = {
     "deep": lambda signer, pkg: b"[" * 100_000 + b"]" * 100_000,
     "infinite-epoch": lambda signer, pkg: dsse.sign(_statement(pkg, epoch="1e999"), signer),
     "another-key": lambda signer, pkg: dsse.sign(_statement(pkg, key="c" * 64), signer),
+    "huge": lambda signer, pkg: b" " * (EVIDENCE_BYTES + 1),
     "not-a-statement": lambda signer, pkg: dsse.sign(json.dumps({"subject": ["x"]}).encode(), signer),
 }
 
@@ -89,3 +91,13 @@ def test_a_build_with_one_package_not_proven_is_a_miss(tmp_path: Path, monkeypat
     monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
     files = _lookup(tmp_path, spoil)
     assert files is None, sorted(f.name for f in files)
+
+
+def test_a_provenance_signed_over_the_bound_is_not_downloaded(tmp_path: Path, monkeypatch):
+    """A provenance target whose signed length is over the evidence bound is refused from its
+    signed length: nothing of it reaches the client's cache (it was downloaded whole, then
+    refused)."""
+    monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
+    assert _lookup(tmp_path, "huge") is None
+    kept = [p for p in (tmp_path / "client").rglob("*") if p.is_file() and p.stat().st_size > EVIDENCE_BYTES]
+    assert kept == []

@@ -49,7 +49,7 @@ from pkgrepo.package.extract import own_sboms
 from pkgrepo.package.meta import PACKAGE_SUFFIX, canonical_json
 from pkgrepo.paths import default_config
 from pkgrepo.repo.keys import KeyStore
-from pkgrepo.safeio import parse_json, read_regular
+from pkgrepo.safeio import EVIDENCE_BYTES, parse_json, read_regular
 
 
 class BuildCache(Protocol):
@@ -246,7 +246,8 @@ class RepositoryCache:
         """The build key the published provenance of `path` names, unverified (`check_hit`
         verifies a hit's signature); None when it has none or it is not one."""
         target = path + ".intoto.json"
-        if not self.client.signs(target):
+        length = self.client.signed_length(target)
+        if length is None or length > EVIDENCE_BYTES:  # refused unread, not after a download
             return None
         try:
             local = self.client.fetch(target)  # the signed target's bytes (TUF)

@@ -341,11 +341,17 @@ class RepoClient:
 
     def signs(self, target: str) -> bool:
         """Does the repository's signed metadata name `target`?"""
+        return self.signed_length(target) is not None
+
+    def signed_length(self, target: str) -> int | None:
+        """The length the repository's signed metadata gives `target`; None when it names none
+        (a caller with a bound refuses a target before fetching it, not after)."""
         self.refresh()
         try:
-            return self.updater.get_targetinfo(target) is not None
+            info = self.updater.get_targetinfo(target)
         except Exception as e:
             raise _refusal(e, f"{target} from {self.url}") from None
+        return None if info is None else info.length
 
     def entries(self) -> list[IndexEntry]:
         path = self.fetch(INDEX)
