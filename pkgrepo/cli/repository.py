@@ -149,10 +149,10 @@ def _site_inputs(advisories_dir: Path | None, vex_dir: Path | None):
     return load_inputs(advisories_dir or data_dir("advisories"), vex_dir or data_dir("vex"))
 
 
-def _web(path: Path, inputs):
+def _web(path: Path, inputs, vouched=None):
     from pkgrepo.web.site import generate
 
-    return generate(path, *inputs)
+    return generate(path, *inputs, vouched=vouched)
 
 
 @click.command()
@@ -177,7 +177,7 @@ def publish(files, repo_path, keys_dir, expiry, force, no_web, advisories_dir, v
     report = Repository.at(repo_path, keys_dir).publish(
         list(files), force, parse_expiry(expiry), evidence_files
     )
-    site = None if inputs is None else _web(repo_path, inputs)
+    site = None if inputs is None else _web(repo_path, inputs, report.vouched)
     if as_json:
         emit(
             {

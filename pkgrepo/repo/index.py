@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pkgrepo.errors import BadInput
@@ -30,13 +29,6 @@ class IndexEntry:
     path: str  # the target path, `packages/<file name>`
     sha256: str
     size: int
-
-    @classmethod
-    def for_file(cls, path: Path, digest: str, size: int) -> IndexEntry:
-        from pkgrepo.package.archive import read_info  # libarchive: only publishing reads packages
-
-        info = read_info(path)
-        return cls(info, f"packages/{info.filename}", digest, size)
 
     @classmethod
     def from_dict(cls, data: object) -> IndexEntry:

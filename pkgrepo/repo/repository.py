@@ -28,7 +28,7 @@ import os
 import posixpath
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +47,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import FileEntry, PackageInfo
 from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, IndexLines
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.roles import ROLES, TOP_ROLES
@@ -76,8 +77,42 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
+    """The sha256 and bytes of a package file and its head (metadata and manifest), read once
+    each; BadInput when the file changed in between (the head would not be that of the bytes
+    signed)."""
+    from pkgrepo.package.archive import read_head  # libarchive: only publishing reads packages
+
+    try:
+        before = os.stat(path)
+        data = path.read_bytes()  # read once: hashed, then copied
+        head = read_head(path)
+        changed = _identity(os.stat(path)) != _identity(before)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
+    if changed:
+        raise BadInput(f"{path}: changed while it was being published; publish it again")
+    return hashlib.sha256(data).hexdigest(), data, head
+
+
 # Files published beside packages (SBOMs, provenance): (target path, file) for the given packages.
 Sidecars = Callable[[list[Path]], list[tuple[str, Path]]]
+
+
+@dataclass
+class Vouched:
+    """What a publish read and signed, handed to the web catalogue so that it does not read it
+    again (the manifests are most of a first generation's work): each package's head by the
+    sha256 of the bytes it was read from, and each hash bin signed by the sha256 of the bytes
+    written. A consumer still reads the repository's files and uses an item only where the
+    bytes it finds hash to that key."""
+
+    heads: dict[str, tuple[PackageInfo, list[FileEntry]]] = field(default_factory=dict)
+    bins: dict[str, tuple[int, dict[str, TargetFile]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +120,7 @@ class PublishReport:
     added: list[str]
     unchanged: list[str]
     version: int
+    vouched: Vouched = field(default_factory=Vouched)
 
 
 class Repository:
@@ -141,8 +177,9 @@ class Repository:
         signer_roles: tuple[str, ...],
         expiry: timedelta,
         signers: list[Signer] | None = None,
-    ) -> None:
-        """Set the expiry, sign with the roles' keys (or the given signers), write the file."""
+    ) -> bytes:
+        """Set the expiry, sign with the roles' keys (or the given signers), write the file;
+        the bytes written."""
         md.signed.expires = _now() + expiry
         md.signatures.clear()
         for signer in signers or [self.keys.load(role) for role in signer_roles]:
@@ -154,6 +191,7 @@ class Repository:
             _write_atomic(self.meta / f"{md.signed.version}.{name}.json", data)
             if name == "root":
                 _write_atomic(self.meta / "root.json", data)
+        return data
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -214,11 +252,11 @@ class Repository:
             index = IndexLines(self.index_bytes(targets))
             succinct = targets.signed.delegations.succinct_roles
             bins: dict[str, Metadata[Targets]] = {}
-            added, unchanged = [], []
+            added, unchanged, vouched = [], [], Vouched()
             for f in files:
-                data = f.read_bytes()  # read once: hashed, then copied
-                digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                entry = IndexEntry.for_file(f, digest, size)
+                digest, data, head = _read_package(f)
+                entry = IndexEntry(head[0], f"packages/{head[0].filename}", digest, len(data))
+                vouched.heads[digest] = head
                 old = index.get(entry.path)
                 if old and old.sha256 == digest:
                     unchanged.append(entry.path)
@@ -234,27 +272,28 @@ class Repository:
                 name = succinct.get_role_for_target(entry.path)
                 if name not in bins:
                     bins[name] = self.role(snap, name)
-                bins[name].signed.targets[entry.path] = TargetFile(size, {"sha256": digest}, entry.path)
+                bins[name].signed.targets[entry.path] = TargetFile(len(data), {"sha256": digest}, entry.path)
                 index.put(entry)
                 added.append(entry.path)
             for target, path in sidecars(files):
                 if self._add_target(target, path.read_bytes(), snap, bins, succinct):
                     added.append(target)
             if not added:
-                return PublishReport([], unchanged, ts.signed.version)
+                return PublishReport([], unchanged, ts.signed.version, vouched)
             index_bytes = index.to_bytes()
             index_digest = hashlib.sha256(index_bytes).hexdigest()
             _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
             targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
             for name, md in sorted(bins.items()):
                 md.signed.version += 1
-                self._sign_write(md, name, ("bins",), expiry["bins"])
+                written = self._sign_write(md, name, ("bins",), expiry["bins"])
+                vouched.bins[hashlib.sha256(written).hexdigest()] = (md.signed.version, md.signed.targets)
                 snap.signed.meta[f"{name}.json"] = MetaFile(md.signed.version)
             targets.signed.version += 1
             self._sign_write(targets, "targets", ("targets",), expiry["targets"])
             snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
             self._commit(ts, snap, expiry)
-            return PublishReport(added, unchanged, ts.signed.version)
+            return PublishReport(added, unchanged, ts.signed.version, vouched)
 
     def _add_target(
         self,

@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +30,7 @@ from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.scan import Finding
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
-from pkgrepo.package.meta import FILE_TYPES
+from pkgrepo.package.meta import FILE_TYPES, FileEntry, PackageInfo
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
 from pkgrepo.resolve.version import compare
@@ -42,6 +42,9 @@ from pkgrepo.web.verified import Verified
 
 FILE_LIST_BYTES = 256 * 2**20  # a cached file list: CPython's 9,000 files are under 1 MiB
 EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
+
+
+Heads = Mapping[str, tuple[PackageInfo, list[FileEntry]]]  # sha256 -> a package's metadata, manifest
 
 
 class Listed(NamedTuple):
@@ -154,8 +157,9 @@ def slug(text: str) -> str:
     return safe if safe[:1].isalnum() else f"x{safe}"
 
 
-def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list[Listed]:
-    """The file list of a signed package, from the cache of manifests read from verified bytes.
+def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None, heads: Heads) -> list[Listed]:
+    """The file list of a signed package: handed over by the publish that read it (`heads`, by
+    the sha256 of the bytes read), or from the cache of manifests read from verified bytes.
 
     The cache (`$PKGREPO_CACHE/web/files/SHA256.json`, the user's own, like the build
     cache) is keyed by the sha256 the metadata signs, so a package is read once, not at
@@ -163,17 +167,20 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None) -> list
     from pkgrepo.package.archive import read_head
 
     hit = cache / f"{entry.sha256}.json" if cache else None
-    if hit is not None:
+    head = heads.get(entry.sha256)
+    if hit is not None and head is None:
         try:  # not followed if a link, never blocking on a FIFO, bounded
             return _listed(read_regular(hit, "cached file list", FILE_LIST_BYTES))
         except (OSError, BadInput, ValueError, TypeError):
             pass  # missing or not one: read from the package below
     path = verified.local(entry.path)
-    verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
-    try:
-        info, manifest = read_head(path)  # ... before libarchive reads their head
-    except BadInput as e:
-        raise BadInput(f"{entry.path}: {e}") from None
+    if head is None:
+        verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
+        try:
+            head = read_head(path)  # ... before libarchive reads their head
+        except BadInput as e:
+            raise BadInput(f"{entry.path}: {e}") from None
+    info, manifest = head
     if info != entry.info:
         raise BadInput(f"{path}: its .PKGINFO differs from the signed index entry for {entry.path}")
     listed = [Listed(e.path, e.type, e.size, e.target) for e in manifest]
@@ -319,10 +326,15 @@ def _learnt_key(verified: Verified, entry: IndexEntry, evidence: dict[str, str],
 
 
 def gather(
-    verified: Verified, advisories: list[Advisory], vex: list[Statement], cache: Path | None = None
+    verified: Verified,
+    advisories: list[Advisory],
+    vex: list[Statement],
+    cache: Path | None = None,
+    heads: Heads | None = None,
 ) -> Catalogue:
     """The catalogue of a verified repository (`cache`: where file lists and what was learnt of
-    each package are kept: `files/`, `learnt/`)."""
+    each package are kept: `files/`, `learnt/`; `heads`: package heads a publish read, by the
+    sha256 of their bytes)."""
     index = AdvisoryIndex(sorted(advisories, key=lambda a: a.id), vex)
     keys = {}
     for t in verified.targets:
@@ -353,7 +365,7 @@ def gather(
         remembered[e.path] = (name, known)
         if prov is None:
             prov = _provenance(verified, e, evidence.get("provenance"), public_key)
-        read = functools.partial(_manifest, verified, e, cache)
+        read = functools.partial(_manifest, verified, e, cache, heads or {})
         by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N
     candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)

@@ -35,6 +35,7 @@ from pathlib import Path
 from pkgrepo.attest.advisories import Advisory, load_advisories
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
+from pkgrepo.repo.repository import Vouched
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.learnt import last_used
 from pkgrepo.web.render import render
@@ -230,10 +231,16 @@ def load_inputs(
 
 
 def generate(
-    repo: Path, advisories: list[Advisory], statements: list[Statement], cache: Path | None = None
+    repo: Path,
+    advisories: list[Advisory],
+    statements: list[Statement],
+    cache: Path | None = None,
+    vouched: Vouched | None = None,
 ) -> Site:
     """Verify the repository at `repo`, render its catalogue and make it the served site.
-    `cache`: where package file lists and page records are kept (default `$PKGREPO_CACHE/web`)."""
+    `cache`: where package file lists and page records are kept (default `$PKGREPO_CACHE/web`);
+    `vouched`: what the publish just before read and signed (`PublishReport.vouched`), used
+    where the repository's files are still those bytes."""
     from pkgrepo.paths import default_cache
     from pkgrepo.repo.repository import Repository
 
@@ -243,8 +250,9 @@ def generate(
         )
     with Repository.at(repo).lock():
         cache = cache or default_cache() / "web"
-        verified = verify(repo, cache / "bins.json")
-        catalogue = gather(verified, advisories, statements, cache / "files")
+        verified = verify(repo, cache / "bins.json", vouched)
+        heads = vouched.heads if vouched is not None else None
+        catalogue = gather(verified, advisories, statements, cache / "files", heads)
         previous = _previous(repo, cache)
         files, keys = render(catalogue, verified, previous.reuse)
         digest = _digest(files)

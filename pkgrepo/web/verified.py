@@ -11,7 +11,13 @@ is read from `targets/` and its length and sha256 checked against its signed
 signs is not in this view.
 
 Expiry is not checked: the catalogue describes what was signed; installing
-from a stale repository is the client's to refuse.
+from a stale repository is the client's to refuse. A bin that signs no target (most of the
+256 `repo init` writes, until packages hash into them) adds nothing to the view, so its
+signature is not checked.
+
+After `pkgrepo publish`, the bins that publish signed are handed over (`Vouched`): a bin whose
+bytes on disk hash to one it wrote is taken as written, once one of them has been checked in
+full (a publish signs every bin with the same keys).
 
 A publish changes a few hash bins of hundreds, so the bins verified before are remembered in
 the user's cache (`$PKGREPO_CACHE/web/bins.json`): under the digest of the bin's bytes, the
@@ -37,6 +43,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Time
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
 from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, parse_index
+from pkgrepo.repo.repository import Vouched
 from pkgrepo.safeio import untrusted_json
 
 
@@ -92,6 +99,15 @@ def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, versi
         raise BadInput(f"{path}: version {md.signed.version}, the metadata above records {version}")
 
 
+def _signs_nothing(data: bytes) -> bool:
+    """Is this metadata a targets role that signs no target and delegates nothing?"""
+    try:
+        signed = untrusted_json(data)["signed"]
+        return signed["_type"] == "targets" and signed["targets"] == {} and "delegations" not in signed
+    except (ValueError, TypeError, KeyError):
+        return False  # checked in full, which names what is wrong
+
+
 class _Bins:
     """Bins verified before: token -> (version, targets as their JSON), read from `path`."""
 
@@ -132,9 +148,12 @@ class _Bins:
             os.replace(tmp, self.path)
 
 
-def verify(repo: Path, cache: Path | None = None) -> Verified:
+def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None) -> Verified:
     """The verified targets and index of the repository at `repo` (BadInput naming what fails);
-    `cache`: the file where bins verified before are remembered (none: every bin is checked)."""
+    `cache`: the file where bins verified before are remembered (none: every bin is checked);
+    `vouched`: what the publish just before signed. A bin whose bytes hash to one it signed is
+    taken as it signed it, once one of them verifies: one publish signs every bin with the
+    same keys, so one bin checked shows those are the keys targets delegates to."""
     meta = repo / "metadata"
     root_path = meta / "1.root.json"
     root: Metadata[Root] = _load(root_path)
@@ -158,6 +177,7 @@ def verify(repo: Path, cache: Path | None = None) -> Verified:
     delegations = top.signed.delegations
     succinct = delegations.succinct_roles if delegations else None
     bins = _Bins(cache)
+    signer_checked = False  # has a bin been checked in full (the keys publish signed with)?
     # what a bin's check depends on: the keys and threshold targets delegates with (targets
     # itself is signed anew at every publish, its delegations change only with the keys)
     delegator = hashlib.sha256(
@@ -176,13 +196,21 @@ def verify(repo: Path, cache: Path | None = None) -> Verified:
             raise BadInput(
                 f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
             ) from None
-        token = hashlib.sha256(f"{delegator} {role} {hashlib.sha256(data).hexdigest()}".encode()).hexdigest()
+        digest = hashlib.sha256(data).hexdigest()
+        token = hashlib.sha256(f"{delegator} {role} {digest}".encode()).hexdigest()
         signed = bins.targets(token, info.version)
+        known = vouched.bins.get(digest) if vouched is not None and signer_checked else None
+        if signed is None and known is not None and known[0] == info.version:
+            signed = dict(known[1])
+            bins.remember(token, info.version, signed)
+        if signed is None and _signs_nothing(data):
+            continue  # adds no target to the view (the bins `repo init` writes): nothing to check
         if signed is None:
             md = _load(path, data)
             _check(top.signed, role, md, path, info.version)
             signed = dict(md.signed.targets)
             bins.remember(token, info.version, signed)
+            signer_checked = signer_checked or (vouched is not None and digest in vouched.bins)
         # a bin vouches only for the targets that hash into it
         targets.update((t, tf) for t, tf in signed.items() if succinct.get_role_for_target(t) == role)
     bins.save()

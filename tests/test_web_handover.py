@@ -1,0 +1,100 @@
+"""What a publish hands the web catalogue (`PublishReport.vouched`): the package heads it read
+and the hash bins it signed, so the site generation after `pkgrepo publish` reads neither again
+(issue 18's benchmark). The hand-over changes no byte of the site, and it vouches only for bytes
+still on disk: a bin altered after the publish, or signed with keys targets does not delegate,
+is refused as the generation alone refuses it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import pkgrepo.package.archive
+import pkgrepo.web.verified
+from pkgrepo.errors import BadInput
+from pkgrepo.repo.keys import KeyStore
+from pkgrepo.repo.repository import Repository
+from pkgrepo.web.site import generate
+from tests.helpers.archives import make_package
+
+
+def _published(tmp_path: Path, count: int = 3):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    files = [make_package(pool, f"p{i}") for i in range(count)]
+    repo = Repository(tmp_path / "repo", KeyStore(tmp_path / "keys"))
+    repo.init()
+    return repo, files
+
+
+def _bin_checks(monkeypatch) -> list[str]:
+    """The hash bins whose signatures are checked from here on."""
+    checked: list[str] = []
+    real = pkgrepo.web.verified._check
+
+    def counting(delegator, role, md, path, version):
+        if role.startswith("bins"):
+            checked.append(role)
+        return real(delegator, role, md, path, version)
+
+    monkeypatch.setattr(pkgrepo.web.verified, "_check", counting)
+    return checked
+
+
+def test_the_site_after_a_publish_reads_no_package_and_is_the_site_generated_alone(
+    tmp_path: Path, monkeypatch
+):
+    repo, files = _published(tmp_path, count=12)
+    report = repo.publish(files)
+    assert set(report.vouched.heads) == {hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    alone_checks = _bin_checks(monkeypatch)
+    alone = generate(repo.root, [], [], cache=tmp_path / "alone")
+    bins = len(alone_checks)
+    assert bins > 1  # twelve packages hash into several bins
+
+    def unread(path):
+        raise AssertionError(f"{path}: read again after the publish that read it")
+
+    monkeypatch.setattr(pkgrepo.package.archive, "read_head", unread)
+    del alone_checks[:]
+    handed = generate(repo.root, [], [], cache=tmp_path / "handed", vouched=report.vouched)
+    assert len(alone_checks) == 1  # one bin checked in full: the keys the publish signed with
+    assert handed.digest == alone.digest and handed.packages == 12
+
+
+def test_a_bin_altered_after_the_publish_is_refused(tmp_path: Path):
+    repo, files = _published(tmp_path)
+    report = repo.publish(files)
+    bins = sorted((repo.root / "metadata").glob("*.bins-*.json"))
+    data = bins[-1].read_bytes()
+    bins[-1].write_bytes(data.replace(b'"sig":"', b'"sig":"00', 1))
+    with pytest.raises(BadInput, match="not signed by the keys its delegator names"):
+        generate(repo.root, [], [], cache=tmp_path / "c", vouched=report.vouched)
+
+
+def test_bins_signed_with_keys_targets_does_not_delegate_are_refused(tmp_path: Path):
+    """A publish whose bins key is not the one targets delegates to signs bins clients refuse:
+    its hand-over does not make the site show them."""
+    repo, files = _published(tmp_path)
+    repo.keys.generate("bins")  # a new key, not delegated
+    report = repo.publish(files)
+    with pytest.raises(BadInput, match="not signed by the keys its delegator names"):
+        generate(repo.root, [], [], cache=tmp_path / "c", vouched=report.vouched)
+
+
+def test_a_package_changed_while_published_is_refused(tmp_path: Path, monkeypatch):
+    """Its head would not be that of the bytes signed: nothing is published."""
+    repo, files = _published(tmp_path, count=1)
+    real = pkgrepo.package.archive.read_head
+
+    def changing(path):
+        with open(path, "ab") as f:
+            f.write(b"\0")
+        return real(path)
+
+    monkeypatch.setattr(pkgrepo.package.archive, "read_head", changing)
+    with pytest.raises(BadInput, match="changed while it was being published; publish it again"):
+        repo.publish(files)
+    assert not list((repo.root / "targets").rglob("*.pkg.tar.zst"))
