@@ -38,7 +38,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.image.apply import closure, populate, requested_names
 from pkgrepo.package.rootfs import installed_in
 from pkgrepo.recipe.load import Recipes
-from pkgrepo.repo.repository import Repository
+from pkgrepo.repo.repository import Repository, Vouched
 from pkgrepo.repo.serve import serving
 from pkgrepo.resolve.sources import PackageSource, open_source
 
@@ -60,6 +60,7 @@ class RolloutReport:
     build_seconds: float = 0.0
     publish_seconds: float = 0.0
     assemble_seconds: float = 0.0
+    vouched: Vouched | None = None  # what the publish read and signed, for the web catalogue
 
     def to_dict(self) -> dict:
         return {
@@ -188,7 +189,8 @@ def rollout(
     if repo is not None:
         fresh = [p for r in results if not r.cached for p in r.packages]
         if fresh:
-            report.published = repo.publish(fresh, sidecars=evidence_files).added
+            published = repo.publish(fresh, sidecars=evidence_files)
+            report.published, report.vouched = published.added, published.vouched
     report.publish_seconds = time.monotonic() - start
     start = time.monotonic()
     if images is not None:

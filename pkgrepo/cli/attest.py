@@ -401,7 +401,7 @@ def rollout(
 
         if specs and images_dir is not None:  # the rebuilt images' records, signed in
             report.published += publish_records(repo_path, keys_dir, images_dir)
-        generate(repo_path, *site_inputs)
+        generate(repo_path, *site_inputs, vouched=report.vouched)
     if as_json:
         emit(report.to_dict())
         return
