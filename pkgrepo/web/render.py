@@ -1,78 +1,41 @@
-"""The catalogue as pages: Jinja2 templates with autoescape on, so every piece of untrusted
-text (names, descriptions, licences, advisory text, file names) is escaped as it is written.
+"""The catalogue as the site's files, each page with a key that lets a later site reuse it.
 
-URLs from metadata (homepage, source URIs) become links only when they are http(s); any
-other scheme (`javascript:`, `data:`) is shown as text. Pages link to each other and to the
-repository's targets by relative URLs, so the site works under any prefix and from any
-static server. The output is a dict of relative path -> bytes: no clock, no host name, sorted
-input, so the same repository renders to the same bytes.
+The pages themselves are written by `pages` (plain Python, every untrusted value escaped
+where it is written; its docstring says why there is no template engine). Pages link to
+each other and to the repository's targets by relative URLs, so the site works under any
+prefix and from any static server. The output is a dict of relative path -> bytes: no
+clock, no host name, sorted input, so the same repository renders to the same bytes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import urllib.parse
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-import jinja2
-
+from pkgrepo.web import pages
 from pkgrepo.web.catalogue import Catalogue, slug
 from pkgrepo.web.verified import Verified
 
 STATIC = ("style.css", "search.js")
 
 
-def size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def link(url: str | None) -> str | None:
-    """`url` when a browser may follow it from this page (http or https), else None."""
-    if not url:
-        return None
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def date(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC") if epoch else "unknown"
-
-
-@functools.cache
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pkgrepo.web", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,  # templates are compiled once per process, never checked for changes
-    )
-    env.filters.update(size=size, link=link, date=date, slug=slug)
-    return env
-
-
 @functools.cache
 def _code() -> bytes:
-    """What turns page values into bytes besides the values: the templates and this module."""
+    """What turns page values into bytes besides the values: this module, `pages` and the
+    static files."""
     h = hashlib.sha256()
-    here = resources.files("pkgrepo.web")
-    for name in sorted(p.name for p in (here / "templates").iterdir()):
-        h.update(name.encode() + b"\0" + (here / "templates" / name).read_bytes())
-    h.update(Path(__file__).read_bytes())
+    for module in (__file__, pages.__file__):
+        h.update(Path(module).read_bytes())
+    for name in STATIC:
+        h.update(name.encode() + b"\0" + _static(name))
     return h.digest()
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("pkgrepo.web") / "static" / name).read_bytes()
 
 
 Reuse = Callable[[str, str], bytes | None]
@@ -83,45 +46,41 @@ def render(
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every file of the site, by path relative to the site's directory, and each page's key.
 
-    A page's key is a digest of everything its bytes depend on: the templates and this
-    module, and the page's values, with a package's file list stood for by the signed sha256
-    of the package it was read from, and each linked target by its signed sha256. When
+    A page's key is a digest of everything its bytes depend on: the code that writes it
+    (`_code`), and the page's values, with a package's file list stood for by the signed
+    sha256 of the package it was read from, and each linked target by its signed sha256. When
     `reuse(path, key)` returns bytes (a page of an earlier site made from the same key), they
     are used instead of rendering: the same bytes a full render gives."""
-    env = _env()
-
-    def target(path: str) -> str:
-        return verified.target_path(path)
 
     def signed(paths: list[str]) -> list[tuple[str, str]]:
         return [(t, verified.targets[t].hashes["sha256"]) for t in paths]
 
     names = {p.name for p in cat.packages}
     # an advisory's page by its id or any alias (a patch names the CVE a Debian advisory aliases)
-    pages = {n: a.slug for a in reversed(cat.advisories) for n in sorted(a.advisory.names())}
-    pages.update((a.advisory.id, a.slug) for a in cat.advisories)
-    common = {
-        "target": target,
-        "timestamp_version": verified.timestamp_version,
-        "names": names,
-        "advisory_page": pages.get,
-    }
+    slugs = {n: a.slug for a in reversed(cat.advisories) for n in sorted(a.advisory.names())}
+    slugs.update((a.advisory.id, a.slug) for a in cat.advisories)
+    site = pages.Site(verified.target_path, names, slugs.get)
     out: dict[str, bytes] = {}
     keys: dict[str, str] = {}
+    code = hashlib.sha256(_code())
 
-    def page(path: str, template: str, inputs: object, **values: object) -> None:
-        """Render `template` at `path`, or reuse it when `inputs` (what it depends on, None:
+    def page(path: str, kind: str, inputs: object, write: Callable[[str, str], str]) -> None:
+        """Write the page at `path` (`write(up, top)`: its HTML, given the relative URLs of the
+        site's and the repository's top), or reuse it when `inputs` (what it depends on, None:
         everything) are those of a page made before."""
         data = None
         if inputs is not None:
-            keys[path] = hashlib.sha256(_code() + repr((path, template, inputs)).encode()).hexdigest()
+            key = code.copy()
+            key.update(repr((path, kind, inputs)).encode())
+            keys[path] = key.hexdigest()
             data = reuse(path, keys[path]) if reuse is not None else None
         if data is None:
             up = "../" * path.count("/")
-            data = env.get_template(template).render(**common, up=up, top=up + "../", **values).encode()
+            data = write(up, up + "../").encode()
         out[path] = data
 
-    page("index.html", "index.html", None, cat=cat)  # shows every package: rendered each time
+    # the index shows every package: written each time
+    page("index.html", "index", None, lambda up, top: pages.index(cat, verified.timestamp_version))
     for pkg in cat.packages:
         # v.files is read from the package whose sha256 v.entry holds: that stands for it
         versions = [
@@ -132,21 +91,22 @@ def render(
                 v.provenance,
                 v.depends,
                 v.findings,
-                [(f.advisory, pages.get(f.advisory)) for f in v.findings],
-                [(f, pages.get(f)) for f in v.fixes],
+                [(f.advisory, slugs.get(f.advisory)) for f in v.findings],
+                [(f, slugs.get(f)) for f in v.fixes],
             )
             for v in pkg.versions
         ]
-        page(f"p/{pkg.name}.html", "package.html", (pkg.name, pkg.required_by, versions), pkg=pkg)
+        write = functools.partial(pages.package, site, pkg)
+        page(f"p/{pkg.name}.html", "package", (pkg.name, pkg.required_by, versions), write)
     for adv in cat.advisories:
-        page(f"a/{adv.slug}.html", "advisory.html", adv, page_=adv)
+        page(f"a/{adv.slug}.html", "advisory", adv, lambda up, top, adv=adv: pages.advisory(adv, up))
     for img in cat.images:
         page(
             f"i/{slug(img.name)}.html",
-            "image.html",
-            (img, signed([img.target]), sorted(names), [pages.get(f.advisory) for f in img.findings]),
-            img=img,
+            "image",
+            (img, signed([img.target]), sorted(names), [slugs.get(f.advisory) for f in img.findings]),
+            functools.partial(pages.image, site, img),
         )
     for name in STATIC:
-        out[name] = (resources.files("pkgrepo.web") / "templates" / name).read_bytes()
+        out[name] = _static(name)
     return dict(sorted(out.items())), keys
