@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,3 +96,31 @@ def test_concurrent_publishes_both_land(tmp_path: Path):
         assert _names(client) == {f"g{g}p{i}" for g in range(3) for i in range(8)}
     finally:
         server.stop()
+
+
+def test_a_package_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
+    """`publish` checks its files exist before it waits for the repository lock; a file replaced
+    by a FIFO in between (or while the head is read) is refused in one line, not blocked on
+    forever with the lock held (found by racing `pkgrepo publish` with a swapping loop)."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.repo.repository import _read_package
+
+    fifo = tmp_path / "p-1.0-r1.x86_64.pkg.tar.zst"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            _read_package(fifo)
+            outcome.append(None)
+        except BaseException as e:  # the outcome is the assertion
+            outcome.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(20)
+    if reader.is_alive():  # blocked opening the FIFO: a writer's open and close release it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    assert outcome and isinstance(outcome[0], BadInput), "blocked on a FIFO, or read it"
+    assert str(outcome[0]) == f"{fifo}: not a regular file (a FIFO, device or socket); publish a package file"

@@ -27,6 +27,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,17 +84,27 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
 
 def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
     """The sha256 and bytes of a package file and its head (metadata and manifest), read once
-    each; BadInput when the file changed in between (the head would not be that of the bytes
-    signed)."""
+    each from one open file (the path may be renamed over meanwhile); BadInput when it is not a
+    regular file (a FIFO would block the publish, lock held) or changed in between (the head
+    would not be that of the bytes signed)."""
     from pkgrepo.package.archive import read_head  # libarchive: only publishing reads packages
 
     try:
-        before = os.stat(path)
-        data = path.read_bytes()  # read once: hashed, then copied
-        head = read_head(path)
-        changed = _identity(os.stat(path)) != _identity(before)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise BadInput(f"{path}: not a regular file (a FIFO, device or socket); publish a package file")
+        try:
+            data = f.read()  # read once: hashed, then copied
+            head = read_head(Path(f"/proc/self/fd/{fd}"))  # the file read, whatever `path` is now
+        except OSError as e:
+            raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
+        except BadInput as e:
+            raise BadInput(str(e).replace(f"/proc/self/fd/{fd}", str(path), 1)) from None
+        changed = _identity(os.fstat(fd)) != _identity(before)
     if changed:
         raise BadInput(f"{path}: changed while it was being published; publish it again")
     return hashlib.sha256(data).hexdigest(), data, head
