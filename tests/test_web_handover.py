@@ -7,6 +7,7 @@ is refused as the generation alone refuses it."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
 from pkgrepo.web.site import generate
 from tests.helpers.archives import make_package
+from tests.helpers.cli import run_cli
 
 
 def _published(tmp_path: Path, count: int = 3):
@@ -98,3 +100,24 @@ def test_a_package_changed_while_published_is_refused(tmp_path: Path, monkeypatc
     with pytest.raises(BadInput, match="changed while it was being published; publish it again"):
         repo.publish(files)
     assert not list((repo.root / "targets").rglob("*.pkg.tar.zst"))
+
+
+@pytest.mark.parametrize("which", ["bin", "package"])
+def test_a_fifo_in_the_repository_is_refused_not_waited_on(tmp_path: Path, which: str):
+    """A hostile repository directory: a signed hash bin or package file replaced by a FIFO
+    makes `pkgrepo repo web` fail in one line naming it, not block forever."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    if which == "bin":
+        victim = max((repo.root / "metadata").glob("2.bins-*.json"))
+        reason = "repository metadata is not a regular file"
+    else:
+        victim = next((repo.root / "targets" / "packages").glob("*.pkg.tar.zst"))
+        reason = "not the bytes the metadata signs"
+    victim.unlink()
+    os.mkfifo(victim)
+    env = {"PKGREPO_KEYS": str(tmp_path / "keys"), "PKGREPO_CACHE": str(tmp_path / "cache")}
+    proc = run_cli("repo", "web", str(repo.root), env=env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"pkgrepo: error: {victim}: ") and reason in proc.stderr
+    assert proc.stderr.count("\n") == 1

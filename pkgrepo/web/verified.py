@@ -44,7 +44,7 @@ from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
 from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, parse_index
 from pkgrepo.repo.repository import Vouched
-from pkgrepo.safeio import untrusted_json
+from pkgrepo.safeio import read_regular, untrusted_json
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,12 @@ class Verified:
     def read(self, target: str) -> bytes:
         """The bytes of a signed target; BadInput when they are not the signed ones."""
         path = self.local(target)
-        try:
-            data = path.read_bytes()
-            self.targets[target].verify_length_and_hashes(data)
+        signed = self.targets[target]
+        try:  # never blocking on a FIFO, bounded by the signed length
+            if path.stat().st_size != signed.length:
+                raise tuf_errors.LengthOrHashMismatchError(path)
+            data = read_regular(path, f"signed target {target}", signed.length, True)
+            signed.verify_length_and_hashes(data)
         except OSError as e:
             raise BadInput(f"{path}: cannot read signed target {target} ({e.strerror})") from None
         except tuf_errors.LengthOrHashMismatchError:
@@ -77,9 +80,16 @@ class Verified:
         return data
 
 
+def _read(path: Path) -> bytes:
+    """A metadata file's bytes: a FIFO or device in a hostile directory is refused, not waited on."""
+    return read_regular(path, "repository metadata", follow=True)
+
+
 def _load(path: Path, data: bytes | None = None) -> Metadata:
     try:
-        return Metadata.from_bytes(path.read_bytes() if data is None else data)
+        return Metadata.from_bytes(_read(path) if data is None else data)
+    except BadInput:
+        raise
     except OSError as e:
         raise BadInput(
             f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
@@ -191,7 +201,7 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
             raise BadInput(f"{snap_path}: lists {name}, which targets does not delegate")
         path = meta / f"{info.version}.{name}"
         try:
-            data = path.read_bytes()
+            data = _read(path)
         except OSError as e:
             raise BadInput(
                 f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
