@@ -121,3 +121,18 @@ def test_a_fifo_in_the_repository_is_refused_not_waited_on(tmp_path: Path, which
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"pkgrepo: error: {victim}: ") and reason in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_a_published_bin_emptied_with_junk_signatures_is_refused(tmp_path: Path):
+    """Only the bins `repo init` wrote (version 1) go unchecked for signing nothing: a bin a
+    publish signed, replaced by an empty one with junk signatures, would silently drop the
+    files it signs from the site (clients refuse such a repository), so it is checked."""
+    repo, files = _published(tmp_path, count=1)
+    report = repo.publish(files)
+    victim = max((repo.root / "metadata").glob("2.bins-*.json"))
+    victim.write_bytes(
+        b'{"signatures":[{"keyid":"00","sig":"00"}],"signed":{"_type":"targets","targets":{}}}'
+    )
+    for vouched in (None, report.vouched):
+        with pytest.raises(BadInput, match=f"{victim}: "):
+            generate(repo.root, [], [], cache=tmp_path / "c", vouched=vouched)

@@ -12,8 +12,9 @@ signs is not in this view.
 
 Expiry is not checked: the catalogue describes what was signed; installing
 from a stale repository is the client's to refuse. A bin that signs no target (most of the
-256 `repo init` writes, until packages hash into them) adds nothing to the view, so its
-signature is not checked.
+256 `repo init` writes at version 1, until packages hash into them) adds nothing to the view,
+so its signature is not checked; a bin a publish signed (version 2 on) always is, or an empty
+one with junk signatures would hide what it signed.
 
 After `pkgrepo publish`, the bins that publish signed are handed over (`Vouched`): a bin whose
 bytes on disk hash to one it wrote is taken as written, once one of them has been checked in
@@ -213,8 +214,8 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
         if signed is None and known is not None and known[0] == info.version:
             signed = dict(known[1])
             bins.remember(token, info.version, signed)
-        if signed is None and _signs_nothing(data):
-            continue  # adds no target to the view (the bins `repo init` writes): nothing to check
+        if signed is None and info.version == 1 and _signs_nothing(data):
+            continue  # a bin `repo init` wrote (a publish signs version 2 on): nothing to check
         if signed is None:
             md = _load(path, data)
             _check(top.signed, role, md, path, info.version)
