@@ -124,3 +124,37 @@ def test_a_package_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
         reader.join(5)
     assert outcome and isinstance(outcome[0], BadInput), "blocked on a FIFO, or read it"
     assert str(outcome[0]) == f"{fifo}: not a regular file (a FIFO, device or socket); publish a package file"
+
+
+def test_evidence_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
+    """An SBOM beside a package is listed (`is_file`) and then read, lock held: one replaced by
+    a FIFO in between is refused in one line and nothing is published."""
+    from pkgrepo.errors import BadInput
+    from pkgrepo.repo.keys import KeyStore
+    from pkgrepo.repo.repository import Repository
+
+    pkgs = tmp_path / "pkgs"
+    pkgs.mkdir()
+    pkg = make_package(pkgs, "p")
+    sbom = pkg.with_name(pkg.name + ".spdx.json")
+    os.mkfifo(sbom)
+    repo = Repository(tmp_path / "repo", KeyStore(tmp_path / "keys"))
+    repo.init()
+    outcome: list[BaseException | None] = []
+
+    def publish() -> None:
+        try:
+            repo.publish([pkg], sidecars=lambda files: [(f"packages/{sbom.name}", sbom)])
+            outcome.append(None)
+        except BaseException as e:  # the outcome is the assertion
+            outcome.append(e)
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    publisher.join(20)
+    if publisher.is_alive():  # blocked opening the FIFO: a writer's open and close release it
+        os.close(os.open(sbom, os.O_WRONLY | os.O_NONBLOCK))
+        publisher.join(5)
+    assert outcome and isinstance(outcome[0], BadInput), "blocked on a FIFO, or published it"
+    assert str(outcome[0]).startswith(f"{sbom}: ") and "not a regular file" in str(outcome[0])
+    assert repo.timestamp().signed.version == 1  # nothing published

@@ -52,6 +52,7 @@ from pkgrepo.package.meta import FileEntry, PackageInfo
 from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, IndexLines
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.roles import ROLES, TOP_ROLES
+from pkgrepo.safeio import read_regular
 
 BIN_BITS = 8
 BIN_PREFIX = "bins"
@@ -108,6 +109,14 @@ def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileE
     if changed:
         raise BadInput(f"{path}: changed while it was being published; publish it again")
     return hashlib.sha256(data).hexdigest(), data, head
+
+
+def _read_sidecar(path: Path) -> bytes:
+    """An evidence file's bytes, bounded; a FIFO is refused, not blocked on with the lock held."""
+    try:
+        return read_regular(path, "evidence file", follow=True)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: evidence file removed while it was being published; publish again") from None
 
 
 # Files published beside packages (SBOMs, provenance): (target path, file) for the given packages.
@@ -287,7 +296,7 @@ class Repository:
                 index.put(entry)
                 added.append(entry.path)
             for target, path in sidecars(files):
-                if self._add_target(target, path.read_bytes(), snap, bins, succinct):
+                if self._add_target(target, _read_sidecar(path), snap, bins, succinct):
                     added.append(target)
             if not added:
                 return PublishReport([], unchanged, ts.signed.version, vouched)
