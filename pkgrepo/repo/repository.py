@@ -112,9 +112,10 @@ def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileE
 
 
 def _read_sidecar(path: Path) -> bytes:
-    """An evidence file's bytes, bounded; a FIFO is refused, not blocked on with the lock held."""
+    """An evidence file's bytes (the publisher's own: no bound but its size when listed); a FIFO
+    is refused, not blocked on with the lock held."""
     try:
-        return read_regular(path, "evidence file", follow=True)
+        return read_regular(path, "evidence file", path.stat().st_size, follow=True)
     except FileNotFoundError:
         raise BadInput(f"{path}: evidence file removed while it was being published; publish again") from None
 
