@@ -16,7 +16,9 @@ import pkgrepo.web.verified
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
+from pkgrepo.web.catalogue import gather
 from pkgrepo.web.site import generate
+from pkgrepo.web.verified import verify
 from tests.helpers.archives import make_package
 
 
@@ -98,3 +100,17 @@ def test_a_package_changed_while_published_is_refused(tmp_path: Path, monkeypatc
     with pytest.raises(BadInput, match="changed while it was being published; publish it again"):
         repo.publish(files)
     assert not list((repo.root / "targets").rglob("*.pkg.tar.zst"))
+
+
+def test_every_version_of_a_package_is_required_by_its_name(tmp_path: Path):
+    """A dependency of a package published at two versions is required by that package's name
+    (the second version's was once the digest naming what was learnt of the first)."""
+    repo, files = _published(tmp_path, count=1)
+    pool = tmp_path / "pool"
+    files += [
+        make_package(pool, "app", "1.0", depends=("p0",)),
+        make_package(pool, "app", "2.0", depends=("p0",)),
+    ]
+    repo.publish(files)
+    catalogue = gather(verify(repo.root), [], [], tmp_path / "cache" / "files")
+    assert {p.name: p.required_by for p in catalogue.packages} == {"app": [], "p0": ["app"]}

@@ -356,13 +356,13 @@ def gather(
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        name = _learnt_key(verified, e, evidence, inputs)
-        known = memory.get(name)
+        learnt_name = _learnt_key(verified, e, evidence, inputs)
+        known = memory.get(learnt_name)
         try:
             prov = _provenanced(known.provenance) if known else None
         except (TypeError, KeyError, ValueError):  # not a record pkgrepo wrote: learnt again
             prov = known = None
-        remembered[e.path] = (name, known)
+        remembered[e.path] = (learnt_name, known)
         if prov is None:
             prov = _provenance(verified, e, evidence.get("provenance"), public_key)
         read = functools.partial(_manifest, verified, e, cache, heads or {})
@@ -391,12 +391,12 @@ def gather(
                 for n in names:
                     if n != name:
                         required_by[n].add(name)
-            name, known = remembered[v.entry.path]
+            learnt_name, known = remembered[v.entry.path]
             if known is None:
                 c = component(v.entry.info)
                 findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
                 known = learnt.Learnt(dataclasses.asdict(v.provenance), findings, index.statuses(c, findings))
-                memory.put(name, known)
+                memory.put(learnt_name, known)
             v.findings = known.findings
             for adv_id, st in known.statuses.items():
                 statuses[adv_id].append(st)
