@@ -12,7 +12,6 @@ back as one is learnt again; a change to any input gives another key, never a st
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import json
@@ -59,7 +58,7 @@ class Learnt:
         return {
             "provenance": self.provenance,
             "findings": [f.to_dict() for f in self.findings],
-            "statuses": {k: dataclasses.asdict(s) for k, s in sorted(self.statuses.items())},
+            "statuses": {k: s.to_dict() for k, s in sorted(self.statuses.items())},
         }
 
     @classmethod

@@ -20,9 +20,9 @@ from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.component import Component, Subject
 from pkgrepo.attest.inventory import package_component
 from pkgrepo.attest.scan import Finding, scan
+from pkgrepo.attest.versionkey import version_key
 from pkgrepo.attest.vex import Statement
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.resolve.version import compare
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,16 @@ class Status:
     status: str  # affected, not_affected, fixed, under_investigation, not affected
     note: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"package": self.package, "version": self.version, "status": self.status, "note": self.note}
+
 
 class _Component(Component):
-    """A component whose upstream purl is parsed once, not at every advisory it is compared with."""
+    """A component whose purls are made and parsed once, not at every advisory it is compared with."""
 
     project = functools.cached_property(Component.project.fget)  # type: ignore[attr-defined]
     upstream_version = functools.cached_property(Component.upstream_version.fget)  # type: ignore[attr-defined]
+    purl = functools.cached_property(Component.purl.fget)  # type: ignore[attr-defined]
 
 
 def component(info: PackageInfo) -> Component:
@@ -98,7 +102,12 @@ class AdvisoryIndex:
             note, status = "outside the affected versions", "not affected"
             for a in adv.affected:
                 version = c.upstream_version if a.purl is not None else c.version
-                if a.covers(c) and a.fixed and version is not None and compare(version, a.fixed) >= 0:
+                if (
+                    a.covers(c)
+                    and a.fixed
+                    and version is not None
+                    and version_key(version) >= version_key(a.fixed)
+                ):
                     status, note = "fixed", f"fixed in {a.fixed}"
                     break
             out[adv.id] = Status(c.name, c.version, status, note)
