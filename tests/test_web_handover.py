@@ -7,6 +7,7 @@ is refused as the generation alone refuses it."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pkgrepo.web.verified
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
+from pkgrepo.web import learnt
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.site import generate
 from pkgrepo.web.verified import verify
@@ -114,3 +116,16 @@ def test_every_version_of_a_package_is_required_by_its_name(tmp_path: Path):
     repo.publish(files)
     catalogue = gather(verify(repo.root), [], [], tmp_path / "cache" / "files")
     assert {p.name: p.required_by for p in catalogue.packages} == {"app": [], "p0": ["app"]}
+
+
+def test_learnt_records_beyond_the_kept_number_are_removed_oldest_first(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(learnt, "KEPT", 3)
+    memory = learnt.Memory(tmp_path / "learnt")
+    record = learnt.Learnt({}, [], {})
+    for i in range(5):
+        memory.put(f"r{i}", record)
+        os.utime(tmp_path / "learnt" / f"r{i}.json", (1_000_000 + i, 1_000_000 + i))
+    memory.prune()
+    assert sorted(p.name for p in (tmp_path / "learnt").iterdir()) == ["r2.json", "r3.json", "r4.json"]
+    memory.prune()  # at the kept number: nothing goes
+    assert len(list((tmp_path / "learnt").iterdir())) == 3

@@ -124,8 +124,11 @@ class Memory:
         if self.directory is None or not self.written:
             return
         with contextlib.suppress(OSError):
-            kept = sorted(self.directory.glob("*.json"), key=last_used, reverse=True)
-            for old in kept[KEPT:]:
+            names = [n for n in os.listdir(self.directory) if n.endswith(".json")]
+            if len(names) <= KEPT:
+                return  # nothing to remove: no file's time asked
+            paths = [self.directory / n for n in names]
+            for old in sorted(paths, key=last_used, reverse=True)[KEPT:]:
                 old.unlink(missing_ok=True)
 
 
