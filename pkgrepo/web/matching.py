@@ -65,28 +65,29 @@ class AdvisoryIndex:
         for i, s in enumerate(statements):
             for name in s.names():
                 self._vex_by_id[name].append(i)
+        # the statements naming each advisory, in their given order (the last one wins in `scan`),
+        # so each finding is checked against its own few, not every statement (most have none)
+        self._about = [
+            [statements[i] for i in sorted({i for n in adv.names() for i in self._vex_by_id.get(n, ())})]
+            for adv in self.advisories
+        ]
 
-    def _statements_about(self, advisories: list[Advisory]) -> list[Statement]:
-        """The statements naming one of `advisories`, in their given order (the last one wins in
-        `scan`), so each package is checked against its own few, not every statement."""
-        found = {i for adv in advisories for n in adv.names() for i in self._vex_by_id.get(n, ())}
-        return [self.statements[i] for i in sorted(found)]
+    def _filed(self, c: Component) -> list[int]:
+        keys = {c.name, c.origin, c.project} - {None}
+        return sorted({i for k in keys for i in self._by_key.get(k, ())})
 
     def filed_under(self, c: Component) -> list[Advisory]:
         """The advisories with an affected entry about `c` (a superset of those that hit it)."""
-        keys = {c.name, c.origin, c.project} - {None}
-        found = sorted({i for k in keys for i in self._by_key.get(k, ())})
-        return [self.advisories[i] for i in found]
+        return [self.advisories[i] for i in self._filed(c)]
 
     def scan(self, components: Iterable[Component], proven: dict[str, frozenset[str]]) -> list[Finding]:
         """`pkgrepo.attest.scan.scan` over `components`, each against its own advisories only
         (the same findings in the same order as a scan against every advisory)."""
         out: list[Finding] = []
         for c in sorted(components, key=lambda c: c.name):
-            candidates = self.filed_under(c)
-            if candidates:
-                subject = Subject("package", c.name, c.version, 0, (c,))
-                out += scan(subject, candidates, self._statements_about(candidates), proven)
+            subject = Subject("package", c.name, c.version, 0, (c,))
+            for i in self._filed(c):  # one component: its findings in the advisories' order
+                out += scan(subject, [self.advisories[i]], self._about[i], proven)
         return out
 
     def statuses(self, c: Component, findings: list[Finding]) -> dict[str, Status]:
