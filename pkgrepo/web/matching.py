@@ -68,13 +68,17 @@ class AdvisoryIndex:
         # the statements naming each advisory, in their given order (the last one wins in `scan`),
         # so each finding is checked against its own few, not every statement (most have none)
         self._about = [
-            [statements[i] for i in sorted({i for n in adv.names() for i in self._vex_by_id.get(n, ())})]
-            for adv in self.advisories
+            {i for n in adv.names() for i in self._vex_by_id.get(n, ())} for adv in self.advisories
         ]
+        self._filed_under: dict[tuple[str, str, str | None], list[int]] = {}
 
     def _filed(self, c: Component) -> list[int]:
-        keys = {c.name, c.origin, c.project} - {None}
-        return sorted({i for k in keys for i in self._by_key.get(k, ())})
+        key = (c.name, c.origin, c.project)  # scan and statuses ask it of each package
+        found = self._filed_under.get(key)
+        if found is None:
+            found = sorted({i for k in set(key) - {None} for i in self._by_key.get(k, ())})
+            self._filed_under[key] = found
+        return found
 
     def filed_under(self, c: Component) -> list[Advisory]:
         """The advisories with an affected entry about `c` (a superset of those that hit it)."""
@@ -85,9 +89,14 @@ class AdvisoryIndex:
         (the same findings in the same order as a scan against every advisory)."""
         out: list[Finding] = []
         for c in sorted(components, key=lambda c: c.name):
-            subject = Subject("package", c.name, c.version, 0, (c,))
-            for i in self._filed(c):  # one component: its findings in the advisories' order
-                out += scan(subject, [self.advisories[i]], self._about[i], proven)
+            # the advisories that hit it (most filed under it do not), with the statements naming them
+            hit = [i for i in self._filed(c) if self.advisories[i].matches(c) is not None]
+            if hit:
+                subject = Subject("package", c.name, c.version, 0, (c,))
+                about = sorted(set().union(*(self._about[i] for i in hit)))
+                out += scan(
+                    subject, [self.advisories[i] for i in hit], [self.statements[i] for i in about], proven
+                )
         return out
 
     def statuses(self, c: Component, findings: list[Finding]) -> dict[str, Status]:
