@@ -17,7 +17,10 @@ import pkgrepo.web.verified
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
+from pkgrepo.web import learnt
+from pkgrepo.web.catalogue import gather
 from pkgrepo.web.site import generate
+from pkgrepo.web.verified import verify
 from tests.helpers.archives import make_package
 from tests.helpers.cli import run_cli
 
@@ -136,3 +139,30 @@ def test_a_published_bin_emptied_with_junk_signatures_is_refused(tmp_path: Path)
     for vouched in (None, report.vouched):
         with pytest.raises(BadInput, match=f"{victim}: "):
             generate(repo.root, [], [], cache=tmp_path / "c", vouched=vouched)
+
+
+def test_every_version_of_a_package_is_required_by_its_name(tmp_path: Path):
+    """A dependency of a package published at two versions is required by that package's name
+    (the second version's was once the digest naming what was learnt of the first)."""
+    repo, files = _published(tmp_path, count=1)
+    pool = tmp_path / "pool"
+    files += [
+        make_package(pool, "app", "1.0", depends=("p0",)),
+        make_package(pool, "app", "2.0", depends=("p0",)),
+    ]
+    repo.publish(files)
+    catalogue = gather(verify(repo.root), [], [], tmp_path / "cache" / "files")
+    assert {p.name: p.required_by for p in catalogue.packages} == {"app": [], "p0": ["app"]}
+
+
+def test_learnt_records_beyond_the_kept_number_are_removed_oldest_first(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(learnt, "KEPT", 3)
+    memory = learnt.Memory(tmp_path / "learnt")
+    record = learnt.Learnt({}, [], {})
+    for i in range(5):
+        memory.put(f"r{i}", record)
+        os.utime(tmp_path / "learnt" / f"r{i}.json", (1_000_000 + i, 1_000_000 + i))
+    memory.prune()
+    assert sorted(p.name for p in (tmp_path / "learnt").iterdir()) == ["r2.json", "r3.json", "r4.json"]
+    memory.prune()  # at the kept number: nothing goes
+    assert len(list((tmp_path / "learnt").iterdir())) == 3

@@ -3,19 +3,20 @@
 One advisory per `*.json` file of a directory (`repo-data/advisories/` by default). An
 affected entry names a package by `package.name` (a recipe or a package name) with
 `package.ecosystem` "pkgrepo"; `ranges` of type `ECOSYSTEM` with `introduced`/`fixed`/
-`last_affected` events and explicit `versions` are compared with `pkgrepo.resolve.version`.
+`last_affected` events and explicit `versions` are compared in `pkgrepo.resolve.version`'s order.
 Severity is `database_specific.severity` (LOW, MEDIUM or MODERATE, HIGH, CRITICAL).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pkgrepo.attest.component import Component, upstream_project
+from pkgrepo.attest.versionkey import version_key
 from pkgrepo.errors import BadInput
-from pkgrepo.resolve.version import compare
 from pkgrepo.safeio import load_json
 
 ECOSYSTEM = "pkgrepo"  # affected[].package.name is a pkgrepo package or recipe, versions ours
@@ -39,12 +40,13 @@ class Range:
     last_affected: str | None = None
 
     def contains(self, version: str) -> bool:
-        if self.introduced != "0" and compare(version, self.introduced) < 0:
+        key = version_key(version)  # compare(), each version parsed once
+        if self.introduced != "0" and key < version_key(self.introduced):
             return False
         if self.fixed is not None:
-            return compare(version, self.fixed) < 0
+            return key < version_key(self.fixed)
         if self.last_affected is not None:
-            return compare(version, self.last_affected) <= 0
+            return key <= version_key(self.last_affected)
         return True
 
 
@@ -70,8 +72,8 @@ class Affected:
     def contains(self, version: str) -> bool:
         return version in self.versions or any(r.contains(version) for r in self.ranges)
 
-    @property
-    def fixed(self) -> str | None:
+    @functools.cached_property
+    def fixed(self) -> str | None:  # asked of each affected entry at every package matched
         return next((r.fixed for r in self.ranges if r.fixed), None)
 
 

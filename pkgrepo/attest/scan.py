@@ -49,7 +49,8 @@ class Finding:
 
 
 def _vex_for(statements: list[Statement], adv: Advisory, c: Component) -> Statement | None:
-    found = [s for s in statements if s.names() & adv.names() and s.applies(c.purl)]
+    names = adv.names()
+    found = [s for s in statements if not names.isdisjoint(s.names()) and s.applies(c.purl)]
     return found[-1] if found else None  # the last document (by file name) wins
 
 

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -71,11 +71,9 @@ class Statement:
 
     def applies(self, purl: str) -> bool:
         """True when one of the products names the package whose purl is `purl`."""
-        try:
-            ours = PackageURL.from_string(purl)
-        except ValueError:
+        if _parsed(purl) is None:
             return False  # a component whose purl does not parse is named by no statement
-        return any(_names(p, ours) for p in self.products)
+        return any(_names(p, purl) for p in self.products)
 
 
 def ambiguity(purl: str) -> str | None:
@@ -101,12 +99,21 @@ def ambiguity(purl: str) -> str | None:
     return None
 
 
-def _names(product: str, ours: PackageURL) -> bool:
-    if ambiguity(product) is not None:
-        return False
+@lru_cache(maxsize=1 << 16)
+def _parsed(purl: str) -> PackageURL | None:
+    """`purl` parsed (None: it does not parse), once: a scan asks each statement about each
+    package, and parsing is most of what that costs. Only read, never changed."""
     try:
-        theirs = PackageURL.from_string(product)
+        return PackageURL.from_string(purl)
     except ValueError:
+        return None
+
+
+@lru_cache(maxsize=1 << 16)
+def _names(product: str, purl: str) -> bool:
+    """Does the statement's `product` name the package whose purl is `purl` (which parses)?"""
+    ours, theirs = _parsed(purl), _parsed(product)
+    if ambiguity(product) is not None or ours is None or theirs is None:
         return False
     same = (theirs.type, theirs.namespace, theirs.name) == (ours.type, ours.namespace, ours.name)
     qualifiers = theirs.qualifiers if isinstance(theirs.qualifiers, dict) else {}

@@ -12,7 +12,6 @@ repository renders to the same bytes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -28,12 +27,12 @@ from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.component import Component
 from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.scan import Finding
+from pkgrepo.attest.versionkey import version_key
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import FILE_TYPES, FileEntry, PackageInfo
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
-from pkgrepo.resolve.version import compare
 from pkgrepo.safeio import read_regular, untrusted_json
 from pkgrepo.web import learnt
 from pkgrepo.web.images import PREFIX, read_record
@@ -88,6 +87,17 @@ class Provenanced:
     recipe: str = ""
     sources: tuple[tuple[str, str], ...] = ()  # (uri, sha256)
     patches: tuple[Patch, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON, read back by `_provenanced` (`learnt`)."""
+        return {
+            "state": self.state,
+            "ok": self.ok,
+            "builder": self.builder,
+            "recipe": self.recipe,
+            "sources": [list(s) for s in self.sources],
+            "patches": [{"file": p.file, "sha256": p.sha256, "fixes": list(p.fixes)} for p in self.patches],
+        }
 
 
 @dataclass(frozen=True)
@@ -253,16 +263,6 @@ def _provenanced(data: dict[str, Any]) -> Provenanced:
     return Provenanced(**{**data, "sources": sources, "patches": patches})
 
 
-class _Order:
-    """A sort key in pkgrepo's version order."""
-
-    def __init__(self, v: str):
-        self.v = v
-
-    def __lt__(self, other: _Order) -> bool:
-        return compare(self.v, other.v) < 0
-
-
 def _dockerfile(name: str, profiles: dict[str, Any]) -> str:
     prod, dev = profiles.get("prod"), profiles.get("dev")
     if prod is None:
@@ -322,7 +322,7 @@ def _learnt_key(verified: Verified, entry: IndexEntry, evidence: dict[str, str],
     the published keys (`inputs` holds them and the advisories' and statements' digest)."""
     prov = evidence.get("provenance")
     signed = verified.targets[prov].hashes.get("sha256", "") if prov else ""
-    return learnt.key(json.dumps(entry.to_dict(), sort_keys=True), signed, inputs)
+    return learnt.key(repr(entry), signed, inputs)  # every field (to_dict() costs asdict())
 
 
 def gather(
@@ -356,13 +356,13 @@ def gather(
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        name = _learnt_key(verified, e, evidence, inputs)
-        known = memory.get(name)
+        learnt_name = _learnt_key(verified, e, evidence, inputs)
+        known = memory.get(learnt_name)
         try:
             prov = _provenanced(known.provenance) if known else None
         except (TypeError, KeyError, ValueError):  # not a record pkgrepo wrote: learnt again
             prov = known = None
-        remembered[e.path] = (name, known)
+        remembered[e.path] = (learnt_name, known)
         if prov is None:
             prov = _provenance(verified, e, evidence.get("provenance"), public_key)
         read = functools.partial(_manifest, verified, e, cache, heads or {})
@@ -376,7 +376,7 @@ def gather(
     required_by: dict[str, set[str]] = defaultdict(set)
     statuses: dict[str, list[Status]] = defaultdict(list)
     for name, versions in by_name.items():
-        versions.sort(key=lambda v: _Order(v.entry.info.full_version), reverse=True)
+        versions.sort(key=lambda v: version_key(v.entry.info.full_version), reverse=True)
         for v in versions:
             for text in v.entry.info.depends:
                 try:
@@ -391,12 +391,12 @@ def gather(
                 for n in names:
                     if n != name:
                         required_by[n].add(name)
-            name, known = remembered[v.entry.path]
+            learnt_name, known = remembered[v.entry.path]
             if known is None:
                 c = component(v.entry.info)
                 findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
-                known = learnt.Learnt(dataclasses.asdict(v.provenance), findings, index.statuses(c, findings))
-                memory.put(name, known)
+                known = learnt.Learnt(v.provenance.to_dict(), findings, index.statuses(c, findings))
+                memory.put(learnt_name, known)
             v.findings = known.findings
             for adv_id, st in known.statuses.items():
                 statuses[adv_id].append(st)
@@ -408,7 +408,7 @@ def gather(
         while s in used:
             s += "_"
         used.add(s)
-        listed = sorted(statuses[adv.id], key=lambda x: (x.package, _Order(x.version)))
+        listed = sorted(statuses[adv.id], key=lambda x: (x.package, version_key(x.version)))
         pages.append(AdvisoryPage(adv, s, listed))
     by_key = {(v.entry.name, v.entry.info.full_version): v for p in packages for v in p.versions}
     images = [

@@ -12,7 +12,6 @@ back as one is learnt again; a change to any input gives another key, never a st
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import json
@@ -59,7 +58,7 @@ class Learnt:
         return {
             "provenance": self.provenance,
             "findings": [f.to_dict() for f in self.findings],
-            "statuses": {k: dataclasses.asdict(s) for k, s in sorted(self.statuses.items())},
+            "statuses": {k: s.to_dict() for k, s in sorted(self.statuses.items())},
         }
 
     @classmethod
@@ -125,8 +124,11 @@ class Memory:
         if self.directory is None or not self.written:
             return
         with contextlib.suppress(OSError):
-            kept = sorted(self.directory.glob("*.json"), key=last_used, reverse=True)
-            for old in kept[KEPT:]:
+            names = [n for n in os.listdir(self.directory) if n.endswith(".json")]
+            if len(names) <= KEPT:
+                return  # nothing to remove: no file's time asked
+            paths = [self.directory / n for n in names]
+            for old in sorted(paths, key=last_used, reverse=True)[KEPT:]:
                 old.unlink(missing_ok=True)
 
 

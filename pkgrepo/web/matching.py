@@ -20,9 +20,9 @@ from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.component import Component, Subject
 from pkgrepo.attest.inventory import package_component
 from pkgrepo.attest.scan import Finding, scan
+from pkgrepo.attest.versionkey import version_key
 from pkgrepo.attest.vex import Statement
 from pkgrepo.package.meta import PackageInfo
-from pkgrepo.resolve.version import compare
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,16 @@ class Status:
     status: str  # affected, not_affected, fixed, under_investigation, not affected
     note: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"package": self.package, "version": self.version, "status": self.status, "note": self.note}
+
 
 class _Component(Component):
-    """A component whose upstream purl is parsed once, not at every advisory it is compared with."""
+    """A component whose purls are made and parsed once, not at every advisory it is compared with."""
 
     project = functools.cached_property(Component.project.fget)  # type: ignore[attr-defined]
     upstream_version = functools.cached_property(Component.upstream_version.fget)  # type: ignore[attr-defined]
+    purl = functools.cached_property(Component.purl.fget)  # type: ignore[attr-defined]
 
 
 def component(info: PackageInfo) -> Component:
@@ -61,28 +65,38 @@ class AdvisoryIndex:
         for i, s in enumerate(statements):
             for name in s.names():
                 self._vex_by_id[name].append(i)
+        # the statements naming each advisory, in their given order (the last one wins in `scan`),
+        # so each finding is checked against its own few, not every statement (most have none)
+        self._about = [
+            {i for n in adv.names() for i in self._vex_by_id.get(n, ())} for adv in self.advisories
+        ]
+        self._filed_under: dict[tuple[str, str, str | None], list[int]] = {}
 
-    def _statements_about(self, advisories: list[Advisory]) -> list[Statement]:
-        """The statements naming one of `advisories`, in their given order (the last one wins in
-        `scan`), so each package is checked against its own few, not every statement."""
-        found = {i for adv in advisories for n in adv.names() for i in self._vex_by_id.get(n, ())}
-        return [self.statements[i] for i in sorted(found)]
+    def _filed(self, c: Component) -> list[int]:
+        key = (c.name, c.origin, c.project)  # scan and statuses ask it of each package
+        found = self._filed_under.get(key)
+        if found is None:
+            found = sorted({i for k in set(key) - {None} for i in self._by_key.get(k, ())})
+            self._filed_under[key] = found
+        return found
 
     def filed_under(self, c: Component) -> list[Advisory]:
         """The advisories with an affected entry about `c` (a superset of those that hit it)."""
-        keys = {c.name, c.origin, c.project} - {None}
-        found = sorted({i for k in keys for i in self._by_key.get(k, ())})
-        return [self.advisories[i] for i in found]
+        return [self.advisories[i] for i in self._filed(c)]
 
     def scan(self, components: Iterable[Component], proven: dict[str, frozenset[str]]) -> list[Finding]:
         """`pkgrepo.attest.scan.scan` over `components`, each against its own advisories only
         (the same findings in the same order as a scan against every advisory)."""
         out: list[Finding] = []
         for c in sorted(components, key=lambda c: c.name):
-            candidates = self.filed_under(c)
-            if candidates:
+            # the advisories that hit it (most filed under it do not), with the statements naming them
+            hit = [i for i in self._filed(c) if self.advisories[i].matches(c) is not None]
+            if hit:
                 subject = Subject("package", c.name, c.version, 0, (c,))
-                out += scan(subject, candidates, self._statements_about(candidates), proven)
+                about = sorted(set().union(*(self._about[i] for i in hit)))
+                out += scan(
+                    subject, [self.advisories[i] for i in hit], [self.statements[i] for i in about], proven
+                )
         return out
 
     def statuses(self, c: Component, findings: list[Finding]) -> dict[str, Status]:
@@ -98,7 +112,12 @@ class AdvisoryIndex:
             note, status = "outside the affected versions", "not affected"
             for a in adv.affected:
                 version = c.upstream_version if a.purl is not None else c.version
-                if a.covers(c) and a.fixed and version is not None and compare(version, a.fixed) >= 0:
+                if (
+                    a.covers(c)
+                    and a.fixed
+                    and version is not None
+                    and version_key(version) >= version_key(a.fixed)
+                ):
                     status, note = "fixed", f"fixed in {a.fixed}"
                     break
             out[adv.id] = Status(c.name, c.version, status, note)

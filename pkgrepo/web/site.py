@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import stat
 import tempfile
@@ -130,18 +131,55 @@ def _remember(cache: Path, name: str, files: dict[str, bytes], keys: dict[str, s
             old.unlink(missing_ok=True)
 
 
-def _place(dest: Path, data: bytes, link: tuple[Path, int] | None) -> bool:
-    """Write `data` at `dest`, as a hard link to `link`'s file when it is still the inode
-    whose bytes were checked (True), else as a new file."""
-    if link is not None:
-        with contextlib.suppress(OSError):
-            os.link(link[0], dest, follow_symlinks=False)
-            if os.lstat(dest).st_ino == link[1]:
-                return True
-            dest.unlink()
-    dest.write_bytes(data)
-    dest.chmod(0o644)
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _linked(link: tuple[Path, int], dest: str) -> bool:
+    """Hard-link `dest` to `link`'s file when it is still the inode whose bytes were checked."""
+    with contextlib.suppress(OSError):
+        os.link(link[0], dest, follow_symlinks=False)
+        if os.lstat(dest).st_ino == link[1]:
+            return True
+        os.unlink(dest)
     return False
+
+
+def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, int]]) -> None:
+    """Write `files` into the new, empty directory `top`: each directory made once (0755), each
+    page hard-linked to the previous site's file in `links` or written as a new file (0644),
+    whatever the umask."""
+    masked = _umask() & 0o755 != 0  # the umask takes bits from the modes: chmod restores them
+    dirs = set()
+    for rel in files:
+        parent = posixpath.dirname(rel)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    os.chmod(top, 0o755)  # mkdtemp made it 0700
+    for d in sorted(dirs):  # a parent sorts before what it holds
+        os.mkdir(f"{top}/{d}", 0o755)
+        if masked:
+            os.chmod(f"{top}/{d}", 0o755)
+    for rel, data in files.items():
+        dest = f"{top}/{rel}"
+        link = links.get(rel)
+        if link is not None and _linked(link, dest):
+            continue
+        fd = os.open(dest, _NEW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if masked:
+                os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
 
 
 def _digest(files: dict[str, bytes]) -> str:
@@ -201,13 +239,8 @@ def _install(repo: Path, files: dict[str, bytes], digest: str, links: dict[str, 
     if not written:
         if final.exists() or final.is_symlink():
             _remove(final)  # not the current site (checked above): nobody is reading it
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=sites))
-        for rel, data in files.items():
-            dest = tmp / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            _place(dest, data, links.get(rel))
-        for d in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            d.chmod(0o755)
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=sites)
+        _write_tree(tmp, files, links)
         os.rename(tmp, final)
     for stale in repo.glob(f".{LINK}.tmp*"):  # left by a run killed between link and rename
         stale.unlink(missing_ok=True)
