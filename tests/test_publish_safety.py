@@ -107,23 +107,31 @@ def test_a_package_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
 
     fifo = tmp_path / "p-1.0-r1.x86_64.pkg.tar.zst"
     os.mkfifo(fifo)
+    outcome = _outcome(lambda: _read_package(fifo), fifo)
+    assert isinstance(outcome, BadInput), "blocked on a FIFO, or read it"
+    assert str(outcome) == f"{fifo}: not a regular file (a FIFO, device or socket); publish a package file"
+
+
+def _outcome(call, fifo: Path) -> BaseException | None:
+    """What `call()` raised (None: it returned), run in a thread; if it is still blocked after
+    20 s (on opening `fifo`), a writer's open and close release it first."""
     outcome: list[BaseException | None] = []
 
-    def read() -> None:
+    def run() -> None:
         try:
-            _read_package(fifo)
+            call()
             outcome.append(None)
         except BaseException as e:  # the outcome is the assertion
             outcome.append(e)
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(20)
-    if reader.is_alive():  # blocked opening the FIFO: a writer's open and close release it
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        reader.join(5)
-    assert outcome and isinstance(outcome[0], BadInput), "blocked on a FIFO, or read it"
-    assert str(outcome[0]) == f"{fifo}: not a regular file (a FIFO, device or socket); publish a package file"
+        thread.join(5)
+    assert outcome, "still blocked after the FIFO was opened for writing"
+    return outcome[0]
 
 
 def test_evidence_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
@@ -140,21 +148,9 @@ def test_evidence_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
     os.mkfifo(sbom)
     repo = Repository(tmp_path / "repo", KeyStore(tmp_path / "keys"))
     repo.init()
-    outcome: list[BaseException | None] = []
-
-    def publish() -> None:
-        try:
-            repo.publish([pkg], sidecars=lambda files: [(f"packages/{sbom.name}", sbom)])
-            outcome.append(None)
-        except BaseException as e:  # the outcome is the assertion
-            outcome.append(e)
-
-    publisher = threading.Thread(target=publish, daemon=True)
-    publisher.start()
-    publisher.join(20)
-    if publisher.is_alive():  # blocked opening the FIFO: a writer's open and close release it
-        os.close(os.open(sbom, os.O_WRONLY | os.O_NONBLOCK))
-        publisher.join(5)
-    assert outcome and isinstance(outcome[0], BadInput), "blocked on a FIFO, or published it"
-    assert str(outcome[0]).startswith(f"{sbom}: ") and "not a regular file" in str(outcome[0])
+    outcome = _outcome(
+        lambda: repo.publish([pkg], sidecars=lambda files: [(f"packages/{sbom.name}", sbom)]), sbom
+    )
+    assert isinstance(outcome, BadInput), "blocked on a FIFO, or published it"
+    assert str(outcome).startswith(f"{sbom}: ") and "not a regular file" in str(outcome)
     assert repo.timestamp().signed.version == 1  # nothing published
