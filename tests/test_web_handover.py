@@ -166,3 +166,19 @@ def test_learnt_records_beyond_the_kept_number_are_removed_oldest_first(tmp_path
     assert sorted(p.name for p in (tmp_path / "learnt").iterdir()) == ["r2.json", "r3.json", "r4.json"]
     memory.prune()  # at the kept number: nothing goes
     assert len(list((tmp_path / "learnt").iterdir())) == 3
+
+
+def test_the_site_is_world_readable_whatever_the_umask(tmp_path: Path):
+    """Pages 0644 and directories 0755 under a umask of 077, so nginx or any server user reads them."""
+    repo, files = _published(tmp_path, count=2)
+    report = repo.publish(files)
+    old = os.umask(0o077)
+    try:
+        site = generate(repo.root, [], [], cache=tmp_path / "c", vouched=report.vouched)
+    finally:
+        os.umask(old)
+    top = site.path.resolve()
+    modes = {p.relative_to(top).as_posix(): p.stat().st_mode & 0o777 for p in [top, *top.rglob("*")]}
+    assert {m for p, m in modes.items() if (top / p).is_dir()} == {0o755}
+    assert {m for p, m in modes.items() if not (top / p).is_dir()} == {0o644}
+    assert "p/p0.html" in modes
