@@ -134,12 +134,6 @@ def _remember(cache: Path, name: str, files: dict[str, bytes], keys: dict[str, s
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _linked(link: tuple[Path, int], dest: str) -> bool:
     """Hard-link `dest` to `link`'s file when it is still the inode whose bytes were checked."""
     with contextlib.suppress(OSError):
@@ -153,8 +147,8 @@ def _linked(link: tuple[Path, int], dest: str) -> bool:
 def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, int]]) -> None:
     """Write `files` into the new, empty directory `top`: each directory made once (0755), each
     page hard-linked to the previous site's file in `links` or written as a new file (0644),
-    whatever the umask."""
-    masked = _umask() & 0o755 != 0  # the umask takes bits from the modes: chmod restores them
+    whatever the umask (a chmod each: reading the umask would mean changing it, for every
+    thread of the process)."""
     dirs = set()
     for rel in files:
         parent = posixpath.dirname(rel)
@@ -163,9 +157,8 @@ def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, 
             parent = posixpath.dirname(parent)
     os.chmod(top, 0o755)  # mkdtemp made it 0700
     for d in sorted(dirs):  # a parent sorts before what it holds
-        os.mkdir(f"{top}/{d}", 0o755)
-        if masked:
-            os.chmod(f"{top}/{d}", 0o755)
+        os.mkdir(f"{top}/{d}")
+        os.chmod(f"{top}/{d}", 0o755)
     for rel, data in files.items():
         dest = f"{top}/{rel}"
         link = links.get(rel)
@@ -176,8 +169,7 @@ def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, 
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if masked:
-                os.fchmod(fd, 0o644)
+            os.fchmod(fd, 0o644)
         finally:
             os.close(fd)
 
