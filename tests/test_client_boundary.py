@@ -8,6 +8,7 @@ time, and it stops itself when the test ends.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -295,3 +296,49 @@ def test_the_newest_release_is_installed_not_the_smallest(repo: Repo, tmp_path: 
     local = tmp_path / "local"
     run_cli("install", "--packages", str(both), "--root", str(local), "lib", env=repo.env, check=True)
     assert (local / "usr/share/lib/VERSION").read_text().startswith("lib 2.0")
+
+
+def cached_index(repo: Repo, url: str) -> Path:
+    """Where the client caches the signed index of `url` (python-tuf's name for it)."""
+    (tuf,) = (repo.tmp / "cache" / "tuf").iterdir()
+    path = tuf / "targets" / "index.jsonl"
+    assert path.is_file(), sorted(p.name for p in path.parent.iterdir())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
+def test_anything_but_a_file_in_the_target_cache_is_replaced(repo: Repo, kind: str, tmp_path: Path):
+    """A FIFO where the cached index was hung every fetch (python-tuf opens it blocking); a
+    symlink there had the download written through it. The timeout turns a hang into a failure."""
+    served = PkgrepoServer(repo.repo)
+    try:
+        assert repo.search(served.url).returncode == 0
+        cached = cached_index(repo, served.url)
+        cached.unlink()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.write_text("not the index\n")
+        if kind == "fifo":
+            os.mkfifo(cached)
+        elif kind == "symlink":
+            cached.symlink_to(elsewhere)
+        else:
+            cached.mkdir()
+        proc = run_cli("search", "--repo", served.url, "--trust", str(repo.trust), env=repo.env, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        assert "app 1.0-r1" in proc.stdout
+        assert cached.is_file() and not cached.is_symlink()
+        assert elsewhere.read_text() == "not the index\n"
+    finally:
+        assert served.stop() == 0
+
+
+def test_a_cache_entry_that_cannot_be_removed_is_named(repo: Repo):
+    served = PkgrepoServer(repo.repo)
+    try:
+        assert repo.search(served.url).returncode == 0
+        cached = cached_index(repo, served.url)
+        cached.unlink()
+        (cached / "inside").mkdir(parents=True)
+        one_line(repo.search(served.url), 2, str(cached), "remove it and run again")
+    finally:
+        assert served.stop() == 0

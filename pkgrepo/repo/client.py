@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import queue
 import shutil
 import socket
+import stat
 import threading
 import time
 import urllib.parse
@@ -333,11 +335,39 @@ class RepoClient:
             info = self.updater.get_targetinfo(target)
             if info is None:
                 raise BadInput(f"{target}: not signed by the repository at {self.url}")
-            return Path(self.updater.find_cached_target(info) or self.updater.download_target(info))
+            path = self._cached_path(target)
+            found = self.updater.find_cached_target(info, str(path))
+            return Path(found or self.updater.download_target(info, str(path)))
         except PkgrepoError:
             raise
         except Exception as e:
             raise _refusal(e, f"{target} from {self.url}") from None
+
+    def _cached_path(self, target: str) -> Path:
+        """Where `target` is cached (python-tuf's own name for it), cleared of anything but a file.
+
+        python-tuf opens the cached path blocking and writes a download through it: a FIFO
+        there would hang every fetch, a symlink would redirect the write. A regular file with
+        the wrong bytes needs nothing: python-tuf finds it stale and downloads it again."""
+        path = self.dir / "targets" / urllib.parse.quote(target, "")
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return path
+        except OSError as e:
+            raise BadInput(
+                f"{path}: cannot read the cached target: {e.strerror}; remove it and run again"
+            ) from None
+        if stat.S_ISREG(mode):
+            return path
+        try:
+            (os.rmdir if stat.S_ISDIR(mode) else os.unlink)(path)
+        except OSError as e:
+            raise BadInput(
+                f"{path}: not a regular file in the client cache and cannot be removed ({e.strerror}); "
+                "remove it and run again"
+            ) from None
+        return path
 
     def signs(self, target: str) -> bool:
         """Does the repository's signed metadata name `target`?"""
