@@ -45,9 +45,10 @@ SPOILS = {
 }
 
 
-def _lookup(tmp_path: Path, spoil: str | None) -> list[Path] | None:
+def _lookup(tmp_path: Path, spoil: str | None, sbom: bytes | None = None) -> list[Path] | None:
     """hello and hello-doc published with provenance naming KEY (hello's spoilt as `spoil`
-    says), looked up through the served repository; a hit is checked as the builder checks it."""
+    says, and `sbom` its SPDX sidecar when given), looked up through the served repository; a
+    hit is checked as the builder checks it."""
     pkgs, into = tmp_path / "pkgs", tmp_path / "into"
     pkgs.mkdir()
     into.mkdir()
@@ -60,6 +61,8 @@ def _lookup(tmp_path: Path, spoil: str | None) -> list[Path] | None:
             sidecar.write_bytes(dsse.sign(_statement(pkg), signer))
         elif SPOILS[spoil] is not None:
             sidecar.write_bytes(SPOILS[spoil](signer, pkg))
+    if sbom is not None:
+        hello.with_name(hello.name + ".spdx.json").write_bytes(sbom)
     repo, trust = tmp_path / "repo", tmp_path / "root.json"
     env = {"PKGREPO_KEYS": str(tmp_path / "keys")}
     run_cli("repo", "init", str(repo), "--export-root", str(trust), env=env, check=True)
@@ -99,5 +102,14 @@ def test_a_provenance_signed_over_the_bound_is_not_downloaded(tmp_path: Path, mo
     refused)."""
     monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
     assert _lookup(tmp_path, "huge") is None
+    kept = [p for p in (tmp_path / "client").rglob("*") if p.is_file() and p.stat().st_size > EVIDENCE_BYTES]
+    assert kept == []
+
+
+def test_an_sbom_signed_over_the_bound_is_not_downloaded(tmp_path: Path, monkeypatch):
+    """The same for an SBOM sidecar of a hit: a miss from its signed length, nothing of it in the
+    client's cache (it was downloaded whole, then refused as not the package's SBOM)."""
+    monkeypatch.setenv("PKGREPO_CACHE", str(tmp_path / "client"))
+    assert _lookup(tmp_path, None, sbom=b" " * (EVIDENCE_BYTES + 1)) is None
     kept = [p for p in (tmp_path / "client").rglob("*") if p.is_file() and p.stat().st_size > EVIDENCE_BYTES]
     assert kept == []

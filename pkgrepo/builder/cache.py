@@ -242,12 +242,18 @@ class RepositoryCache:
     def trusted(self) -> str:
         return f"trusted: the repository's signed keys/provenance-*.pub, {_names(self.keys)}"
 
+    def _evidence(self, target: str) -> bool | None:
+        """None when the repository signs no `target`; False when its signed length is over
+        `EVIDENCE_BYTES` (refused from the signed length, before a byte of it is downloaded);
+        True when it may be fetched."""
+        length = self.client.signed_length(target)
+        return None if length is None else length <= EVIDENCE_BYTES
+
     def _built_with(self, path: str) -> str | None:
         """The build key the published provenance of `path` names, unverified (`check_hit`
         verifies a hit's signature); None when it has none or it is not one."""
         target = path + ".intoto.json"
-        length = self.client.signed_length(target)
-        if length is None or length > EVIDENCE_BYTES:  # refused unread, not after a download
+        if not self._evidence(target):
             return None
         try:
             local = self.client.fetch(target)  # the signed target's bytes (TUF)
@@ -267,13 +273,16 @@ class RepositoryCache:
             # a package of that build whose provenance does not name the key (missing, unreadable,
             # another build's): the build is taken whole or not at all
             return None
+        sidecars = {e.path: {s: self._evidence(e.path + s) for s in SUFFIXES} for e in hits}
+        if any(fits is False for by in sidecars.values() for fits in by.values()):
+            return None  # evidence over the bound: taken whole or not at all, and not downloaded
         out = []
         for e in sorted(hits, key=lambda e: e.path):
             name = Path(e.path).name
             shutil.copyfile(self.client.fetch(e.path), into / name)  # verified against signed metadata
             out.append(into / name)
-            for suffix in SUFFIXES:
-                if self.client.signs(e.path + suffix):
+            for suffix, signed in sidecars[e.path].items():
+                if signed:
                     shutil.copyfile(self.client.fetch(e.path + suffix), into / (name + suffix))
                     out.append(into / (name + suffix))
         return out
