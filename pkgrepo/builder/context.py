@@ -21,6 +21,7 @@ class Variation:
     hostname: str = "pkgrepo"
     umask: int = 0o022
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    nice: int = 0  # added to the caller's niceness (only ever raised: any user may, and 19 is the top)
 
 
 @dataclass(frozen=True)

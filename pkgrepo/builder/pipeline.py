@@ -96,7 +96,9 @@ def run_pipeline(ctx: BuildContext, work: Path) -> tuple[Path, int]:
             )
     env = toolchain.prepare(tc, sysroot)
     env.update({"SOURCE_DATE_EPOCH": str(sde), **recipe.environment})
-    box = Sandbox(build_dir, sysroot, tc, env, ctx.variation.hostname, ctx.variation.umask)
+    box = Sandbox(
+        build_dir, sysroot, tc, env, ctx.variation.hostname, ctx.variation.umask, ctx.variation.nice
+    )
     staged = build_dir / "dest" / recipe.name
     for i, step in enumerate(recipe.pipeline):
         label = step_label(i, step)

@@ -98,17 +98,20 @@ class StepTimeout(PkgrepoError):
     """A sandboxed command outlived its time limit and was killed."""
 
 
-def _limits(dedicated: bool) -> None:  # runs in the child between fork and exec
+def _limits(dedicated: bool, nice: int) -> None:  # runs in the child between fork and exec
     for res, value in LIMITS.items():
         resource.setrlimit(res, value)
     if dedicated:
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+    if nice:
+        os.nice(nice)
 
 
-def run_confined(argv: list[str], log: Path, timeout: int, stdin: int | None = None) -> int:
+def run_confined(argv: list[str], log: Path, timeout: int, stdin: int | None = None, nice: int = 0) -> int:
     """Run a bwrap command line as the build user with limits and a deadline; return its exit code.
 
-    Raises StepTimeout when `timeout` seconds pass; the process group is killed first.
+    `nice` (0 or more) is added to the niceness the command inherits. Raises StepTimeout when
+    `timeout` seconds pass; the process group is killed first.
     """
     ident = build_identity()
     with open(log, "ab") as out:
@@ -124,7 +127,7 @@ def run_confined(argv: list[str], log: Path, timeout: int, stdin: int | None = N
             user=ident.uid,
             group=ident.gid,
             extra_groups=[] if ident.uid is not None else None,
-            preexec_fn=lambda: _limits(ident.uid is not None),
+            preexec_fn=lambda: _limits(ident.uid is not None, nice),
         )
         try:
             return proc.wait(timeout)
@@ -181,6 +184,7 @@ class Sandbox:
     env: dict[str, str] = field(default_factory=dict)
     hostname: str = "pkgrepo"
     umask: int = 0o022
+    nice: int = 0
 
     def argv(self, command: list[str], cwd: str = BUILD) -> list[str]:
         mounts = [
@@ -236,7 +240,7 @@ class Sandbox:
         """Run `command` in the sandbox, its output appended to `log`; `stdin` is an open file descriptor."""
         with open(log, "ab") as out:
             out.write(f"$ {' '.join(command)}\n".encode())
-        return run_confined(self.argv(command, cwd), log, timeout, stdin)
+        return run_confined(self.argv(command, cwd), log, timeout, stdin, self.nice)
 
 
 def run_in_root(rootfs: Path, script: str, log: Path, timeout: int, hostname: str = "pkgrepo-test") -> int:

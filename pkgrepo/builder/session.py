@@ -23,9 +23,12 @@ from pkgrepo.package.archive import read_head
 from pkgrepo.package.meta import PACKAGE_SUFFIX
 from pkgrepo.recipe.load import Recipes
 
-# The second build of --check-reproducible differs from the first in all of these.
+# The second build of --check-reproducible differs from the first in all of these. Its niceness
+# is raised (lowering it needs privilege): a configure that probes nice() and bakes the answer
+# in (CPython's HAVE_BROKEN_NICE at niceness 19) differs. A caller already at 19 cannot vary it.
 FIRST = Variation(hostname="pkgrepo-a", umask=0o022)
-SECOND = Variation(hostname="check-b.example", umask=0o002, jobs=1)
+SECOND = Variation(hostname="check-b.example", umask=0o002, jobs=1, nice=10)
+NICEST = 19
 # ...and in the wall clock: the second build starts at least this many seconds after the
 # first one ended, so every clock reading of it differs, down to the second.
 CLOCK_GAP = 2.0
@@ -193,7 +196,8 @@ def check_reproducible(builder: Builder, recipes: Recipes, wanted: list[str]) ->
                 builder.build(file, FIRST, out=first)
                 time.sleep(CLOCK_GAP)
                 os.umask(SECOND.umask)
-                builder.report(f"{name}: second build (other host dir, umask, hostname, jobs, time)")
+                nice = ", niceness" if os.getpriority(os.PRIO_PROCESS, 0) < NICEST else ""
+                builder.report(f"{name}: second build (other host dir, umask, hostname, jobs{nice}, time)")
                 builder.build(file, SECOND, out=second)
             finally:
                 os.umask(old_umask)
