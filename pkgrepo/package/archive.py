@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -244,17 +245,21 @@ class PackageReader:
     """Streams the entries of a package file in archive order, with bounded memory.
 
     Use as a context manager; `entries()` yields each header, and an entry's data must be
-    read (or skipped) before the next one. Every failure is BadInput naming the file.
+    read (or skipped) before the next one. Every failure is BadInput naming the file. With
+    `data`, the package is those bytes (already read from `path`, which is not opened again).
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, data: bytes | None = None):
         self.path = path
+        self._bytes = data
         self._buf = ctypes.create_string_buffer(DATA_BLOCK)
 
     def __enter__(self) -> PackageReader:
         with contextlib.ExitStack() as stack:
             try:
-                raw = stack.enter_context(open(self.path, "rb"))
+                raw = stack.enter_context(
+                    open(self.path, "rb") if self._bytes is None else io.BytesIO(self._bytes)
+                )
             except OSError as e:
                 raise BadInput(f"{self.path}: cannot read package: {e.strerror}") from None
             self._pump = _Decompressor(raw)
@@ -355,8 +360,10 @@ def read_info(path: Path) -> PackageInfo:
     return read_head(path)[0]
 
 
-def read_head(path: Path) -> tuple[PackageInfo, list[FileEntry]]:
-    with PackageReader(path) as reader:
+def read_head(path: Path, data: bytes | None = None) -> tuple[PackageInfo, list[FileEntry]]:
+    """Metadata and manifest of the package file `path`, or of `data` (its bytes, read once:
+    the head is then that of exactly the bytes a caller hashes and keeps)."""
+    with PackageReader(path, data) as reader:
         return _parse_head(path, reader.entries())
 
 

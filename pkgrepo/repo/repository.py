@@ -79,15 +79,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _identity(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
-    """The sha256 and bytes of a package file and its head (metadata and manifest), read once
-    each from one open file (the path may be renamed over meanwhile); BadInput when it is not a
-    regular file (a FIFO would block the publish, lock held) or changed in between (the head
-    would not be that of the bytes signed)."""
+    """The sha256 and bytes of a package file and its head (metadata and manifest), all three
+    of the one read of its bytes (the path may be renamed over meanwhile); BadInput when it is
+    not a regular file (a FIFO would block the publish, lock held)."""
     from pkgrepo.package.archive import read_head  # libarchive: only publishing reads packages
 
     try:
@@ -95,20 +90,13 @@ def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileE
     except OSError as e:
         raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise BadInput(f"{path}: not a regular file (a FIFO, device or socket); publish a package file")
         try:
-            data = f.read()  # read once: hashed, then copied
-            head = read_head(Path(f"/proc/self/fd/{fd}"))  # the file read, whatever `path` is now
+            data = f.read()  # read once: hashed, copied and its head read
         except OSError as e:
             raise BadInput(f"{path}: cannot read package: {e.strerror}") from None
-        except BadInput as e:
-            raise BadInput(str(e).replace(f"/proc/self/fd/{fd}", str(path), 1)) from None
-        changed = _identity(os.fstat(fd)) != _identity(before)
-    if changed:
-        raise BadInput(f"{path}: changed while it was being published; publish it again")
-    return hashlib.sha256(data).hexdigest(), data, head
+    return hashlib.sha256(data).hexdigest(), data, read_head(path, data)
 
 
 def _read_sidecar(path: Path) -> bytes:
