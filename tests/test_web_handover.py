@@ -110,6 +110,26 @@ def test_a_package_changed_while_published_is_published_as_read(tmp_path: Path, 
     assert set(report.vouched.heads) == {hashlib.sha256(original).hexdigest()}
 
 
+def test_the_site_reads_a_package_head_from_the_bytes_it_verified(tmp_path: Path, monkeypatch):
+    """A package file swapped for another once its bytes were checked against the signed hash
+    is not read again: the head is that of the checked bytes (libarchive read the path again,
+    and found the other package, or blocked on a FIFO)."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    other = make_package(tmp_path / "pool", "intruder")
+    real = pkgrepo.web.verified.Verified.read
+
+    def swapping(self, target: str) -> bytes:
+        data = real(self, target)
+        if target.endswith(".pkg.tar.zst"):
+            os.replace(other, self.local(target))
+        return data
+
+    monkeypatch.setattr(pkgrepo.web.verified.Verified, "read", swapping)
+    generate(repo.root, [], [], cache=tmp_path / "c")  # no hand-over: the site reads the package
+    assert not other.exists()  # the swap happened
+
+
 @pytest.mark.parametrize("which", ["bin", "package"])
 def test_a_fifo_in_the_repository_is_refused_not_waited_on(tmp_path: Path, which: str):
     """A hostile repository directory: a signed hash bin or package file replaced by a FIFO

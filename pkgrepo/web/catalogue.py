@@ -185,9 +185,9 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None, heads: 
             pass  # missing or not one: read from the package below
     path = verified.local(entry.path)
     if head is None:
-        verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
+        data = verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
         try:
-            head = read_head(path)  # ... before libarchive reads their head
+            head = read_head(path, data)  # ... and their head is read from them, not from `path` again
         except BadInput as e:
             raise BadInput(f"{entry.path}: {e}") from None
     info, manifest = head
