@@ -149,10 +149,10 @@ def _site_inputs(advisories_dir: Path | None, vex_dir: Path | None):
     return load_inputs(advisories_dir or data_dir("advisories"), vex_dir or data_dir("vex"))
 
 
-def _web(path: Path, inputs, vouched=None):
+def _web(path: Path, inputs):
     from pkgrepo.web.site import generate
 
-    return generate(path, *inputs, vouched=vouched)
+    return generate(path, *inputs)
 
 
 @click.command()
@@ -173,11 +173,18 @@ def publish(files, repo_path, keys_dir, expiry, force, no_web, advisories_dir, v
     from pkgrepo.attest.evidence import evidence_files
     from pkgrepo.repo.repository import Repository, parse_expiry
 
-    inputs = None if no_web else _site_inputs(advisories_dir, vex_dir)
-    report = Repository.at(repo_path, keys_dir).publish(
-        list(files), force, parse_expiry(expiry), evidence_files
-    )
-    site = None if inputs is None else _web(repo_path, inputs, report.vouched)
+    repo = Repository.at(repo_path, keys_dir)
+    if no_web:
+        report = repo.publish(list(files), force, parse_expiry(expiry), evidence_files)
+        site = None
+    else:
+        from pkgrepo.web.ahead import Ahead
+        from pkgrepo.web.site import generate
+
+        inputs = _site_inputs(advisories_dir, vex_dir)
+        with Ahead(repo_path, *inputs) as ahead:  # the site is rendered while the publish signs
+            report = repo.publish(list(files), force, parse_expiry(expiry), evidence_files, ahead.start)
+            site = generate(repo_path, *inputs, vouched=report.vouched, ahead=ahead)
     if as_json:
         emit(
             {

@@ -124,6 +124,18 @@ class Vouched:
     bins: dict[str, tuple[int, dict[str, TargetFile]]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What a publish is about to sign, told once every target file is written and before any
+    metadata is (the site renders ahead from it: `pkgrepo.web.ahead`): every target of the
+    hash bins it signs anew and of targets (the index among them), the version of the
+    timestamp that will commit them, and the package heads it read (`Vouched.heads`)."""
+
+    targets: dict[str, TargetFile]
+    timestamp_version: int
+    heads: dict[str, tuple[PackageInfo, list[FileEntry]]]
+
+
 @dataclass
 class PublishReport:
     added: list[str]
@@ -248,8 +260,10 @@ class Repository:
         force: bool = False,
         expiry: dict[str, timedelta] | None = None,
         sidecars: Sidecars = lambda _files: [],
+        written: Callable[[Preview], object] | None = None,
     ) -> PublishReport:
-        """Add `files` (and the files `sidecars` names beside them) in one atomic, signed step."""
+        """Add `files` (and the files `sidecars` names beside them) in one atomic, signed step;
+        `written` is told what will be signed once the target files are written."""
         expiry = {**EXPIRY, **(expiry or {})}
         for f in files:
             if not f.is_file():
@@ -293,6 +307,15 @@ class Repository:
             index_digest = hashlib.sha256(index_bytes).hexdigest()
             _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
             targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
+            if written is not None:
+                signing = dict(targets.signed.targets)
+                for name, md in bins.items():  # a bin vouches only for what hashes into it
+                    signing.update(
+                        (t, f)
+                        for t, f in md.signed.targets.items()
+                        if succinct.get_role_for_target(t) == name
+                    )
+                written(Preview(signing, ts.signed.version + 1, vouched.heads))
             for name, md in sorted(bins.items()):
                 md.signed.version += 1
                 written = self._sign_write(md, name, ("bins",), expiry["bins"])

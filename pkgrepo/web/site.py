@@ -32,16 +32,20 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkgrepo.attest.advisories import Advisory, load_advisories
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.repository import Vouched
-from pkgrepo.web.catalogue import gather
+from pkgrepo.web.catalogue import Heads, gather
 from pkgrepo.web.learnt import last_used
 from pkgrepo.web.render import render
-from pkgrepo.web.verified import verify
+from pkgrepo.web.verified import Verified, verify
 from pkgrepo.web.vexcache import load_vex_cached
+
+if TYPE_CHECKING:
+    from pkgrepo.web.ahead import Ahead
 
 LINK = "web"
 SITES = ".sites"
@@ -85,7 +89,7 @@ class _Previous:
             return None
         source = self.directory / path
         try:
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as f:
@@ -215,8 +219,8 @@ def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> tu
     raise BadInput(f"{sites}: a hundred sites of the same digest; remove the directory")
 
 
-def _install(repo: Path, files: dict[str, bytes], digest: str, links: dict[str, tuple[Path, int]]) -> str:
-    """Make `files` the served site; the name of its directory."""
+def _sites(repo: Path) -> Path:
+    """`REPO/.sites`, made if missing; BadInput when it or the site link is not what pkgrepo makes."""
     link = repo / LINK
     if link.exists() and not link.is_symlink():
         raise BadInput(f"{link}: exists and is not the site link pkgrepo writes; move it away")
@@ -224,22 +228,64 @@ def _install(repo: Path, files: dict[str, bytes], digest: str, links: dict[str, 
     if sites.is_symlink() or (sites.exists() and not sites.is_dir()):
         raise BadInput(f"{sites}: is not a directory pkgrepo made; remove it")
     sites.mkdir(exist_ok=True)
+    return sites
+
+
+def written(repo: Path, files: dict[str, bytes], links: dict[str, tuple[Path, int]]) -> str:
+    """`files` written into a new temporary directory of `REPO/.sites`; its name."""
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=_sites(repo))
+    _write_tree(tmp, files, links)
+    return os.path.basename(tmp)
+
+
+@dataclass
+class Rendered:
+    """A site rendered from a verified view: its files, each page's key, its digest."""
+
+    files: dict[str, bytes]
+    keys: dict[str, str]
+    digest: str
+    links: dict[str, tuple[Path, int]]  # pages taken from the previous site: hard-linked
+    packages: int
+    tmp: str | None = None  # the directory of `REPO/.sites` it is written in, if it is
+
+
+def render_site(
+    repo: Path,
+    verified: Verified,
+    advisories: list[Advisory],
+    statements: list[Statement],
+    cache: Path,
+    heads: Heads | None,
+) -> Rendered:
+    """The site of `verified` (`cache`: the user's `web` cache; `heads`: package heads a
+    publish read, by the sha256 of their bytes)."""
+    catalogue = gather(verified, advisories, statements, cache / "files", heads)
+    previous = _previous(repo, cache)
+    files, keys = render(catalogue, verified, previous.reuse)
+    return Rendered(files, keys, _digest(files), previous.links, len(catalogue.packages))
+
+
+def _install(repo: Path, rendered: Rendered) -> str:
+    """Make the rendered site the served one (written here, or taken from its `tmp`); the
+    name of its directory."""
+    link = repo / LINK
+    sites = _sites(repo)
     previous = os.readlink(link) if link.is_symlink() else ""
     current = os.path.basename(previous) if previous.startswith(f"{SITES}/") else ""
-    name, written = _name(sites, files, digest, current)
+    name, held = _name(sites, rendered.files, rendered.digest, current)
     final = sites / name
-    if not written:
+    if not held:
         if final.exists() or final.is_symlink():
             _remove(final)  # not the current site (checked above): nobody is reading it
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=sites)
-        _write_tree(tmp, files, links)
-        os.rename(tmp, final)
+        tmp = rendered.tmp or written(repo, rendered.files, rendered.links)
+        os.rename(sites / tmp, final)
     for stale in repo.glob(f".{LINK}.tmp*"):  # left by a run killed between link and rename
         stale.unlink(missing_ok=True)
     new_link = repo / f".{LINK}.tmp{os.getpid()}"
     new_link.symlink_to(f"{SITES}/{name}")
     os.replace(new_link, link)  # the commit: readers see the new site from here on
-    for entry in sites.iterdir():
+    for entry in sites.iterdir():  # older sites, leftovers of killed runs, an unused `tmp`
         if entry.name not in (name, current):
             _remove(entry)
     return name
@@ -261,11 +307,13 @@ def generate(
     statements: list[Statement],
     cache: Path | None = None,
     vouched: Vouched | None = None,
+    ahead: Ahead | None = None,
 ) -> Site:
     """Verify the repository at `repo`, render its catalogue and make it the served site.
     `cache`: where package file lists and page records are kept (default `$PKGREPO_CACHE/web`);
     `vouched`: what the publish just before read and signed (`PublishReport.vouched`), used
-    where the repository's files are still those bytes."""
+    where the repository's files are still those bytes; `ahead`: the site rendered while that
+    publish signed, taken when it was rendered from the view verified here."""
     from pkgrepo.paths import default_cache
     from pkgrepo.repo.repository import Repository
 
@@ -276,12 +324,11 @@ def generate(
     with Repository.at(repo).lock():
         cache = cache or default_cache() / "web"
         verified = verify(repo, cache / "bins.json", vouched)
-        heads = vouched.heads if vouched is not None else None
-        catalogue = gather(verified, advisories, statements, cache / "files", heads)
-        previous = _previous(repo, cache)
-        files, keys = render(catalogue, verified, previous.reuse)
-        digest = _digest(files)
-        name = _install(repo, files, digest, previous.links)
-        _remember(cache, name, files, keys)
-    pages = sum(p.endswith(".html") for p in files)
-    return Site(repo / LINK, digest, pages, len(catalogue.packages), len(previous.links))
+        rendered = ahead.take(verified) if ahead is not None else None
+        if rendered is None:
+            heads = vouched.heads if vouched is not None else None
+            rendered = render_site(repo, verified, advisories, statements, cache, heads)
+        name = _install(repo, rendered)
+        _remember(cache, name, rendered.files, rendered.keys)
+    pages = sum(p.endswith(".html") for p in rendered.files)
+    return Site(repo / LINK, rendered.digest, pages, rendered.packages, len(rendered.links))

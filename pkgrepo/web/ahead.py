@@ -1,0 +1,145 @@
+"""The site rendered ahead: on another core, while the publish signs its metadata.
+
+A publish spends most of its time waiting for the disk: every package, evidence file, hash
+bin and role it writes is synced before anything names it, and the hash bins alone are a
+third of it. The catalogue after the publish is a function of the view the publish is about
+to sign, so `pkgrepo publish` renders it meanwhile: once every target file is written (the
+publish's `written` hook, before the first bin is signed), a child process forks, verifies
+the repository as it is on disk, adds the targets the publish is signing (`Preview`), and
+gathers, renders and writes the site into a temporary directory of `REPO/.sites`.
+
+Nothing the child did is trusted for what it shows. After the commit, `generate` verifies the
+signed metadata as always and takes the child's site only when the view it verified (every
+target with its signed length and hashes, the timestamp's version: the index is a target)
+is the one the child rendered from; then the child ran the same code on the same view, so
+its site is the bytes `generate` would render (tested: the benchmark and the tests compare
+them with a site generated alone). Any other outcome (a view that differs, a child that
+failed, was killed or is still running when asked) and the child is stopped, its directory
+left for `_install` to remove, and the site rendered in the usual way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import pickle
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+from pkgrepo.attest.advisories import Advisory
+from pkgrepo.attest.vex import Statement
+from pkgrepo.repo.index import INDEX, parse_index
+from pkgrepo.repo.repository import Preview
+from pkgrepo.web.site import Rendered, render_site, written
+from pkgrepo.web.verified import Verified, verify
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def view_digest(verified: Verified) -> str:
+    """The digest of everything a site is rendered from, besides the bytes of the targets
+    (each named by its hashes here) and the advisories, VEX and caches of the caller."""
+    h = hashlib.sha256(f"{verified.timestamp_version}\0".encode())
+    for target, info in sorted(verified.targets.items()):
+        h.update(f"{target}\0{json.dumps(info.to_dict(), sort_keys=True)}\0".encode())
+    return h.hexdigest()
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies (a publish killed with -9 leaves
+    no renderer behind holding its lock); exit now if it is already gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
+        os._exit(1)
+
+
+class Ahead:
+    """The site of a repository rendered in a child process while a publish signs.
+
+    Use as a context manager around the publish and the generation after it, so that the
+    child never outlives them: `repo.publish(..., written=ahead.start)`, then
+    `generate(..., ahead=ahead)`."""
+
+    def __init__(
+        self, repo: Path, advisories: list[Advisory], statements: list[Statement], cache: Path | None = None
+    ):
+        from pkgrepo.paths import default_cache
+
+        self.repo, self.advisories, self.statements = repo, advisories, statements
+        self.cache = cache or default_cache() / "web"  # generate's default
+        self._child: tuple[int, int] | None = None  # (pid, the read end of its pipe)
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def start(self, preview: Preview) -> None:
+        """Fork the child that renders the site of `preview` (the publish's `written` hook)."""
+        self._stop()
+        parent = os.getpid()
+        try:
+            read, write = os.pipe()
+        except OSError:
+            return  # no child: the site is rendered after the publish
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:  # the child: never returns, never raises into the publish's code
+            status = 1
+            try:
+                _die_with(parent)
+                os.close(read)
+                data = pickle.dumps(self._render(preview), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write, "wb") as out:
+                    out.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        self._child = (pid, read)
+
+    def _render(self, preview: Preview) -> tuple[str, Rendered]:
+        """In the child: the site of the repository on disk with the preview's targets added."""
+        on_disk = verify(self.repo, self.cache / "bins.json")
+        view = Verified(self.repo, {**on_disk.targets, **preview.targets}, [], preview.timestamp_version)
+        view = replace(view, entries=parse_index(view.read(INDEX)))
+        rendered = render_site(self.repo, view, self.advisories, self.statements, self.cache, preview.heads)
+        rendered.tmp = written(self.repo, rendered.files, rendered.links)
+        return view_digest(view), rendered
+
+    def take(self, verified: Verified) -> Rendered | None:
+        """The child's site when it rendered `verified`'s view and is done; None otherwise."""
+        if self._child is None:
+            return None
+        pid, read = self._child
+        self._child = None
+        with os.fdopen(read, "rb") as f:
+            data = f.read()  # to its end: the child has written all or died
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not data:
+            return None
+        try:
+            digest, rendered = pickle.loads(data)  # our own child's, over our own pipe
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            return None
+        return rendered if digest == view_digest(verified) else None
+
+    def _stop(self) -> None:
+        """Stop and reap a child not taken (its directory is removed by the next install)."""
+        if self._child is None:
+            return
+        pid, read = self._child
+        self._child = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read)

@@ -1,0 +1,176 @@
+"""The site rendered ahead (`pkgrepo.web.ahead`): a child process renders the catalogue while
+the publish signs, and the generation after the publish takes it only when the view it
+verifies is the one the child rendered from. Taken or not, the site is the bytes of a site
+generated alone; a child that fails, is killed or rendered another view is not taken, and
+what it wrote is removed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import pkgrepo.web.ahead
+import pkgrepo.web.site
+from pkgrepo.attest.advisories import data_dir
+from pkgrepo.repo.keys import KeyStore
+from pkgrepo.repo.repository import Repository
+from pkgrepo.web.ahead import Ahead
+from pkgrepo.web.site import SITES, generate, load_inputs
+from tests.helpers.archives import make_package
+from tests.helpers.cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return load_inputs(data_dir("advisories"), data_dir("vex"))
+
+
+def _repo(tmp_path: Path, count: int = 6) -> tuple[Repository, list[Path]]:
+    pool = tmp_path / "pool"
+    pool.mkdir(exist_ok=True)
+    files = [make_package(pool, f"p{i}") for i in range(count)]
+    repo = Repository(tmp_path / "repo", KeyStore(tmp_path / "keys"))
+    repo.init()
+    return repo, files
+
+
+def _unrendered(monkeypatch) -> None:
+    """From here on this process renders no site (a child forked before keeps the real code)."""
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("rendered after the publish, not taken from the child")
+
+    monkeypatch.setattr(pkgrepo.web.site, "render_site", refuse)
+
+
+def _alone(repo: Repository, inputs, tmp_path: Path) -> str:
+    return generate(repo.root, *inputs, cache=tmp_path / "alone").digest
+
+
+def _sites(repo: Repository) -> list[str]:
+    return sorted(p.name for p in (repo.root / SITES).iterdir())
+
+
+def test_the_site_rendered_while_the_publish_signs_is_taken_and_is_the_site_generated_alone(
+    tmp_path: Path, monkeypatch, inputs
+):
+    repo, files = _repo(tmp_path)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        _unrendered(monkeypatch)
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    monkeypatch.undo()
+    assert site.packages == 6
+    assert _sites(repo) == [os.readlink(repo.root / "web").removeprefix(f"{SITES}/")]  # no leftover
+    assert _alone(repo, inputs, tmp_path) == site.digest
+
+
+def test_a_child_that_rendered_another_view_is_not_taken(tmp_path: Path, inputs):
+    repo, files = _repo(tmp_path)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files[:3], written=ahead.start)
+        repo.publish(files[3:])  # another publish commits before the generation: another view
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    assert site.packages == 6  # the view verified, not the child's three
+    assert len(_sites(repo)) == 1  # the child's directory is removed
+    assert _alone(repo, inputs, tmp_path) == site.digest
+
+
+@pytest.mark.parametrize("how", ["fails", "killed"])
+def test_a_child_that_fails_or_is_killed_is_not_taken(tmp_path: Path, monkeypatch, inputs, how):
+    repo, files = _repo(tmp_path)
+    if how == "fails":  # the child's last step fails after it rendered (the child inherits this)
+
+        def full(*_args):
+            raise OSError("no space left on device")
+
+        monkeypatch.setattr(pkgrepo.web.ahead, "written", full)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is not None
+        if how == "killed":
+            os.kill(ahead._child[0], signal.SIGKILL)
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+        assert ahead._child is None
+    assert site.packages == 6
+    assert len(_sites(repo)) == 1
+    assert _alone(repo, inputs, tmp_path) == site.digest
+
+
+def test_a_publish_that_fails_after_the_fork_leaves_no_child_and_the_old_site(tmp_path: Path, inputs):
+    repo, files = _repo(tmp_path)
+    generate(repo.root, *inputs, cache=tmp_path / "cache")
+    before = os.readlink(repo.root / "web")
+    children: list[int] = []
+
+    def start_then_fail(preview):
+        ahead.start(preview)
+        children.append(ahead._child[0])
+        raise OSError("disk full")  # the publish fails while the child renders
+
+    with pytest.raises(OSError), Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        repo.publish(files, written=start_then_fail)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(children[0], os.WNOHANG)  # reaped by the context's exit
+    assert os.readlink(repo.root / "web") == before
+    generate(repo.root, *inputs, cache=tmp_path / "cache")  # the same repository: the same site
+    assert _sites(repo) == [before.removeprefix(f"{SITES}/")]  # and the child's directory is removed
+
+
+def test_pkgrepo_publish_renders_ahead_and_leaves_no_process(tmp_path: Path, inputs):
+    """The CLI path: `pkgrepo publish` forks the child, and no child outlives the command (its
+    command line is the publish's: it names the repository)."""
+    repo, files = _repo(tmp_path)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cli-cache")}
+    keys = ["--keys", str(tmp_path / "keys")]
+    proc = run_cli("publish", "--repo", str(repo.root), *keys, *map(str, files), env=env, check=True)
+    assert f"site {repo.root / 'web'}/index.html" in proc.stdout
+    left = subprocess.run(["pgrep", "-f", str(repo.root)], capture_output=True, text=True)
+    assert left.stdout == ""
+    assert len(_sites(repo)) == 1
+    assert generate(repo.root, *inputs, cache=tmp_path / "cli-cache" / "web").digest == _alone(
+        repo, inputs, tmp_path
+    )
+
+
+SCRIPT = """
+import sys, time
+from pathlib import Path
+import pkgrepo.web.ahead
+from pkgrepo.repo.repository import Repository
+from pkgrepo.web.ahead import Ahead
+pkgrepo.web.ahead.render_site = lambda *a, **k: time.sleep(120)  # the child hangs, as on a FIFO
+repo = Repository.at(Path(sys.argv[1]), Path(sys.argv[2]))
+with Ahead(repo.root, [], [], cache=Path(sys.argv[3])) as ahead:
+    repo.publish([Path(p) for p in sys.argv[4:]], written=ahead.start)
+    print(ahead._child[0], flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_publish_killed_with_9_leaves_no_child(tmp_path: Path):
+    """The kernel kills the child with its parent: a hung child does not outlive a killed
+    publish (nor hold its repository's lock)."""
+    repo, files = _repo(tmp_path, count=2)
+    argv = [sys.executable, "-c", SCRIPT, str(repo.root), str(tmp_path / "keys"), str(tmp_path / "c")]
+    parent = subprocess.Popen([*argv, *map(str, files)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # alive, rendering
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")
