@@ -119,10 +119,9 @@ def _previous(repo: Path, cache: Path) -> _Previous:
     return _Previous(repo / SITES / name, record)
 
 
-def _remember(cache: Path, name: str, files: dict[str, bytes], keys: dict[str, str]) -> None:
+def _remember(cache: Path, name: str, record: dict[str, list[str]]) -> None:
     """Record the pages of site `name` for the next generation; a cache that cannot be
     written only makes the next generation render every page."""
-    record = {p: [k, hashlib.sha256(files[p]).hexdigest()] for p, k in sorted(keys.items())}
     records = _records(cache)
     with contextlib.suppress(OSError):
         records.mkdir(parents=True, exist_ok=True)
@@ -178,12 +177,12 @@ def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, 
             os.close(fd)
 
 
-def _digest(files: dict[str, bytes]) -> str:
-    h = hashlib.sha256()
-    for path, data in sorted(files.items()):
-        h.update(f"{path}\0{len(data)}\0".encode())
-        h.update(data)
-    return h.hexdigest()
+def _digested(files: dict[str, bytes], keys: dict[str, str]) -> tuple[str, dict[str, list[str]]]:
+    """The site's digest (of each file's path and sha256), and what the cache remembers of it:
+    each keyed page's key and sha256 (each file hashed once for both)."""
+    hashes = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
+    digest = hashlib.sha256("".join(f"{p}\0{h}\n" for p, h in hashes.items()).encode()).hexdigest()
+    return digest, {p: [k, hashes[p]] for p, k in sorted(keys.items())}
 
 
 def _remove(path: Path) -> None:
@@ -240,10 +239,10 @@ def written(repo: Path, files: dict[str, bytes], links: dict[str, tuple[Path, in
 
 @dataclass
 class Rendered:
-    """A site rendered from a verified view: its files, each page's key, its digest."""
+    """A site rendered from a verified view: its files, what the cache records of them, its digest."""
 
     files: dict[str, bytes]
-    keys: dict[str, str]
+    record: dict[str, list[str]]  # page -> its key and sha256 (`_record`)
     digest: str
     links: dict[str, tuple[Path, int]]  # pages taken from the previous site: hard-linked
     packages: int
@@ -263,7 +262,8 @@ def render_site(
     catalogue = gather(verified, advisories, statements, cache / "files", heads)
     previous = _previous(repo, cache)
     files, keys = render(catalogue, verified, previous.reuse)
-    return Rendered(files, keys, _digest(files), previous.links, len(catalogue.packages))
+    digest, record = _digested(files, keys)
+    return Rendered(files, record, digest, previous.links, len(catalogue.packages))
 
 
 def _install(repo: Path, rendered: Rendered) -> str:
@@ -329,6 +329,6 @@ def generate(
             heads = vouched.heads if vouched is not None else None
             rendered = render_site(repo, verified, advisories, statements, cache, heads)
         name = _install(repo, rendered)
-        _remember(cache, name, rendered.files, rendered.keys)
+        _remember(cache, name, rendered.record)
     pages = sum(p.endswith(".html") for p in rendered.files)
     return Site(repo / LINK, rendered.digest, pages, rendered.packages, len(rendered.links))
