@@ -159,7 +159,13 @@ def test_evidence_links_are_signed_targets(site: dict):
         assert f'href="../../targets/packages/{digest_name}"' in page
     assert "verified: signed by key" in page and "urn:pkgrepo:builder:bubblewrap" in page
     assert "so:libz.so.1" in page and 'href="musl.html"' in page and 'href="evil-desc.html"' in page
-    assert "sha256" in page and "usr/lib/libz.so.1" in page
+    assert "sha256" in page and "usr/lib/libz.so.1" not in page  # the file list is a page of its own
+    target = next((repo / "targets" / "packages").glob(f"*.{ZLIB}")).name  # SHA256.FILENAME
+    filename = target.split(".", 1)[1]
+    assert f'href="../f/{filename}.html">The list of files</a>' in page
+    listed = (web(repo) / "f" / f"{filename}.html").read_text()
+    assert "<code>/usr/lib/libz.so.1 &rarr; libz.so.1." in listed and 'href="../p/zlib.html#v-' in listed
+    assert f'href="../../targets/packages/{target}"' in listed
 
 
 def test_advisory_statuses_with_vex_justification(site: dict):
@@ -378,9 +384,8 @@ def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: 
 
 
 def test_a_cache_record_not_a_regular_file_is_not_read(site: dict, tmp_path: Path):
-    """A learnt record or a cached file list that is a FIFO or a link (to a FIFO, to /dev/zero,
-    to another package's list) is neither waited on nor followed: the package is learnt and
-    read again, and the site equals a full generation."""
+    """A learnt record that is a FIFO or a link (to a FIFO, to /dev/zero) is neither waited on
+    nor followed: the package is learnt again, and the site equals a full generation."""
     copy = tmp_path / "copy"
     shutil.copytree(site["repo"], copy, symlinks=True)
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
@@ -394,20 +399,6 @@ def test_a_cache_record_not_a_regular_file_is_not_read(site: dict, tmp_path: Pat
             os.mkfifo(record)
         else:
             record.symlink_to(fifo if i % 3 == 1 else "/dev/zero")
-    # a cached file list that is a link to another package's list is not followed (it would
-    # show that package's files), and one that is a FIFO is not waited on
-    lists = sorted((tmp_path / "cache" / "web" / "files").glob("*.json"))
-    assert len(lists) > 1
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    for i, other in enumerate([*lists[1:], lists[0]]):
-        (elsewhere / f"{i}.json").write_bytes(other.read_bytes())
-    for i, listed in enumerate(lists):
-        listed.unlink()
-        if i == 0:
-            os.mkfifo(listed)
-        else:
-            listed.symlink_to(elsewhere / f"{i}.json")
     (copy / "web").unlink()
     done = run_cli("repo", "web", str(copy), *site["where"], env=env, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -752,6 +743,7 @@ def test_python3_page_in_the_browser(site: dict, browser, tmp_path: Path):
         linked = {a.text for a in browser.find_elements(By.CSS_SELECTOR, "ul.deps a")}
         assert {"musl", "zlib"} <= linked and len(linked) >= 5, linked  # its so: dependencies
         browser.find_element(By.PARTIAL_LINK_TEXT, "SBOM (SPDX")
+        files = browser.find_element(By.LINK_TEXT, "The list of files").get_attribute("href")
         # the CVEs its patches fix link to the advisories that alias them
         fixed = {a.text: a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "main li a")}
         assert fixed.get("CVE-2024-0450", "").endswith("/web/a/DEBIAN-CVE-2024-0450.html"), fixed
@@ -761,5 +753,8 @@ def test_python3_page_in_the_browser(site: dict, browser, tmp_path: Path):
                 assert r.status == 200
         assert "verified: signed by key" in browser.find_element(By.CSS_SELECTOR, "p.provenance").text
         browser.save_screenshot(str(shots_dir() / "python3.png"))
+        browser.get(files)  # its own page: thousands of rows
+        rows = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.files td:first-child")]
+        assert "/usr/bin/python3.11" in rows and len(rows) > 1000, len(rows)
     finally:
         assert server.stop() in (0, -15)

@@ -18,14 +18,13 @@ from tuf.api.metadata import TargetFile
 
 from pkgrepo.attest.advisories import Advisory, Affected, Range
 from pkgrepo.attest.scan import Finding
-from pkgrepo.package.meta import PackageInfo
+from pkgrepo.package.meta import FileEntry, PackageInfo
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.web.catalogue import (
     AdvisoryPage,
     Catalogue,
     Dependency,
     ImagePage,
-    Listed,
     Package,
     Patch,
     Provenanced,
@@ -89,11 +88,15 @@ def version(
         build_date=1_700_000_000,
     )
     files = [
-        Listed(hostile("file path", latest), "file", 3_000_000, None),
-        Listed(hostile("directory path", latest), "dir", 0, None),
-        Listed(hostile("symlink path", latest), "symlink", 0, hostile("symlink target", latest)),
-        Listed(hostile("hard link path", latest), "hardlink", 0, hostile("hard link target", latest)),
-        Listed(hostile("file path holding a NUL", latest) + "\0", "file", 1, None),  # no tar holds one
+        FileEntry(hostile("file path", latest), "file", 0o644, 3_000_000),
+        FileEntry(hostile("directory path", latest), "dir", 0o755),
+        FileEntry(
+            hostile("symlink path", latest), "symlink", 0o777, target=hostile("symlink target", latest)
+        ),
+        FileEntry(
+            hostile("hard link path", latest), "hardlink", 0o644, target=hostile("hard link target", latest)
+        ),
+        FileEntry(hostile("file path holding a NUL", latest) + "\0", "file", 0o644, 1),  # no tar holds one
     ]
     prov = Provenanced(
         hostile("provenance state"),
@@ -304,4 +307,4 @@ def test_the_same_catalogue_renders_to_the_same_bytes():
     runs = [render(*catalogue()) for _ in range(2)]
     assert runs[0] == runs[1]
     files, keys = runs[0]
-    assert sorted(keys) == sorted(p for p in files if p.startswith(("p/", "a/", "i/")))
+    assert sorted(keys) == sorted(p for p in files if p.startswith(("p/", "f/", "a/", "i/")))

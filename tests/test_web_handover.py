@@ -176,7 +176,7 @@ def test_every_version_of_a_package_is_required_by_its_name(tmp_path: Path):
         make_package(pool, "app", "2.0", depends=("p0",)),
     ]
     repo.publish(files)
-    catalogue = gather(verify(repo.root), [], [], tmp_path / "cache" / "files")
+    catalogue = gather(verify(repo.root), [], [], tmp_path / "cache")
     assert {p.name: p.required_by for p in catalogue.packages} == {"app": [], "p0": ["app"]}
 
 

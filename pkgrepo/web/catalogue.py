@@ -11,16 +11,14 @@ repository renders to the same bytes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pkgrepo.attest import dsse
 from pkgrepo.attest.advisories import Advisory
@@ -30,44 +28,19 @@ from pkgrepo.attest.scan import Finding
 from pkgrepo.attest.versionkey import version_key
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
-from pkgrepo.package.meta import FILE_TYPES, FileEntry, PackageInfo
+from pkgrepo.package.meta import FileEntry, PackageInfo
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.resolve.deps import meets, parse_dep, parse_provide
-from pkgrepo.safeio import read_regular, untrusted_json
+from pkgrepo.safeio import untrusted_json
 from pkgrepo.web import learnt
 from pkgrepo.web.images import PREFIX, read_record
 from pkgrepo.web.matching import AdvisoryIndex, Status, component
 from pkgrepo.web.verified import Verified
 
-FILE_LIST_BYTES = 256 * 2**20  # a cached file list: CPython's 9,000 files are under 1 MiB
 EVIDENCE = {"spdx": ".spdx.json", "cdx": ".cdx.json", "provenance": ".intoto.json"}
 
 
 Heads = Mapping[str, tuple[PackageInfo, list[FileEntry]]]  # sha256 -> a package's metadata, manifest
-
-
-class Listed(NamedTuple):
-    """One line of a package's file list, as the page shows it."""
-
-    path: str
-    type: str
-    size: int
-    target: str | None
-
-
-def _listed(data: bytes) -> list[Listed]:
-    """A cached file list; ValueError when it is not one."""
-    rows = untrusted_json(data)
-    out = [Listed(*row) for row in rows]
-    if not all(
-        isinstance(x.path, str)
-        and x.type in FILE_TYPES
-        and isinstance(x.size, int)
-        and isinstance(x.target, str | None)
-        for x in out
-    ):
-        raise ValueError("not a file list")
-    return out
 
 
 @dataclass(frozen=True)
@@ -109,15 +82,15 @@ class Dependency:
 @dataclass
 class Version:
     entry: IndexEntry
-    read_files: Callable[[], list[Listed]] = field(repr=False)
+    read_files: Callable[[], list[FileEntry]] = field(repr=False)
     evidence: dict[str, str]  # kind -> target path
     provenance: Provenanced
     depends: list[Dependency] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     @functools.cached_property
-    def files(self) -> list[Listed]:
-        """The package's file list, read when a page is rendered (a page reused is not)."""
+    def files(self) -> list[FileEntry]:
+        """The package's file list, read when its page is rendered (a page reused is not)."""
         return self.read_files()
 
     @property
@@ -167,22 +140,15 @@ def slug(text: str) -> str:
     return safe if safe[:1].isalnum() else f"x{safe}"
 
 
-def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None, heads: Heads) -> list[Listed]:
+def _manifest(verified: Verified, entry: IndexEntry, heads: Heads) -> list[FileEntry]:
     """The file list of a signed package: handed over by the publish that read it (`heads`, by
-    the sha256 of the bytes read), or from the cache of manifests read from verified bytes.
-
-    The cache (`$PKGREPO_CACHE/web/files/SHA256.json`, the user's own, like the build
-    cache) is keyed by the sha256 the metadata signs, so a package is read once, not at
-    every publish: only packages new since the last generation are hashed and opened."""
+    the sha256 of the bytes read), or read from the package's bytes, checked against the
+    signed sha256 first. Only the file-list page of a package new to the site asks for it (a
+    page whose package is unchanged is taken from the previous site), so a package is read
+    once, not at every publish."""
     from pkgrepo.package.archive import read_head
 
-    hit = cache / f"{entry.sha256}.json" if cache else None
     head = heads.get(entry.sha256)
-    if hit is not None and head is None:
-        try:  # not followed if a link, never blocking on a FIFO, bounded
-            return _listed(read_regular(hit, "cached file list", FILE_LIST_BYTES))
-        except (OSError, BadInput, ValueError, TypeError):
-            pass  # missing or not one: read from the package below
     path = verified.local(entry.path)
     if head is None:
         data = verified.read(entry.path)  # the bytes are the signed ones (whole file hashed) ...
@@ -193,14 +159,7 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None, heads: 
     info, manifest = head
     if info != entry.info:
         raise BadInput(f"{path}: its .PKGINFO differs from the signed index entry for {entry.path}")
-    listed = [Listed(e.path, e.type, e.size, e.target) for e in manifest]
-    if hit is not None:
-        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
-            hit.parent.mkdir(parents=True, exist_ok=True)
-            tmp = hit.with_name(f".{hit.name}.{os.getpid()}")
-            tmp.write_bytes(json.dumps([list(x) for x in listed], separators=(",", ":")).encode())
-            os.replace(tmp, hit)
-    return listed
+    return manifest
 
 
 def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
@@ -332,8 +291,8 @@ def gather(
     cache: Path | None = None,
     heads: Heads | None = None,
 ) -> Catalogue:
-    """The catalogue of a verified repository (`cache`: where file lists and what was learnt of
-    each package are kept: `files/`, `learnt/`; `heads`: package heads a publish read, by the
+    """The catalogue of a verified repository (`cache`: the user's web cache, where what was
+    learnt of each package is kept in `learnt/`; `heads`: package heads a publish read, by the
     sha256 of their bytes)."""
     index = AdvisoryIndex(sorted(advisories, key=lambda a: a.id), vex)
     keys = {}
@@ -341,7 +300,7 @@ def gather(
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
         if m:
             keys[m.group(1)] = t
-    memory = learnt.Memory(cache.parent / "learnt" if cache else None)
+    memory = learnt.Memory(cache / "learnt" if cache else None)
     published = sorted((t, verified.targets[t].hashes.get("sha256", "")) for t in keys.values())
     inputs = f"{index.digest} {published}"
     remembered: dict[str, tuple[str, learnt.Learnt | None]] = {}  # entry path -> (key, record)
@@ -365,7 +324,7 @@ def gather(
         remembered[e.path] = (learnt_name, known)
         if prov is None:
             prov = _provenance(verified, e, evidence.get("provenance"), public_key)
-        read = functools.partial(_manifest, verified, e, cache, heads or {})
+        read = functools.partial(_manifest, verified, e, heads or {})
         by_name[e.name].append(Version(e, read, evidence, prov))
     # who could meet a dependency named N: the packages named N and those providing N
     candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)

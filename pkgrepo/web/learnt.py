@@ -4,7 +4,7 @@ Gathering a package's page values costs a provenance signature check and an advi
 both depend only on the package's signed index entry, its signed provenance, the provenance
 keys the repository publishes, the advisories and VEX statements, and the code that reads
 them. A publish adds a package or two to a repository of many, so the results are kept in the
-user's cache (`$PKGREPO_CACHE/web/learnt/KEY.json`, like the file lists) under the digest of
+user's cache (`$PKGREPO_CACHE/web/learnt/KEY.json`) under the digest of
 all of those, and every unchanged package is taken from there. A record that does not read
 back as one is learnt again; a change to any input gives another key, never a stale answer.
 """

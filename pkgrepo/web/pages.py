@@ -89,6 +89,7 @@ class Site:
     target: Callable[[str], str]  # a signed target's path relative to the repository
     names: set[str]  # the packages that have a page
     advisory_page: Callable[[str], str | None]  # an advisory's slug by its id or any alias
+    files_page: Callable[[str], str]  # the file-list page of a package by its target path
 
 
 CSP = (
@@ -225,11 +226,28 @@ def _files(v: Version) -> str:
     files = v.files
     paths = escaped([f.path for f in files])
     rows = [
-        f"<tr><td><code>/{path}{'/' if kind == 'dir' else ''}{' &rarr; ' + e(target) if target else ''}</code></td>"
-        f"<td>{size(n) if kind == 'file' else ''}</td></tr>\n"
-        for path, (_, kind, n, target) in zip(paths, files, strict=True)
+        f"<tr><td><code>/{path}{'/' if f.type == 'dir' else ''}{' &rarr; ' + e(f.target) if f.target else ''}</code></td>"
+        f"<td>{size(f.size) if f.type == 'file' else ''}</td></tr>\n"
+        for path, f in zip(paths, files, strict=True)
     ]
     return "".join(rows)
+
+
+def files(site: Site, v: Version, up: str, top: str) -> str:
+    """The file-list page of one package file (its own page, as Debian's are: it changes only
+    with the package, where the package's page changes with what requires it)."""
+    info = v.entry.info
+    title = f"{e(info.name)} {e(info.full_version)}"
+    listed = v.files
+    main = (
+        f"<h1>{title}: files</h1>\n"
+        f'<p class="lead">{len(listed)} files of <a href="{up}p/{e(info.name)}.html#v-{e(slug(info.full_version))}">'
+        f'{title}</a>, as <a href="{top}{e(site.target(v.entry.path))}">{e(info.filename)}</a> holds them.</p>\n'
+        '<table class="files">\n'
+        '<thead><tr><th scope="col">Path</th><th scope="col">Size</th></tr></thead>\n<tbody>\n'
+        f"{_files(v)}</tbody>\n</table>\n"
+    )
+    return _page(up, f"{title} files", main)
 
 
 def _version(site: Site, pkg: Package, v: Version, first: bool, up: str, top: str) -> list[str]:
@@ -319,10 +337,8 @@ def _version(site: Site, pkg: Package, v: Version, first: bool, up: str, top: st
     out += [
         "<h3>Advisories</h3>\n",
         _findings(site, v.findings, up),
-        f'\n<details>\n<summary>{len(v.files)} files</summary>\n<table class="files">\n'
-        '<thead><tr><th scope="col">Path</th><th scope="col">Size</th></tr></thead>\n<tbody>\n',
-        _files(v),
-        "</tbody>\n</table>\n</details>\n</article>\n",
+        f'\n<h3>Files</h3>\n<p><a href="{up}{e(site.files_page(v.entry.path))}">The list of files</a> '
+        "it installs.</p>\n</article>\n",
     ]
     return out
 

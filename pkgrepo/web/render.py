@@ -47,8 +47,8 @@ def render(
     """Every file of the site, by path relative to the site's directory, and each page's key.
 
     A page's key is a digest of everything its bytes depend on: the code that writes it
-    (`_code`), and the page's values, with a package's file list stood for by the signed
-    sha256 of the package it was read from, and each linked target by its signed sha256. When
+    (`_code`), and the page's values, with a file list (a page of its own) stood for by the
+    signed sha256 of the package it is read from, and each linked target by its signed sha256. When
     `reuse(path, key)` returns bytes (a page of an earlier site made from the same key), they
     are used instead of rendering: the same bytes a full render gives."""
 
@@ -59,7 +59,15 @@ def render(
     # an advisory's page by its id or any alias (a patch names the CVE a Debian advisory aliases)
     slugs = {n: a.slug for a in reversed(cat.advisories) for n in sorted(a.advisory.names())}
     slugs.update((a.advisory.id, a.slug) for a in cat.advisories)
-    site = pages.Site(verified.target_path, names, slugs.get)
+    taken: set[str] = set()
+    file_pages: dict[str, str] = {}  # target path -> its file-list page: f/FILENAME.html, unique
+    for v in (v for p in cat.packages for v in p.versions):
+        name = v.entry.info.filename
+        while f"f/{name}.html" in taken:  # only a hostile index names a file twice
+            name += "_"
+        file_pages[v.entry.path] = f"f/{name}.html"
+        taken.add(file_pages[v.entry.path])
+    site = pages.Site(verified.target_path, names, slugs.get, file_pages.__getitem__)
     out: dict[str, bytes] = {}
     keys: dict[str, str] = {}
     code = hashlib.sha256(_code())
@@ -82,7 +90,10 @@ def render(
     # the index shows every package: written each time
     page("index.html", "index", None, lambda up, top: pages.index(cat, verified.timestamp_version))
     for pkg in cat.packages:
-        # v.files is read from the package whose sha256 v.entry holds: that stands for it
+        for v in pkg.versions:  # the file list is read from the package of this sha256
+            info = v.entry.info
+            inputs = (v.entry.path, v.entry.sha256, info.name, info.full_version, info.filename)
+            page(file_pages[v.entry.path], "files", inputs, functools.partial(pages.files, site, v))
         versions = [
             (
                 v.entry,
@@ -93,6 +104,7 @@ def render(
                 v.findings,
                 [(f.advisory, slugs.get(f.advisory)) for f in v.findings],
                 [(f, slugs.get(f)) for f in v.fixes],
+                file_pages[v.entry.path],
             )
             for v in pkg.versions
         ]

@@ -11,8 +11,7 @@ repository's lock, so it never reads metadata a concurrent publish is writing,
 and the same repository always gives the same directory name and bytes.
 
 Generation is incremental: each page has a key, the digest of everything its bytes depend
-on (`render`), and the user's cache (`$PKGREPO_CACHE/web/sites/NAME.json`, beside the
-file lists) records for each site written the key and sha256 of each of its pages. A page
+on (`render`), and the user's cache (`$PKGREPO_CACHE/web/sites/NAME.json`) records for each site written the key and sha256 of each of its pages. A page
 whose key is unchanged since the current site is taken from that site, read without
 following links and checked against the recorded sha256, and hard-linked into the new
 one; any other page is rendered. The bytes are those of a full generation (tested): the
@@ -259,7 +258,7 @@ def render_site(
 ) -> Rendered:
     """The site of `verified` (`cache`: the user's `web` cache; `heads`: package heads a
     publish read, by the sha256 of their bytes)."""
-    catalogue = gather(verified, advisories, statements, cache / "files", heads)
+    catalogue = gather(verified, advisories, statements, cache, heads)
     previous = _previous(repo, cache)
     files, keys = render(catalogue, verified, previous.reuse)
     digest, record = _digested(files, keys)
@@ -310,7 +309,8 @@ def generate(
     ahead: Ahead | None = None,
 ) -> Site:
     """Verify the repository at `repo`, render its catalogue and make it the served site.
-    `cache`: where package file lists and page records are kept (default `$PKGREPO_CACHE/web`);
+    `cache`: where what was learnt of packages and the page records are kept (default
+    `$PKGREPO_CACHE/web`);
     `vouched`: what the publish just before read and signed (`PublishReport.vouched`), used
     where the repository's files are still those bytes; `ahead`: the site rendered while that
     publish signed, taken when it was rendered from the view verified here."""

@@ -5,7 +5,7 @@ Every publish regenerates the site, and the site loads the VEX documents, which
 jsonschema, whose format checkers compile an RFC 3987 grammar at import: 1 to 4 s on
 this project's machines, against well under a second for the rest of `pkgrepo
 publish`. The statements of a directory that passed are therefore kept in the user's
-cache (`$PKGREPO_CACHE/web/vex/KEY.json`, beside the package file lists), KEY the
+cache (`$PKGREPO_CACHE/web/vex/KEY.json`), KEY the
 digest of every document's name and bytes, the schema and the code that checks them:
 the same documents are checked once, and any change to one of them, to the schema or
 to the checking code checks them again.
