@@ -1,21 +1,22 @@
 """The site rendered ahead: on another core, while the publish signs its metadata.
 
-A publish spends most of its time waiting for the disk: every package, evidence file, hash
-bin and role it writes is synced before anything names it, and the hash bins alone are a
-third of it. The catalogue after the publish is a function of the view the publish is about
-to sign, so `pkgrepo publish` renders it meanwhile: once every target file is written (the
-publish's `written` hook, before the first bin is signed), a child process forks, verifies
-the repository as it is on disk, adds the targets the publish is signing (`Preview`), and
-gathers, renders and writes the site into a temporary directory of `REPO/.sites`.
+A publish writes and syncs every package and evidence file, then signs and syncs every hash
+bin it changed, targets, snapshot and timestamp. The catalogue after it is a function of the
+view it is about to sign, so `pkgrepo publish` renders it meanwhile on the machine's other
+core: once every target file is written (the publish's `written` hook, before the first bin is
+signed), a child process forks, reads the hash bins as they are on disk (`_listed`, unchecked),
+adds the targets the publish is signing (`Preview`), and gathers, renders and writes the site
+into a temporary directory of `REPO/.sites`.
 
-Nothing the child did is trusted for what it shows. After the commit, `generate` verifies the
+Nothing the child read is trusted for what it shows. After the commit, `generate` verifies the
 signed metadata as always and takes the child's site only when the view it verified (every
-target with its signed length and hashes, the timestamp's version: the index is a target)
-is the one the child rendered from; then the child ran the same code on the same view, so
-its site is the bytes `generate` would render (tested: the benchmark and the tests compare
-them with a site generated alone). Any other outcome (a view that differs, a child that
-failed, was killed or is still running when asked) and the child is stopped, its directory
-left for `_install` to remove, and the site rendered in the usual way.
+target with its signed length and hashes, the timestamp's version: the index is a target) is
+the one the child rendered from: then the child ran the same code on the same view and the
+same target bytes (read through that view, each checked against its signed sha256), so its
+site is the bytes `generate` would render (the tests and the benchmark compare it with a site
+generated alone). Otherwise (a view that differs, a child that failed or was killed) the
+child's directory is left for `_install` to remove, and the site is rendered in the usual way.
+On one core the child only competes with the publish; the site is the same either way.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
+from tuf.api.metadata import TargetFile
+
 from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.vex import Statement
 from pkgrepo.repo.index import INDEX, parse_index
 from pkgrepo.repo.repository import Preview
+from pkgrepo.safeio import read_regular, untrusted_json
 from pkgrepo.web.site import Rendered, render_site, written
-from pkgrepo.web.verified import Verified, verify
+from pkgrepo.web.verified import Verified
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -55,6 +59,24 @@ def _die_with(parent: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
         os._exit(1)
+
+
+def _listed(repo: Path) -> dict[str, TargetFile]:
+    """Every target the hash bins on disk list, as they are now (before the commit or after),
+    read without checking a signature: nothing here is shown unless the view the parent
+    verifies is this one with the publish's targets added. Hostile files are refused as
+    `verify` refuses them (never followed, never waited on, bounded), which ends the child."""
+    meta = repo / "metadata"
+
+    def signed(name: str) -> dict:
+        return untrusted_json(read_regular(meta / name, "repository metadata", follow=True))["signed"]
+
+    snapshot = signed(f"{signed('timestamp.json')['meta']['snapshot.json']['version']}.snapshot.json")
+    listed = {}
+    for name, info in snapshot["meta"].items():
+        if name != "targets.json":
+            listed.update(signed(f"{info['version']}.{name}")["targets"])
+    return {t: TargetFile.from_dict(dict(info), t) for t, info in listed.items()}
 
 
 class Ahead:
@@ -109,11 +131,11 @@ class Ahead:
 
     def _render(self, preview: Preview) -> tuple[str, Rendered]:
         """In the child: the site of the repository on disk with the preview's targets added."""
-        on_disk = verify(self.repo, self.cache / "bins.json")
-        view = Verified(self.repo, {**on_disk.targets, **preview.targets}, [], preview.timestamp_version)
+        view = Verified(self.repo, {**_listed(self.repo), **preview.targets}, [], preview.timestamp_version)
         view = replace(view, entries=parse_index(view.read(INDEX)))
         rendered = render_site(self.repo, view, self.advisories, self.statements, self.cache, preview.heads)
         rendered.tmp = written(self.repo, rendered.files, rendered.links)
+        rendered.files = {}  # written: not sent back
         return view_digest(view), rendered
 
     def take(self, verified: Verified) -> Rendered | None:

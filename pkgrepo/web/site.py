@@ -37,6 +37,7 @@ from pkgrepo.attest.advisories import Advisory, load_advisories
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.repository import Vouched
+from pkgrepo.safeio import read_regular
 from pkgrepo.web.catalogue import Heads, gather
 from pkgrepo.web.learnt import last_used
 from pkgrepo.web.render import render
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 LINK = "web"
 SITES = ".sites"
+PAGE_BYTES = 256 * 2**20  # a page of the site: python3's file list is about 1 MiB
 KEPT_RECORDS = 64  # page records kept in the cache (one per site written, any repository)
 
 
@@ -176,12 +178,14 @@ def _write_tree(top: str, files: dict[str, bytes], links: dict[str, tuple[Path, 
             os.close(fd)
 
 
-def _digested(files: dict[str, bytes], keys: dict[str, str]) -> tuple[str, dict[str, list[str]]]:
-    """The site's digest (of each file's path and sha256), and what the cache remembers of it:
-    each keyed page's key and sha256 (each file hashed once for both)."""
+def _digested(
+    files: dict[str, bytes], keys: dict[str, str]
+) -> tuple[str, dict[str, str], dict[str, list[str]]]:
+    """The site's digest (of each file's path and sha256), each file's sha256, and what the
+    cache remembers of the site: each keyed page's key and sha256."""
     hashes = {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())}
     digest = hashlib.sha256("".join(f"{p}\0{h}\n" for p, h in hashes.items()).encode()).hexdigest()
-    return digest, {p: [k, hashes[p]] for p, k in sorted(keys.items())}
+    return digest, hashes, {p: [k, hashes[p]] for p, k in sorted(keys.items())}
 
 
 def _remove(path: Path) -> None:
@@ -191,26 +195,30 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _holds(directory: Path, files: dict[str, bytes]) -> bool:
-    """Does `directory` hold exactly `files` (a site written before, not one tampered with)?"""
+def _holds(directory: Path, hashes: dict[str, str]) -> bool:
+    """Does `directory` hold exactly the files of these sha256 (a site written before, not one
+    tampered with: a link or a FIFO in it is neither followed nor waited on)?"""
     found = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if not p.is_dir()}
-    if found != set(files):
+    if found != set(hashes):
         return False
-    return all(
-        not (directory / rel).is_symlink() and (directory / rel).read_bytes() == data
-        for rel, data in files.items()
-    )
+    try:
+        return all(
+            hashlib.sha256(read_regular(directory / rel, "site page", PAGE_BYTES)).hexdigest() == h
+            for rel, h in hashes.items()
+        )
+    except (OSError, BadInput):
+        return False
 
 
-def _name(sites: Path, files: dict[str, bytes], digest: str, current: str) -> tuple[str, bool]:
+def _name(sites: Path, hashes: dict[str, str], digest: str, current: str) -> tuple[str, bool]:
     """The digest names the site. A directory of that name is reused when it holds exactly
-    `files` (True: nothing to write), replaced when it is not the current site, and otherwise
+    the site's files (True: nothing to write), replaced when it is not the current site, and otherwise
     (the current site, tampered with) left to its readers while the site takes the next name."""
     for name in (digest[:32], *(f"{digest[:32]}-{i}" for i in range(1, 100))):
         path = sites / name
         if not path.exists() and not path.is_symlink():
             return name, False
-        if path.is_dir() and not path.is_symlink() and _holds(path, files):
+        if path.is_dir() and not path.is_symlink() and _holds(path, hashes):
             return name, True
         if name != current:
             return name, False
@@ -240,8 +248,9 @@ def written(repo: Path, files: dict[str, bytes], links: dict[str, tuple[Path, in
 class Rendered:
     """A site rendered from a verified view: its files, what the cache records of them, its digest."""
 
-    files: dict[str, bytes]
-    record: dict[str, list[str]]  # page -> its key and sha256 (`_record`)
+    files: dict[str, bytes]  # emptied once written into `tmp`
+    hashes: dict[str, str]  # each file's sha256
+    record: dict[str, list[str]]  # each keyed page's key and sha256
     digest: str
     links: dict[str, tuple[Path, int]]  # pages taken from the previous site: hard-linked
     packages: int
@@ -261,8 +270,8 @@ def render_site(
     catalogue = gather(verified, advisories, statements, cache, heads)
     previous = _previous(repo, cache)
     files, keys = render(catalogue, verified, previous.reuse)
-    digest, record = _digested(files, keys)
-    return Rendered(files, record, digest, previous.links, len(catalogue.packages))
+    digest, hashes, record = _digested(files, keys)
+    return Rendered(files, hashes, record, digest, previous.links, len(catalogue.packages))
 
 
 def _install(repo: Path, rendered: Rendered) -> str:
@@ -272,7 +281,7 @@ def _install(repo: Path, rendered: Rendered) -> str:
     sites = _sites(repo)
     previous = os.readlink(link) if link.is_symlink() else ""
     current = os.path.basename(previous) if previous.startswith(f"{SITES}/") else ""
-    name, held = _name(sites, rendered.files, rendered.digest, current)
+    name, held = _name(sites, rendered.hashes, rendered.digest, current)
     final = sites / name
     if not held:
         if final.exists() or final.is_symlink():
@@ -330,5 +339,5 @@ def generate(
             rendered = render_site(repo, verified, advisories, statements, cache, heads)
         name = _install(repo, rendered)
         _remember(cache, name, rendered.record)
-    pages = sum(p.endswith(".html") for p in rendered.files)
+    pages = sum(p.endswith(".html") for p in rendered.hashes)
     return Site(repo / LINK, rendered.digest, pages, rendered.packages, len(rendered.links))
