@@ -18,6 +18,7 @@ import pytest
 import pkgrepo.web.ahead
 import pkgrepo.web.site
 from pkgrepo.attest.advisories import data_dir
+from pkgrepo.errors import BadInput
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
 from pkgrepo.web.ahead import Ahead
@@ -174,3 +175,37 @@ def test_a_publish_killed_with_9_leaves_no_child(tmp_path: Path):
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the child outlived its killed parent")
+
+
+def test_a_fifo_among_the_bins_ends_the_child_and_is_refused_by_the_generation(tmp_path: Path, inputs):
+    """The child reads the bins on disk unchecked, but as `verify` reads them: a FIFO in place
+    of a bin the publish does not touch ends the child at once, and the generation refuses it."""
+    repo, files = _repo(tmp_path, count=1)
+    meta = repo.root / "metadata"
+    untouched = sorted(meta.glob("1.bins-*.json"))[-1]  # version 1: no publish signed it yet
+    untouched.unlink()
+    os.mkfifo(untouched)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is not None
+        child = ahead._child[0]
+        with pytest.raises(BadInput, match="not a regular file"):
+            generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped by the context's exit
+
+
+def test_a_fifo_in_a_site_directory_of_the_same_digest_is_not_waited_on(tmp_path: Path, inputs):
+    """The same repository generated again compares the directory its digest names with the
+    site's hashes: a page there replaced by a FIFO is not waited on, and the site is written
+    under the next name."""
+    repo, files = _repo(tmp_path, count=2)
+    repo.publish(files)
+    first = generate(repo.root, *inputs, cache=tmp_path / "cache")
+    current = (repo.root / "web").resolve()
+    page = current / "p" / "p0.html"
+    page.unlink()
+    os.mkfifo(page)
+    again = generate(repo.root, *inputs, cache=tmp_path / "other")  # a cache that reuses nothing
+    assert again.digest == first.digest
+    assert (repo.root / "web").resolve() != current and (repo.root / "web" / "p" / "p0.html").is_file()
