@@ -207,3 +207,27 @@ def test_the_site_is_world_readable_whatever_the_umask(tmp_path: Path):
     assert {m for p, m in modes.items() if (top / p).is_dir()} == {0o755}
     assert {m for p, m in modes.items() if not (top / p).is_dir()} == {0o644}
     assert "p/p0.html" in modes
+
+
+def test_bins_repo_init_wrote_alike_are_parsed_once_and_any_other_in_full(tmp_path: Path, monkeypatch):
+    """The version-1 bins `repo init` wrote are byte for byte alike (one key, one second): one
+    parse tells they all sign nothing. A version-1 bin with other bytes is not taken for one of
+    them: one signing a target with junk signatures is refused, after alike ones were passed."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    unpublished = sorted((repo.root / "metadata").glob("1.bins-*.json"))
+    parsed: list[bytes] = []
+    real = pkgrepo.web.verified._signs_nothing
+    monkeypatch.setattr(
+        pkgrepo.web.verified, "_signs_nothing", lambda data: parsed.append(data) or real(data)
+    )
+    verify(repo.root)
+    assert len(unpublished) > 200 and len(parsed) == len({p.read_bytes() for p in unpublished}) <= 2
+    victim = unpublished[-1]  # checked after the others were found to sign nothing
+    victim.write_bytes(
+        b'{"signatures":[{"keyid":"00","sig":"00"}],"signed":{"_type":"targets","version":1,'
+        b'"spec_version":"1.0.31","expires":"2030-01-01T00:00:00Z","targets":{"packages/forged":'
+        b'{"length":1,"hashes":{"sha256":"' + b"0" * 64 + b'"}}}}}'
+    )
+    with pytest.raises(BadInput, match=f"{victim}: bins-.. is not signed by the keys its delegator names"):
+        verify(repo.root)
