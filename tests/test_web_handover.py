@@ -7,6 +7,7 @@ is refused as the generation alone refuses it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -15,13 +16,15 @@ import pytest
 import pkgrepo.package.archive
 import pkgrepo.web.verified
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import PackageInfo, canonical_json
+from pkgrepo.repo.index import IndexEntry
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
 from pkgrepo.web import learnt
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.site import generate
 from pkgrepo.web.verified import verify
-from tests.helpers.archives import make_package
+from tests.helpers.archives import make_package, package_writer
 from tests.helpers.cli import run_cli
 
 
@@ -231,3 +234,81 @@ def test_bins_repo_init_wrote_alike_are_parsed_once_and_any_other_in_full(tmp_pa
     )
     with pytest.raises(BadInput, match=f"{victim}: bins-.. is not signed by the keys its delegator names"):
         verify(repo.root)
+
+
+def _parsed_lines(monkeypatch, refuse: bool = False) -> list[bytes]:
+    """The index lines parsed from here on (`refuse`: any parse fails)."""
+    parsed: list[bytes] = []
+    real = IndexEntry.from_line.__func__
+
+    def counting(cls, line: bytes) -> IndexEntry:
+        parsed.append(line)
+        if refuse:
+            raise AssertionError("an index line parsed again after the publish that wrote it")
+        return real(cls, line)
+
+    monkeypatch.setattr(IndexEntry, "from_line", classmethod(counting))
+    return parsed
+
+
+def test_the_index_a_publish_wrote_is_not_parsed_again(tmp_path: Path, monkeypatch):
+    """The entries publish wrote are handed over: the generation after it parses no index
+    line, and gives the entries (and the site) the index parsed alone gives."""
+    repo, files = _published(tmp_path, count=5)
+    report = repo.publish(files)
+    alone = verify(repo.root).entries
+    site = generate(repo.root, [], [], cache=tmp_path / "alone")
+    _parsed_lines(monkeypatch, refuse=True)
+    assert verify(repo.root, vouched=report.vouched).entries == alone
+    handed = generate(repo.root, [], [], cache=tmp_path / "handed", vouched=report.vouched)
+    assert handed.digest == site.digest and handed.packages == 5
+    with pytest.raises(AssertionError, match="parsed again"):  # alone, every line is parsed
+        verify(repo.root)
+
+
+def test_after_a_publish_only_the_lines_it_did_not_write_are_parsed(tmp_path: Path, monkeypatch):
+    repo, files = _published(tmp_path, count=3)
+    repo.publish(files[:2])
+    report = repo.publish(files[2:])
+    alone = verify(repo.root).entries
+    parsed = _parsed_lines(monkeypatch)
+    assert verify(repo.root, vouched=report.vouched).entries == alone
+    assert [json.loads(line)["name"] for line in parsed] == ["p0", "p1"]  # the publish before's
+
+
+def test_entries_of_an_index_no_longer_signed_are_not_taken(tmp_path: Path, monkeypatch):
+    """A later publish replaced a package (same name and version, other bytes): the hand-over
+    of the publish before it is not taken for the index signed now, which is parsed."""
+    repo, files = _published(tmp_path, count=2)
+    before = repo.publish(files)
+    other = make_package(tmp_path / "pool" / "other", "p0", files={"usr/share/p0/OTHER": "other\n"})
+    repo.publish([other], force=True)
+    alone = verify(repo.root).entries
+    parsed = _parsed_lines(monkeypatch)
+    entries = verify(repo.root, vouched=before.vouched).entries
+    assert entries == alone and len(parsed) == 2
+    assert {e.name: e.sha256 for e in entries}["p0"] == hashlib.sha256(other.read_bytes()).hexdigest()
+
+
+def test_an_entry_handed_over_is_the_one_its_line_reads_back(tmp_path: Path):
+    """A package's own metadata may hold an optional field empty (an upstream of "", written by
+    another tool); its index line leaves it out, so it reads back as its default (None): the
+    entry handed over is the one parsing its line gives, not the head as read."""
+    repo, _ = _published(tmp_path, count=0)
+    info = {**PackageInfo(name="u", version="1.0", origin="u").to_dict(), "upstream": "", "cpe": ""}
+    manifest = [
+        {
+            "path": "README",
+            "type": "file",
+            "mode": 0o644,
+            "size": 2,
+            "sha256": hashlib.sha256(b"u\n").hexdigest(),
+        }
+    ]
+    package = tmp_path / "u-1.0-r1.x86_64.pkg.tar.zst"
+    with package_writer(package, canonical_json(info), canonical_json(manifest)) as tar:
+        tar.add_file_from_memory("README", 2, b"u\n", permission=0o644)
+    report = repo.publish([package])
+    (alone,) = verify(repo.root).entries
+    assert alone.info.upstream is None and alone.info.cpe is None
+    assert verify(repo.root, vouched=report.vouched).entries == [alone]

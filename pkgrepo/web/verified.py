@@ -18,7 +18,9 @@ one with junk signatures would hide what it signed.
 
 After `pkgrepo publish`, the bins that publish signed are handed over (`Vouched`): a bin whose
 bytes on disk hash to one it wrote is taken as written, once one of them has been checked in
-full (a publish signs every bin with the same keys).
+full (a publish signs every bin with the same keys). So are the index entries it wrote: where
+the signed index is the one it wrote (its signed sha256, which the bytes read are checked
+against), the line of a path it wrote is that entry's, taken instead of parsed again.
 
 A publish changes a few hash bins of hundreds, so the bins verified before are remembered in
 the user's cache (`$PKGREPO_CACHE/web/bins.json`): under the digest of the bin's bytes, the
@@ -44,7 +46,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Time
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
-from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, parse_index
+from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, IndexLines, parse_index
 from pkgrepo.repo.repository import Vouched
 from pkgrepo.safeio import EVIDENCE_BYTES, read_regular, shown, untrusted_json
 
@@ -150,6 +152,20 @@ def _signs_nothing(data: bytes) -> bool:
         return False  # checked in full, which names what is wrong
 
 
+def _parse(index: bytes, handed: dict[str, IndexEntry]) -> list[IndexEntry]:
+    """`parse_index`, taking the entry `handed` holds for a line's path (the index is the one
+    the publish that handed them over wrote, so the line is that entry's)."""
+    lines = index.rstrip(b"\n").split(b"\n")
+    if not handed or lines[0] != HEADER:
+        return parse_index(index)
+    out = []
+    for line in lines[1:]:
+        path = IndexLines.PATH.search(line)
+        entry = handed.get(path.group(1).decode(errors="replace")) if path is not None else None
+        out.append(entry if entry is not None else IndexEntry.from_line(line))
+    return out
+
+
 class _Bins:
     """Bins verified before: token -> (version, targets as their JSON), read from `path`."""
 
@@ -195,7 +211,8 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
     `cache`: the file where bins verified before are remembered (none: every bin is checked);
     `vouched`: what the publish just before signed. A bin whose bytes hash to one it signed is
     taken as it signed it, once one of them verifies: one publish signs every bin with the
-    same keys, so one bin checked shows those are the keys targets delegates to."""
+    same keys, so one bin checked shows those are the keys targets delegates to. The entries
+    of the index it wrote are taken where the signed index is that one."""
     meta = repo / "metadata"
     root_path = meta / "1.root.json"
     root: Metadata[Root] = _load(root_path)
@@ -259,9 +276,13 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
         targets.update((t, tf) for t, tf in signed.items() if succinct.get_role_for_target(t) == role)
     bins.save()
     found = Verified(repo, targets, [], ts.signed.version)
-    index = found.read(INDEX) if INDEX in targets else HEADER + b"\n"
+    if INDEX not in targets:
+        index, handed = HEADER + b"\n", {}
+    else:  # the entries publish wrote, where the signed index is the one it wrote
+        index = found.read(INDEX)
+        handed = vouched.entries.get(targets[INDEX].hashes["sha256"], {}) if vouched is not None else {}
     try:
-        entries = parse_index(index)
+        entries = _parse(index, handed)
     except MetadataError as e:
         raise BadInput(f"{repo}: the signed index is not valid ({e})") from None
     return Verified(repo, targets, entries, ts.signed.version)
