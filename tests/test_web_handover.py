@@ -312,3 +312,20 @@ def test_an_entry_handed_over_is_the_one_its_line_reads_back(tmp_path: Path):
     (alone,) = verify(repo.root).entries
     assert alone.info.upstream is None and alone.info.cpe is None
     assert verify(repo.root, vouched=report.vouched).entries == [alone]
+
+
+@pytest.mark.parametrize("planted", ["fifo", "endless"])
+def test_a_bins_cache_that_is_no_file_is_not_read(tmp_path: Path, planted: str):
+    """The user's cache of verified bins replaced by a FIFO or a link to an endless device:
+    `pkgrepo repo web` checks every bin, as without it, and neither blocks nor reads forever."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    remembered = tmp_path / "cache" / "web" / "bins.json"
+    remembered.parent.mkdir(parents=True)
+    if planted == "fifo":
+        os.mkfifo(remembered)
+    else:
+        remembered.symlink_to("/dev/zero")
+    env = {"PKGREPO_KEYS": str(tmp_path / "keys"), "PKGREPO_CACHE": str(tmp_path / "cache")}
+    proc = run_cli("repo", "web", str(repo.root), env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr

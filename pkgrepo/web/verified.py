@@ -175,8 +175,9 @@ class _Bins:
         self.used: dict[str, tuple[int, dict[str, Any]]] = {}
         if path is None:
             return
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            for token, (version, targets) in untrusted_json(path.read_bytes()).items():
+        with contextlib.suppress(OSError, BadInput, ValueError, TypeError, AttributeError):
+            # not followed if a link, never blocking on a FIFO, bounded
+            for token, (version, targets) in untrusted_json(read_regular(path, "bins cache")).items():
                 if isinstance(version, int) and isinstance(targets, dict):
                     self.known[str(token)] = (version, targets)
 
