@@ -329,3 +329,40 @@ def test_a_bins_cache_that_is_no_file_is_not_read(tmp_path: Path, planted: str):
     env = {"PKGREPO_KEYS": str(tmp_path / "keys"), "PKGREPO_CACHE": str(tmp_path / "cache")}
     proc = run_cli("repo", "web", str(repo.root), env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_bin_put_in_another_bins_place_vouches_only_for_what_hashes_into_it(tmp_path: Path):
+    """An older version of one bin copied over another bin of the same version (both signed by
+    the bins key; snapshot records versions only) would sign the first bin's targets again at
+    their old hashes: the view takes from a bin only the targets that hash into it, checked in
+    full, from the cache of verified bins, and from a cache an earlier pkgrepo wrote (all a bin
+    signed, under the token of that time)."""
+    repo, _ = _published(tmp_path, count=0)
+    succinct = repo.role(repo.snapshot(), "targets").signed.delegations.succinct_roles
+
+    def role(name: str) -> str:
+        return succinct.get_role_for_target(f"packages/{name}-1.0-r1.x86_64.pkg.tar.zst")
+
+    names = [f"p{i}" for i in range(40)]
+    first, later = next((a, b) for a in names for b in names if role(a) < role(b))
+    pool = tmp_path / "pool"
+    repo.publish([make_package(pool, first)])
+    meta = repo.root / "metadata"
+    old = (meta / f"2.{role(first)}.json").read_bytes()
+    repo.publish([make_package(pool, later)])
+    now = make_package(pool / "again", first, files={"usr/share/again": "other bytes\n"})
+    repo.publish([now], force=True)
+    (meta / f"2.{role(later)}.json").write_bytes(old)  # signs `first` at its old hash
+    target = f"packages/{first}-1.0-r1.x86_64.pkg.tar.zst"
+    signed = hashlib.sha256(now.read_bytes()).hexdigest()
+    cache = tmp_path / "cache" / "bins.json"
+    for _ in range(2):  # checked in full, then taken from the cache
+        view = verify(repo.root, cache)
+        assert view.targets[target].hashes["sha256"] == signed
+        assert f"packages/{later}-1.0-r1.x86_64.pkg.tar.zst" not in view.targets
+    delegations = repo.role(repo.snapshot(), "targets").signed.delegations.to_dict()
+    delegator = hashlib.sha256(json.dumps(delegations, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(old).hexdigest()
+    earlier = hashlib.sha256(f"{delegator} {role(later)} {digest}".encode()).hexdigest()
+    cache.write_text(json.dumps({earlier: [2, json.loads(old)["signed"]["targets"]]}))
+    assert verify(repo.root, cache).targets[target].hashes["sha256"] == signed

@@ -24,7 +24,8 @@ against), the line of a path it wrote is that entry's, taken instead of parsed a
 
 A publish changes a few hash bins of hundreds, so the bins verified before are remembered in
 the user's cache (`$PKGREPO_CACHE/web/bins.json`): under the digest of the bin's bytes, the
-delegation (keys and threshold) targets makes to it and the role, the version and targets the check found.
+delegation (keys and threshold) targets makes to it and the role, the version and the targets
+the check found it vouches for (those that hash into it: not hashed again when taken).
 A bin whose three digests are remembered is not parsed or checked again; any other byte, or
 other delegating keys, and it is. Root, timestamp, snapshot and targets are checked every time.
 """
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import Metadata, Root, Snapshot, SuccinctRoles, TargetFile, Targets, Timestamp
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
@@ -84,7 +85,7 @@ class Verified:
         return data
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path | str) -> bytes:
     """A metadata file's bytes: a FIFO or device in a hostile directory is refused, not waited
     on, and so is more than `EVIDENCE_BYTES`. `read_regular`'s checks and errors, reading to
     the size `fstat` gives rather than into a buffer of the limit (64 MiB allocated and freed
@@ -119,7 +120,7 @@ def _read(path: Path) -> bytes:
     return b"".join(chunks)
 
 
-def _load(path: Path, data: bytes | None = None) -> Metadata:
+def _load(path: Path | str, data: bytes | None = None) -> Metadata:
     try:
         return Metadata.from_bytes(_read(path) if data is None else data)
     except BadInput:
@@ -132,7 +133,7 @@ def _load(path: Path, data: bytes | None = None) -> Metadata:
         raise BadInput(f"{path}: not TUF metadata ({str(e).splitlines()[0] if str(e) else e!r})") from None
 
 
-def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, version: int | None) -> None:
+def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path | str, version: int | None) -> None:
     try:
         delegator.verify_delegate(role, md.signed_bytes, md.signatures)
     except tuf_errors.UnsignedMetadataError:
@@ -141,6 +142,17 @@ def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, versi
         raise BadInput(f"{path}: holds {md.signed.type} metadata, expected {role}")
     if version is not None and md.signed.version != version:
         raise BadInput(f"{path}: version {md.signed.version}, the metadata above records {version}")
+
+
+# What the bins cache remembers of a bin: the targets it vouches for, those that hash into it
+# (its token names the role and the delegation; earlier caches, holding all a bin signed, miss).
+IN_RANGE = "in range"
+
+
+def _in_range(signed: dict[str, TargetFile], role: str, succinct: SuccinctRoles) -> dict[str, TargetFile]:
+    """What a bin vouches for of the targets it signs: only those that hash into it (the bytes of
+    one bin, signed by the same key, can be put in another's place)."""
+    return {t: tf for t, tf in signed.items() if succinct.get_role_for_target(t) == role}
 
 
 def _signs_nothing(data: bytes) -> bool:
@@ -250,7 +262,7 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
             continue
         if succinct is None or not succinct.is_delegated_role(role):
             raise BadInput(f"{snap_path}: lists {name}, which targets does not delegate")
-        path = meta / f"{info.version}.{name}"
+        path = f"{meta}/{info.version}.{name}"
         try:
             data = _read(path)
         except OSError as e:
@@ -258,11 +270,11 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
                 f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
             ) from None
         digest = hashlib.sha256(data).hexdigest()
-        token = hashlib.sha256(f"{delegator} {role} {digest}".encode()).hexdigest()
+        token = hashlib.sha256(f"{delegator} {role} {digest} {IN_RANGE}".encode()).hexdigest()
         signed = bins.targets(token, info.version)
         known = vouched.bins.get(digest) if vouched is not None and signer_checked else None
         if signed is None and known is not None and known[0] == info.version:
-            signed = dict(known[1])
+            signed = _in_range(known[1], role, succinct)
             bins.remember(token, info.version, signed)
         if signed is None and info.version == 1 and (digest in empty or _signs_nothing(data)):
             empty.add(digest)  # `repo init` writes its bins alike: one parse for them all
@@ -270,11 +282,10 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
         if signed is None:
             md = _load(path, data)
             _check(top.signed, role, md, path, info.version)
-            signed = dict(md.signed.targets)
+            signed = _in_range(md.signed.targets, role, succinct)
             bins.remember(token, info.version, signed)
             signer_checked = signer_checked or (vouched is not None and digest in vouched.bins)
-        # a bin vouches only for the targets that hash into it
-        targets.update((t, tf) for t, tf in signed.items() if succinct.get_role_for_target(t) == role)
+        targets.update(signed)
     bins.save()
     found = Verified(repo, targets, [], ts.signed.version)
     if INDEX not in targets:
