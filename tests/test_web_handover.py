@@ -7,6 +7,7 @@ is refused as the generation alone refuses it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -15,13 +16,15 @@ import pytest
 import pkgrepo.package.archive
 import pkgrepo.web.verified
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import PackageInfo, canonical_json
+from pkgrepo.repo.index import IndexEntry
 from pkgrepo.repo.keys import KeyStore
 from pkgrepo.repo.repository import Repository
 from pkgrepo.web import learnt
 from pkgrepo.web.catalogue import gather
 from pkgrepo.web.site import generate
 from pkgrepo.web.verified import verify
-from tests.helpers.archives import make_package
+from tests.helpers.archives import make_package, package_writer
 from tests.helpers.cli import run_cli
 
 
@@ -207,3 +210,159 @@ def test_the_site_is_world_readable_whatever_the_umask(tmp_path: Path):
     assert {m for p, m in modes.items() if (top / p).is_dir()} == {0o755}
     assert {m for p, m in modes.items() if not (top / p).is_dir()} == {0o644}
     assert "p/p0.html" in modes
+
+
+def test_bins_repo_init_wrote_alike_are_parsed_once_and_any_other_in_full(tmp_path: Path, monkeypatch):
+    """The version-1 bins `repo init` wrote are byte for byte alike (one key, one second): one
+    parse tells they all sign nothing. A version-1 bin with other bytes is not taken for one of
+    them: one signing a target with junk signatures is refused, after alike ones were passed."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    unpublished = sorted((repo.root / "metadata").glob("1.bins-*.json"))
+    parsed: list[bytes] = []
+    real = pkgrepo.web.verified._signs_nothing
+    monkeypatch.setattr(
+        pkgrepo.web.verified, "_signs_nothing", lambda data: parsed.append(data) or real(data)
+    )
+    verify(repo.root)
+    assert len(unpublished) > 200 and len(parsed) == len({p.read_bytes() for p in unpublished}) <= 2
+    victim = unpublished[-1]  # checked after the others were found to sign nothing
+    victim.write_bytes(
+        b'{"signatures":[{"keyid":"00","sig":"00"}],"signed":{"_type":"targets","version":1,'
+        b'"spec_version":"1.0.31","expires":"2030-01-01T00:00:00Z","targets":{"packages/forged":'
+        b'{"length":1,"hashes":{"sha256":"' + b"0" * 64 + b'"}}}}}'
+    )
+    with pytest.raises(BadInput, match=f"{victim}: bins-.. is not signed by the keys its delegator names"):
+        verify(repo.root)
+
+
+def _parsed_lines(monkeypatch, refuse: bool = False) -> list[bytes]:
+    """The index lines parsed from here on (`refuse`: any parse fails)."""
+    parsed: list[bytes] = []
+    real = IndexEntry.from_line.__func__
+
+    def counting(cls, line: bytes) -> IndexEntry:
+        parsed.append(line)
+        if refuse:
+            raise AssertionError("an index line parsed again after the publish that wrote it")
+        return real(cls, line)
+
+    monkeypatch.setattr(IndexEntry, "from_line", classmethod(counting))
+    return parsed
+
+
+def test_the_index_a_publish_wrote_is_not_parsed_again(tmp_path: Path, monkeypatch):
+    """The entries publish wrote are handed over: the generation after it parses no index
+    line, and gives the entries (and the site) the index parsed alone gives."""
+    repo, files = _published(tmp_path, count=5)
+    report = repo.publish(files)
+    alone = verify(repo.root).entries
+    site = generate(repo.root, [], [], cache=tmp_path / "alone")
+    _parsed_lines(monkeypatch, refuse=True)
+    assert verify(repo.root, vouched=report.vouched).entries == alone
+    handed = generate(repo.root, [], [], cache=tmp_path / "handed", vouched=report.vouched)
+    assert handed.digest == site.digest and handed.packages == 5
+    with pytest.raises(AssertionError, match="parsed again"):  # alone, every line is parsed
+        verify(repo.root)
+
+
+def test_after_a_publish_only_the_lines_it_did_not_write_are_parsed(tmp_path: Path, monkeypatch):
+    repo, files = _published(tmp_path, count=3)
+    repo.publish(files[:2])
+    report = repo.publish(files[2:])
+    alone = verify(repo.root).entries
+    parsed = _parsed_lines(monkeypatch)
+    assert verify(repo.root, vouched=report.vouched).entries == alone
+    assert [json.loads(line)["name"] for line in parsed] == ["p0", "p1"]  # the publish before's
+
+
+def test_entries_of_an_index_no_longer_signed_are_not_taken(tmp_path: Path, monkeypatch):
+    """A later publish replaced a package (same name and version, other bytes): the hand-over
+    of the publish before it is not taken for the index signed now, which is parsed."""
+    repo, files = _published(tmp_path, count=2)
+    before = repo.publish(files)
+    other = make_package(tmp_path / "pool" / "other", "p0", files={"usr/share/p0/OTHER": "other\n"})
+    repo.publish([other], force=True)
+    alone = verify(repo.root).entries
+    parsed = _parsed_lines(monkeypatch)
+    entries = verify(repo.root, vouched=before.vouched).entries
+    assert entries == alone and len(parsed) == 2
+    assert {e.name: e.sha256 for e in entries}["p0"] == hashlib.sha256(other.read_bytes()).hexdigest()
+
+
+def test_an_entry_handed_over_is_the_one_its_line_reads_back(tmp_path: Path):
+    """A package's own metadata may hold an optional field empty (an upstream of "", written by
+    another tool); its index line leaves it out, so it reads back as its default (None): the
+    entry handed over is the one parsing its line gives, not the head as read."""
+    repo, _ = _published(tmp_path, count=0)
+    info = {**PackageInfo(name="u", version="1.0", origin="u").to_dict(), "upstream": "", "cpe": ""}
+    manifest = [
+        {
+            "path": "README",
+            "type": "file",
+            "mode": 0o644,
+            "size": 2,
+            "sha256": hashlib.sha256(b"u\n").hexdigest(),
+        }
+    ]
+    package = tmp_path / "u-1.0-r1.x86_64.pkg.tar.zst"
+    with package_writer(package, canonical_json(info), canonical_json(manifest)) as tar:
+        tar.add_file_from_memory("README", 2, b"u\n", permission=0o644)
+    report = repo.publish([package])
+    (alone,) = verify(repo.root).entries
+    assert alone.info.upstream is None and alone.info.cpe is None
+    assert verify(repo.root, vouched=report.vouched).entries == [alone]
+
+
+@pytest.mark.parametrize("planted", ["fifo", "endless"])
+def test_a_bins_cache_that_is_no_file_is_not_read(tmp_path: Path, planted: str):
+    """The user's cache of verified bins replaced by a FIFO or a link to an endless device:
+    `pkgrepo repo web` checks every bin, as without it, and neither blocks nor reads forever."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    remembered = tmp_path / "cache" / "web" / "bins.json"
+    remembered.parent.mkdir(parents=True)
+    if planted == "fifo":
+        os.mkfifo(remembered)
+    else:
+        remembered.symlink_to("/dev/zero")
+    env = {"PKGREPO_KEYS": str(tmp_path / "keys"), "PKGREPO_CACHE": str(tmp_path / "cache")}
+    proc = run_cli("repo", "web", str(repo.root), env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_bin_put_in_another_bins_place_vouches_only_for_what_hashes_into_it(tmp_path: Path):
+    """An older version of one bin copied over another bin of the same version (both signed by
+    the bins key; snapshot records versions only) would sign the first bin's targets again at
+    their old hashes: the view takes from a bin only the targets that hash into it, checked in
+    full, from the cache of verified bins, and from a cache an earlier pkgrepo wrote (all a bin
+    signed, under the token of that time)."""
+    repo, _ = _published(tmp_path, count=0)
+    succinct = repo.role(repo.snapshot(), "targets").signed.delegations.succinct_roles
+
+    def role(name: str) -> str:
+        return succinct.get_role_for_target(f"packages/{name}-1.0-r1.x86_64.pkg.tar.zst")
+
+    names = [f"p{i}" for i in range(40)]
+    first, later = next((a, b) for a in names for b in names if role(a) < role(b))
+    pool = tmp_path / "pool"
+    repo.publish([make_package(pool, first)])
+    meta = repo.root / "metadata"
+    old = (meta / f"2.{role(first)}.json").read_bytes()
+    repo.publish([make_package(pool, later)])
+    now = make_package(pool / "again", first, files={"usr/share/again": "other bytes\n"})
+    repo.publish([now], force=True)
+    (meta / f"2.{role(later)}.json").write_bytes(old)  # signs `first` at its old hash
+    target = f"packages/{first}-1.0-r1.x86_64.pkg.tar.zst"
+    signed = hashlib.sha256(now.read_bytes()).hexdigest()
+    cache = tmp_path / "cache" / "bins.json"
+    for _ in range(2):  # checked in full, then taken from the cache
+        view = verify(repo.root, cache)
+        assert view.targets[target].hashes["sha256"] == signed
+        assert f"packages/{later}-1.0-r1.x86_64.pkg.tar.zst" not in view.targets
+    delegations = repo.role(repo.snapshot(), "targets").signed.delegations.to_dict()
+    delegator = hashlib.sha256(json.dumps(delegations, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(old).hexdigest()
+    earlier = hashlib.sha256(f"{delegator} {role(later)} {digest}".encode()).hexdigest()
+    cache.write_text(json.dumps({earlier: [2, json.loads(old)["signed"]["targets"]]}))
+    assert verify(repo.root, cache).targets[target].hashes["sha256"] == signed

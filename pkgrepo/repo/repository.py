@@ -22,6 +22,7 @@ other package file is read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -116,12 +117,28 @@ Sidecars = Callable[[list[Path]], list[tuple[str, Path]]]
 class Vouched:
     """What a publish read and signed, handed to the web catalogue so that it does not read it
     again (the manifests are most of a first generation's work): each package's head by the
-    sha256 of the bytes it was read from, and each hash bin signed by the sha256 of the bytes
-    written. A consumer still reads the repository's files and uses an item only where the
-    bytes it finds hash to that key."""
+    sha256 of the bytes it was read from, each hash bin signed by the sha256 of the bytes
+    written, and the index entries it wrote, under the sha256 of the index written, each by
+    its target path (as a reader of its line parses it back: `as_read`). A consumer still
+    reads the repository's files and uses an item only where the bytes it finds hash to that
+    key."""
 
     heads: dict[str, tuple[PackageInfo, list[FileEntry]]] = field(default_factory=dict)
     bins: dict[str, tuple[int, dict[str, TargetFile]]] = field(default_factory=dict)
+    entries: dict[str, dict[str, IndexEntry]] = field(default_factory=dict)
+
+
+def as_read(entry: IndexEntry) -> IndexEntry:
+    """`entry` as `IndexEntry.from_line` parses its index line back: the optional fields its
+    line leaves out when empty read as their defaults (an upstream of "" as None)."""
+    info = entry.info
+    defaults = {
+        f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(info)
+        if f.name in info.OPTIONAL and not getattr(info, f.name)
+    }
+    changed = {k: v for k, v in defaults.items() if getattr(info, k) != v}
+    return dataclasses.replace(entry, info=info.replace(**changed)) if changed else entry
 
 
 @dataclass(frozen=True)
@@ -276,6 +293,7 @@ class Repository:
             succinct = targets.signed.delegations.succinct_roles
             bins: dict[str, Metadata[Targets]] = {}
             added, unchanged, vouched = [], [], Vouched()
+            put: dict[str, IndexEntry] = {}  # the entries put in the index, by path
             for f in files:
                 digest, data, head = _read_package(f)
                 entry = IndexEntry(head[0], f"packages/{head[0].filename}", digest, len(data))
@@ -297,6 +315,7 @@ class Repository:
                     bins[name] = self.role(snap, name)
                 bins[name].signed.targets[entry.path] = TargetFile(len(data), {"sha256": digest}, entry.path)
                 index.put(entry)
+                put[entry.path] = entry
                 added.append(entry.path)
             for target, path in sidecars(files):
                 if self._add_target(target, _read_sidecar(path), snap, bins, succinct):
@@ -306,6 +325,7 @@ class Repository:
             index_bytes = index.to_bytes()
             index_digest = hashlib.sha256(index_bytes).hexdigest()
             _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
+            vouched.entries[index_digest] = {path: as_read(e) for path, e in put.items()}
             targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
             if written is not None:
                 signing = dict(targets.signed.targets)

@@ -18,11 +18,14 @@ one with junk signatures would hide what it signed.
 
 After `pkgrepo publish`, the bins that publish signed are handed over (`Vouched`): a bin whose
 bytes on disk hash to one it wrote is taken as written, once one of them has been checked in
-full (a publish signs every bin with the same keys).
+full (a publish signs every bin with the same keys). So are the index entries it wrote: where
+the signed index is the one it wrote (its signed sha256, which the bytes read are checked
+against), the line of a path it wrote is that entry's, taken instead of parsed again.
 
 A publish changes a few hash bins of hundreds, so the bins verified before are remembered in
 the user's cache (`$PKGREPO_CACHE/web/bins.json`): under the digest of the bin's bytes, the
-delegation (keys and threshold) targets makes to it and the role, the version and targets the check found.
+delegation (keys and threshold) targets makes to it and the role, the version and the targets
+the check found it vouches for (those that hash into it: not hashed again when taken).
 A bin whose three digests are remembered is not parsed or checked again; any other byte, or
 other delegating keys, and it is. Root, timestamp, snapshot and targets are checked every time.
 """
@@ -34,18 +37,19 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Root, Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import Metadata, Root, Snapshot, SuccinctRoles, TargetFile, Targets, Timestamp
 
 from pkgrepo.errors import BadInput
 from pkgrepo.package.meta import MetadataError
-from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, parse_index
+from pkgrepo.repo.index import HEADER, INDEX, IndexEntry, IndexLines, parse_index
 from pkgrepo.repo.repository import Vouched
-from pkgrepo.safeio import read_regular, untrusted_json
+from pkgrepo.safeio import EVIDENCE_BYTES, read_regular, shown, untrusted_json
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,42 @@ class Verified:
         return data
 
 
-def _read(path: Path) -> bytes:
-    """A metadata file's bytes: a FIFO or device in a hostile directory is refused, not waited on."""
-    return read_regular(path, "repository metadata", follow=True)
+def _read(path: Path | str) -> bytes:
+    """A metadata file's bytes: a FIFO or device in a hostile directory is refused, not waited
+    on, and so is more than `EVIDENCE_BYTES`. `read_regular`'s checks and errors, reading to
+    the size `fstat` gives rather than into a buffer of the limit (64 MiB allocated and freed
+    for each of 260 files of a few hundred bytes was most of the verify phase)."""
+    what, limit = "repository metadata", EVIDENCE_BYTES
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise BadInput(
+            f"{shown(path)}: cannot read {what}: {e.strerror}; replace it with a regular file"
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(
+                f"{shown(path)}: {what} is not a regular file (a FIFO, device or socket); remove it"
+            )
+        if st.st_size > limit:
+            raise BadInput(f"{shown(path)}: {what} is {st.st_size} bytes, more than the limit of {limit}")
+        chunks, size = [], 0
+        while chunk := os.read(fd, max(st.st_size + 1 - size, 2**16)):  # to the end, however it grows
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise BadInput(
+                    f"{shown(path)}: {what} grew past the limit of {limit} bytes while it was read"
+                )
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
-def _load(path: Path, data: bytes | None = None) -> Metadata:
+def _load(path: Path | str, data: bytes | None = None) -> Metadata:
     try:
         return Metadata.from_bytes(_read(path) if data is None else data)
     except BadInput:
@@ -99,7 +133,7 @@ def _load(path: Path, data: bytes | None = None) -> Metadata:
         raise BadInput(f"{path}: not TUF metadata ({str(e).splitlines()[0] if str(e) else e!r})") from None
 
 
-def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, version: int | None) -> None:
+def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path | str, version: int | None) -> None:
     try:
         delegator.verify_delegate(role, md.signed_bytes, md.signatures)
     except tuf_errors.UnsignedMetadataError:
@@ -108,6 +142,17 @@ def _check(delegator: Root | Targets, role: str, md: Metadata, path: Path, versi
         raise BadInput(f"{path}: holds {md.signed.type} metadata, expected {role}")
     if version is not None and md.signed.version != version:
         raise BadInput(f"{path}: version {md.signed.version}, the metadata above records {version}")
+
+
+# What the bins cache remembers of a bin: the targets it vouches for, those that hash into it
+# (its token names the role and the delegation; earlier caches, holding all a bin signed, miss).
+IN_RANGE = "in range"
+
+
+def _in_range(signed: dict[str, TargetFile], role: str, succinct: SuccinctRoles) -> dict[str, TargetFile]:
+    """What a bin vouches for of the targets it signs: only those that hash into it (the bytes of
+    one bin, signed by the same key, can be put in another's place)."""
+    return {t: tf for t, tf in signed.items() if succinct.get_role_for_target(t) == role}
 
 
 def _signs_nothing(data: bytes) -> bool:
@@ -119,6 +164,20 @@ def _signs_nothing(data: bytes) -> bool:
         return False  # checked in full, which names what is wrong
 
 
+def _parse(index: bytes, handed: dict[str, IndexEntry]) -> list[IndexEntry]:
+    """`parse_index`, taking the entry `handed` holds for a line's path (the index is the one
+    the publish that handed them over wrote, so the line is that entry's)."""
+    lines = index.rstrip(b"\n").split(b"\n")
+    if not handed or lines[0] != HEADER:
+        return parse_index(index)
+    out = []
+    for line in lines[1:]:
+        path = IndexLines.PATH.search(line)
+        entry = handed.get(path.group(1).decode(errors="replace")) if path is not None else None
+        out.append(entry if entry is not None else IndexEntry.from_line(line))
+    return out
+
+
 class _Bins:
     """Bins verified before: token -> (version, targets as their JSON), read from `path`."""
 
@@ -128,8 +187,9 @@ class _Bins:
         self.used: dict[str, tuple[int, dict[str, Any]]] = {}
         if path is None:
             return
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            for token, (version, targets) in untrusted_json(path.read_bytes()).items():
+        with contextlib.suppress(OSError, BadInput, ValueError, TypeError, AttributeError):
+            # not followed if a link, never blocking on a FIFO, bounded
+            for token, (version, targets) in untrusted_json(read_regular(path, "bins cache")).items():
                 if isinstance(version, int) and isinstance(targets, dict):
                     self.known[str(token)] = (version, targets)
 
@@ -164,7 +224,8 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
     `cache`: the file where bins verified before are remembered (none: every bin is checked);
     `vouched`: what the publish just before signed. A bin whose bytes hash to one it signed is
     taken as it signed it, once one of them verifies: one publish signs every bin with the
-    same keys, so one bin checked shows those are the keys targets delegates to."""
+    same keys, so one bin checked shows those are the keys targets delegates to. The entries
+    of the index it wrote are taken where the signed index is that one."""
     meta = repo / "metadata"
     root_path = meta / "1.root.json"
     root: Metadata[Root] = _load(root_path)
@@ -188,6 +249,7 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
     delegations = top.signed.delegations
     succinct = delegations.succinct_roles if delegations else None
     bins = _Bins(cache)
+    empty: set[str] = set()  # digests of version-1 bins found to sign nothing
     signer_checked = False  # has a bin been checked in full (the keys publish signed with)?
     # what a bin's check depends on: the keys and threshold targets delegates with (targets
     # itself is signed anew at every publish, its delegations change only with the keys)
@@ -200,7 +262,7 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
             continue
         if succinct is None or not succinct.is_delegated_role(role):
             raise BadInput(f"{snap_path}: lists {name}, which targets does not delegate")
-        path = meta / f"{info.version}.{name}"
+        path = f"{meta}/{info.version}.{name}"
         try:
             data = _read(path)
         except OSError as e:
@@ -208,27 +270,31 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
                 f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
             ) from None
         digest = hashlib.sha256(data).hexdigest()
-        token = hashlib.sha256(f"{delegator} {role} {digest}".encode()).hexdigest()
+        token = hashlib.sha256(f"{delegator} {role} {digest} {IN_RANGE}".encode()).hexdigest()
         signed = bins.targets(token, info.version)
         known = vouched.bins.get(digest) if vouched is not None and signer_checked else None
         if signed is None and known is not None and known[0] == info.version:
-            signed = dict(known[1])
+            signed = _in_range(known[1], role, succinct)
             bins.remember(token, info.version, signed)
-        if signed is None and info.version == 1 and _signs_nothing(data):
+        if signed is None and info.version == 1 and (digest in empty or _signs_nothing(data)):
+            empty.add(digest)  # `repo init` writes its bins alike: one parse for them all
             continue  # a bin `repo init` wrote (a publish signs version 2 on): nothing to check
         if signed is None:
             md = _load(path, data)
             _check(top.signed, role, md, path, info.version)
-            signed = dict(md.signed.targets)
+            signed = _in_range(md.signed.targets, role, succinct)
             bins.remember(token, info.version, signed)
             signer_checked = signer_checked or (vouched is not None and digest in vouched.bins)
-        # a bin vouches only for the targets that hash into it
-        targets.update((t, tf) for t, tf in signed.items() if succinct.get_role_for_target(t) == role)
+        targets.update(signed)
     bins.save()
     found = Verified(repo, targets, [], ts.signed.version)
-    index = found.read(INDEX) if INDEX in targets else HEADER + b"\n"
+    if INDEX not in targets:
+        index, handed = HEADER + b"\n", {}
+    else:  # the entries publish wrote, where the signed index is the one it wrote
+        index = found.read(INDEX)
+        handed = vouched.entries.get(targets[INDEX].hashes["sha256"], {}) if vouched is not None else {}
     try:
-        entries = parse_index(index)
+        entries = _parse(index, handed)
     except MetadataError as e:
         raise BadInput(f"{repo}: the signed index is not valid ({e})") from None
     return Verified(repo, targets, entries, ts.signed.version)
