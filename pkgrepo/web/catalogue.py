@@ -206,8 +206,11 @@ def _manifest(verified: Verified, entry: IndexEntry, cache: Path | None, heads: 
     return listed
 
 
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
 def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
-    return tuple(sorted(set(re.split(r"[\s,]+", annotations.get("fixes", ""))) - {""}))
+    return tuple(sorted(set(_SEPARATORS.split(annotations.get("fixes", ""))) - {""}))
 
 
 def _provenance(target: str, data: bytes, sha256: str, keys: Callable[[str], Any]) -> Provenanced:

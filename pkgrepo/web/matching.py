@@ -144,7 +144,8 @@ class AdvisoryIndex:
         key = (c.name, c.origin, c.project)
         found = self._filed_under.get(key)
         if found is None:
-            found = sorted({i for k in set(key) - {None} for i in self._by_key.get(k, ())})
+            parts = [self._by_key[k] for k in set(key) if k in self._by_key]  # each in order
+            found = parts[0] if len(parts) == 1 else sorted({i for p in parts for i in p})
             self._filed_under[key] = found
         return found
 
