@@ -19,7 +19,7 @@ from pkgrepo.attest.advisories import Advisory, Affected
 from pkgrepo.attest.component import Component
 from pkgrepo.attest.inventory import package_component
 from pkgrepo.attest.scan import Finding, finding
-from pkgrepo.attest.versionkey import version_key
+from pkgrepo.attest.versionkey import Key, version_key
 from pkgrepo.attest.vex import Statement
 from pkgrepo.package.meta import PackageInfo
 
@@ -45,9 +45,6 @@ class _Component(Component):
 def component(info: PackageInfo) -> Component:
     """A package as advisories see it, its upstream purl parsed once."""
     return package_component(info, _Component)
-
-
-Key = tuple  # a version_key
 
 
 class _Bounds(NamedTuple):
@@ -118,7 +115,7 @@ class AdvisoryIndex:
         for i, adv in enumerate(self.advisories):
             for key in {a.purl if a.purl is not None else a.package for a in adv.affected}:
                 self._by_key[key].append(i)
-        self._upstream = [all(a.purl is not None for a in adv.affected) for adv in self.advisories]
+        self._upstream_only = [all(a.purl is not None for a in adv.affected) for adv in self.advisories]
         self._vex_by_id: dict[str, list[int]] = defaultdict(list)
         for i, s in enumerate(statements):
             for name in s.names():
@@ -169,10 +166,10 @@ class AdvisoryIndex:
         shared = self._verdicts[seen.project, seen.upstream_version]
         verdicts = []
         for i in self._filed(seen):
-            verdict = shared.get(i) if self._upstream[i] else None
+            verdict = shared.get(i) if self._upstream_only[i] else None
             if verdict is None:
                 verdict = self._verdict(i, seen)
-                if self._upstream[i]:
+                if self._upstream_only[i]:
                     shared[i] = verdict
             verdicts.append((i, verdict))
         findings = [
