@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pkgrepo.attest.component import Component, SourceRef
 from pkgrepo.attest.provenance import Resource
-from pkgrepo.attest.scan import Finding
 from pkgrepo.builder.records import BuildRecord
 from pkgrepo.image.sigkeys import KeyRecord
 from pkgrepo.package.meta import FileEntry, MetadataError, PackageInfo
 from pkgrepo.package.rootfs import InstalledPackage
 from pkgrepo.repo.index import IndexEntry
 from pkgrepo.web.catalogue import Patch, Provenanced, _provenanced
-from pkgrepo.web.learnt import Learnt
-from pkgrepo.web.matching import Status
 
 INFO = PackageInfo(
     name="zlib-dev",
@@ -96,14 +92,6 @@ CASES: list[tuple[Any, Any]] = [
             (Patch("fix.patch", "c" * 64, ("CVE-2023-45853",)), Patch("doc.patch", None, ())),
         ),
         _provenanced,
-    ),
-    (
-        Learnt(
-            {"state": "no provenance published"},
-            [Finding("A-1", "high", "zlib", "1.3.1-r2", "1.3.2", "affected", "overflow", Path("v.json"))],
-            {"A-1": Status("zlib", "1.3.1-r2", "affected", "overflow")},
-        ),
-        Learnt.from_dict,
     ),
 ]
 

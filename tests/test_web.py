@@ -312,14 +312,14 @@ def test_incremental_generation_gives_the_bytes_of_a_full_one(site: dict, tmp_pa
 
 
 def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_path: Path):
-    """Provenance states and advisory statuses are remembered per package in the user's cache;
-    other advisories or VEX statements (same packages, same cache) give the site a full
-    generation with them gives, not the remembered one."""
+    """Provenance states are remembered in the user's cache, advisory statuses are not: other
+    advisories or VEX statements (same packages, same cache) give the site a full generation
+    with them gives."""
     copy = tmp_path / "copy"
     shutil.copytree(site["repo"], copy, symlinks=True)
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
     run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
-    assert list((tmp_path / "cache" / "web" / "learnt").glob("*.json"))
+    assert json.loads((tmp_path / "cache" / "web" / "learnt.json").read_text())
     zlib = (copy / "web" / "p" / "zlib.html").read_text()
     assert (
         "vulnerable_code_not_in_execute_path" in (copy / "web" / "a" / "PKGREPO-2024-0001.html").read_text()
@@ -340,68 +340,107 @@ def test_what_was_learnt_before_answers_only_the_same_inputs(site: dict, tmp_pat
     assert full_generation(copy, where, tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 
+def _spoiled(spoil):
+    """A change to every record of learnt.json's data."""
+
+    def change(data: dict) -> dict:
+        for record in data.values():
+            spoil(record)
+        return data
+
+    return change
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
-        lambda r: r["provenance"].update(ok=""),
-        lambda r: r["provenance"].update(state=["<b>"]),
-        lambda r: r["provenance"].update(sources=[[1, 2]]),
-        lambda r: r["provenance"].pop("state"),
-        lambda r: [s.update(version=1) for s in r["statuses"].values()],
-        lambda r: [f.update(package=7) for f in r["findings"]],
-        lambda r: r.update(statuses=[]),
-        lambda r: r["provenance"].update(sources=["ab"]),
-        lambda r: r["provenance"].update(patches=[{"file": "f.patch", "sha256": None, "fixes": "CVE-1"}]),
+        _spoiled(lambda r: r.update(ok="")),
+        _spoiled(lambda r: r.update(state=["<b>"])),
+        _spoiled(lambda r: r.update(sources=[[1, 2]])),
+        _spoiled(lambda r: r.pop("state")),
+        _spoiled(lambda r: r.update(sources=["ab"])),
+        _spoiled(lambda r: r.update(patches=[{"file": "f.patch", "sha256": None, "fixes": "CVE-1"}])),
+        _spoiled(lambda r: r.update(patches=[{"file": "f.patch", "sha256": 7, "fixes": []}])),
+        _spoiled(lambda r: r.update(extra=1)),
+        lambda data: {name: "verified" for name in data},
+        lambda data: list(data.values()),
+        lambda data: b'{"' + json.dumps(data).encode()[2:40],  # truncated
+        lambda data: b"\xff\xfe junk",
+        lambda data: {name: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] for name in data},
+        lambda data: b"[" * 100_000 + b"]" * 100_000,
     ],
     ids=[
         "ok-not-bool",
         "state-not-text",
         "sources-not-text",
         "state-missing",
-        "status-number",
-        "finding-number",
-        "statuses-a-list",
         "source-a-string",
         "fixes-a-string",
+        "patch-hash-a-number",
+        "unknown-field",
+        "records-strings",
+        "not-an-object",
+        "truncated",
+        "junk",
+        "records-nested",
+        "nested-past-the-bound",
     ],
 )
-def test_a_learnt_record_not_of_its_types_is_learnt_again(site: dict, tmp_path: Path, spoil):
-    """A record in the user's cache whose values are not of their fields' types (hand-edited,
-    or written by another version) is not shown: the package is learnt again, no traceback,
-    and the site equals a full generation."""
+def test_learnt_records_not_of_their_types_are_learnt_again(site: dict, tmp_path: Path, spoil):
+    """A learnt.json in the user's cache that is not one, or whose records are not of their
+    fields' types (hand-edited, cut short, written by another version), is not shown: the
+    provenance is learnt again, no traceback, and the site equals a full generation."""
     copy = tmp_path / "copy"
     shutil.copytree(site["repo"], copy, symlinks=True)
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
     run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
-    for record in (tmp_path / "cache" / "web" / "learnt").glob("*.json"):
-        data = json.loads(record.read_text())
-        spoil(data)
-        record.write_text(json.dumps(data))
+    record = tmp_path / "cache" / "web" / "learnt.json"
+    spoilt = spoil(json.loads(record.read_text()))
+    record.write_bytes(spoilt if isinstance(spoilt, bytes) else json.dumps(spoilt).encode())
     (copy / "web").unlink()  # no previous site: every page is rendered from what is learnt
     done = run_cli("repo", "web", str(copy), *site["where"], env=env)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 
-def test_a_cache_record_not_a_regular_file_is_not_read(site: dict, tmp_path: Path):
-    """A learnt record that is a FIFO or a link (to a FIFO, to /dev/zero) is neither waited on
-    nor followed: the package is learnt again, and the site equals a full generation."""
+@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "link-to-zero"])
+def test_a_cache_record_not_a_regular_file_is_not_read(site: dict, tmp_path: Path, kind: str):
+    """The learnt records that are a FIFO or a link (to a FIFO, to /dev/zero) are neither
+    waited on nor followed: the provenance is learnt again, and the site equals a full
+    generation."""
     copy = tmp_path / "copy"
     shutil.copytree(site["repo"], copy, symlinks=True)
     env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
     run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    records = sorted((tmp_path / "cache" / "web" / "learnt").glob("*.json"))
-    for i, record in enumerate(records):
-        record.unlink()
-        if i % 3 == 0:
-            os.mkfifo(record)
-        else:
-            record.symlink_to(fifo if i % 3 == 1 else "/dev/zero")
+    record = tmp_path / "cache" / "web" / "learnt.json"
+    record.unlink()
+    if kind == "fifo":
+        os.mkfifo(record)
+    else:
+        record.symlink_to(fifo if kind == "link-to-fifo" else "/dev/zero")
     (copy / "web").unlink()
     done = run_cli("repo", "web", str(copy), *site["where"], env=env, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
+
+
+def test_a_provenance_state_of_the_file_on_disk_is_not_remembered(site: dict, tmp_path: Path):
+    """A provenance file altered on disk since it was signed shows as not verifying, and that is
+    not remembered: it depends on the file found, not on the signed bytes, so once the signed
+    bytes are back the same cache shows the provenance verified."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site["repo"], copy, symlinks=True)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cache")}
+    target = next((copy / "targets" / "packages").glob("*.zlib-[0-9]*-r1.x86_64.pkg.tar.zst.intoto.json"))
+    signed = target.read_bytes()
+    target.write_bytes(signed.replace(b"{", b" {", 1))
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    assert "does not verify" in (copy / "web" / "p" / "zlib.html").read_text()
+    target.write_bytes(signed)
+    run_cli("repo", "web", str(copy), *site["where"], env=env, check=True)
+    assert "verified: signed by key" in (copy / "web" / "p" / "zlib.html").read_text()
     assert full_generation(copy, site["where"], tmp_path) == (os.readlink(copy / "web"), tree(copy / "web"))
 
 

@@ -183,17 +183,42 @@ def test_every_version_of_a_package_is_required_by_its_name(tmp_path: Path):
     assert {p.name: p.required_by for p in catalogue.packages} == {"app": [], "p0": ["app"]}
 
 
-def test_learnt_records_beyond_the_kept_number_are_removed_oldest_first(tmp_path: Path, monkeypatch):
+def test_learnt_records_are_one_file_written_when_something_was_learnt(tmp_path: Path, monkeypatch):
+    """The records a generation used come first, then those it read and did not use, up to the
+    kept number (the oldest go); a generation that learnt nothing does not write."""
     monkeypatch.setattr(learnt, "KEPT", 3)
-    memory = learnt.Memory(tmp_path / "learnt")
-    record = learnt.Learnt({}, [], {})
-    for i in range(5):
-        memory.put(f"r{i}", record)
-        os.utime(tmp_path / "learnt" / f"r{i}.json", (1_000_000 + i, 1_000_000 + i))
-    memory.prune()
-    assert sorted(p.name for p in (tmp_path / "learnt").iterdir()) == ["r2.json", "r3.json", "r4.json"]
-    memory.prune()  # at the kept number: nothing goes
-    assert len(list((tmp_path / "learnt").iterdir())) == 3
+    path = tmp_path / "learnt.json"
+    first = learnt.Memory(path)
+    for i in range(4):
+        first.put(f"r{i}", {"n": i})
+    first.save()
+    assert list(json.loads(path.read_text())) == ["r0", "r1", "r2", "r3"]  # all used: all kept
+    second = learnt.Memory(path)
+    assert second.get("r3", lambda r: r["n"]) == 3
+    assert second.get("r9", lambda r: r["n"]) is None
+    before = path.stat()
+    second.save()  # nothing learnt: not written
+    assert path.stat().st_ino == before.st_ino and path.stat().st_mtime_ns == before.st_mtime_ns
+    second.put("r4", {"n": 4})
+    second.save()
+    assert json.loads(path.read_text()) == {"r3": {"n": 3}, "r4": {"n": 4}, "r0": {"n": 0}}
+    assert [p.name for p in tmp_path.iterdir()] == ["learnt.json"]  # no temporary file left
+
+
+def test_learnt_records_written_by_two_generations_at_once_are_one_of_theirs(tmp_path: Path):
+    """Two generations sharing the cache (two repositories): the last to write wins, whole; the
+    other's new record is not there (learnt again next time), and nothing is a mixture."""
+    path = tmp_path / "learnt.json"
+    base = learnt.Memory(path)
+    base.put("shared", {"n": 0})
+    base.save()
+    a, b = learnt.Memory(path), learnt.Memory(path)
+    a.put("a", {"n": 1})
+    b.put("b", {"n": 2})
+    a.save()
+    b.save()
+    assert json.loads(path.read_text()) == {"b": {"n": 2}, "shared": {"n": 0}}
+    assert learnt.Memory(path).get("a", dict) is None
 
 
 def test_the_site_is_world_readable_whatever_the_umask(tmp_path: Path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pkgrepo.attest.advisories import Advisory, severity_rank
+from pkgrepo.attest.advisories import Advisory, Affected, severity_rank
 from pkgrepo.attest.component import Component, Subject
 from pkgrepo.attest.provenance import Provenance
 from pkgrepo.attest.vex import Statement
@@ -67,34 +67,38 @@ def scan(
     for c in sorted(subject.components, key=lambda c: c.name):
         for adv in advisories:
             hit = adv.matches(c)
-            if hit is None:
-                continue
-            s = _vex_for(statements, adv, c)
-            declared = adv.names() & set(c.fixes)
-            if s is None and declared:
-                ok = declared & (proven or {}).get(c.name, frozenset())
-                status, note = (
-                    ("fixed", f"patch in signed provenance fixes {sorted(ok)[0]}")
-                    if ok
-                    else (
-                        "affected",
-                        f"fix declared ({sorted(declared)[0]}) but no signed provenance "
-                        "holds its patch; pass --provenance DIR",
-                    )
-                )
-            elif s is None:
-                status, note = "affected", adv.summary
-            else:
-                status = s.status
-                note = {"not_affected": s.justification or "", "fixed": s.impact or "fixed"}.get(
-                    s.status, s.action or s.impact or adv.summary
-                )
-            out.append(
-                Finding(
-                    adv.id, adv.severity, c.name, c.version, hit.fixed, status, note, s.path if s else None
-                )
-            )
+            if hit is not None:
+                s = _vex_for(statements, adv, c)
+                out.append(finding(adv, c, hit, s, (proven or {}).get(c.name, frozenset())))
     return out
+
+
+def finding(
+    adv: Advisory, c: Component, hit: Affected, s: Statement | None, proven: frozenset[str]
+) -> Finding:
+    """The finding of `adv` on `c`, whose affected entry `hit` covers it: its status and note
+    from the VEX statement `s` about it (the one that applies), else from the fixes `c`
+    declares and `proven` (the ids its signed provenance's patches fix) holds."""
+    declared = adv.names() & set(c.fixes)
+    if s is None and declared:
+        ok = declared & proven
+        status, note = (
+            ("fixed", f"patch in signed provenance fixes {sorted(ok)[0]}")
+            if ok
+            else (
+                "affected",
+                f"fix declared ({sorted(declared)[0]}) but no signed provenance "
+                "holds its patch; pass --provenance DIR",
+            )
+        )
+    elif s is None:
+        status, note = "affected", adv.summary
+    else:
+        status = s.status
+        note = {"not_affected": s.justification or "", "fixed": s.impact or "fixed"}.get(
+            s.status, s.action or s.impact or adv.summary
+        )
+    return Finding(adv.id, adv.severity, c.name, c.version, hit.fixed, status, note, s.path if s else None)
 
 
 def failing(findings: list[Finding], fail_on: str) -> list[Finding]:

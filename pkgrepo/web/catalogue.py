@@ -134,9 +134,12 @@ class Catalogue:
     keys: dict[str, str]  # provenance key id -> target path
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
 def slug(text: str) -> str:
     """A file name for untrusted text: safe characters kept, the rest replaced."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", text)[:100]
+    safe = _UNSAFE.sub("_", text)[:100]
     return safe if safe[:1].isalnum() else f"x{safe}"
 
 
@@ -162,20 +165,19 @@ def _manifest(verified: Verified, entry: IndexEntry, heads: Heads) -> list[FileE
     return manifest
 
 
+_SEPARATORS = re.compile(r"[\s,]+")
+
+
 def _fixes(annotations: dict[str, str]) -> tuple[str, ...]:
-    return tuple(sorted(set(re.split(r"[\s,]+", annotations.get("fixes", ""))) - {""}))
+    return tuple(sorted(set(_SEPARATORS.split(annotations.get("fixes", ""))) - {""}))
 
 
-def _provenance(
-    verified: Verified, entry: IndexEntry, target: str | None, keys: Callable[[str], Any]
-) -> Provenanced:
-    """What the signed provenance `target` tells of `entry`; `keys(keyid)`: the public key the
-    repository publishes under that id, or None."""
-    if target is None:
-        return Provenanced("no provenance published", False)
+def _provenance(target: str, data: bytes, sha256: str, keys: Callable[[str], Any]) -> Provenanced:
+    """What the signed provenance `target` (its bytes `data`) tells of the package file of
+    `sha256`; `keys(keyid)`: the public key the repository publishes under that id, or None."""
     where = Path(target)
     try:
-        env = dsse.read_envelope(where, verified.read(target))
+        env = dsse.read_envelope(where, data)
         keyid = next(iter(env.signatures), "")
         key = keys(keyid)
         if key is None:
@@ -185,7 +187,7 @@ def _provenance(
         prov = Provenance.from_statement(where, statement)
     except (BadInput, ValueError) as e:
         return Provenanced(f"does not verify: {e}", False)
-    if not any(s.sha256 == entry.sha256 for s in prov.subjects):
+    if not any(s.sha256 == sha256 for s in prov.subjects):
         return Provenanced("signed, but for other bytes than this package file", False)
     builder = statement["predicate"]["runDetails"].get("builder")
     builder = builder if isinstance(builder, dict) else {}
@@ -276,12 +278,29 @@ def _image(
     return ImagePage(rec["name"], rec, target, findings, added, _dockerfile(rec["name"], profiles))
 
 
-def _learnt_key(verified: Verified, entry: IndexEntry, evidence: dict[str, str], inputs: str) -> str:
-    """The name of what is learnt of `entry`: its signed entry, its provenance's signed sha256,
-    the published keys (`inputs` holds them and the advisories' and statements' digest)."""
-    prov = evidence.get("provenance")
-    signed = verified.targets[prov].hashes.get("sha256", "") if prov else ""
-    return learnt.key(repr(entry), signed, inputs)  # every field (to_dict() costs asdict())
+def _provenanced_of(
+    verified: Verified,
+    entry: IndexEntry,
+    target: str | None,
+    keys: Callable[[str], Any],
+    memory: learnt.Memory,
+    published: str,
+) -> Provenanced:
+    """`_provenance` of `entry`'s provenance `target`, or what was learnt of the same bytes
+    before (`published`: the provenance keys' targets and their signed sha256)."""
+    if target is None:
+        return Provenanced("no provenance published", False)
+    name = learnt.key(entry.sha256, target, verified.targets[target].hashes.get("sha256", ""), published)
+    known = memory.get(name, _provenanced)
+    if known is not None:
+        return known
+    try:
+        data = verified.read(target)
+    except BadInput as e:  # the file, not the signed bytes: not remembered
+        return Provenanced(f"does not verify: {e}", False)
+    prov = _provenance(target, data, entry.sha256, keys)
+    memory.put(name, prov.to_dict())
+    return prov
 
 
 def gather(
@@ -292,7 +311,7 @@ def gather(
     heads: Heads | None = None,
 ) -> Catalogue:
     """The catalogue of a verified repository (`cache`: the user's web cache, where what was
-    learnt of each package is kept in `learnt/`; `heads`: package heads a publish read, by the
+    learnt of provenance is kept, `learnt.json`; `heads`: package heads a publish read, by the
     sha256 of their bytes)."""
     index = AdvisoryIndex(sorted(advisories, key=lambda a: a.id), vex)
     keys = {}
@@ -300,10 +319,8 @@ def gather(
         m = re.fullmatch(r"keys/provenance-([0-9a-f]+)\.pub", t)
         if m:
             keys[m.group(1)] = t
-    memory = learnt.Memory(cache / "learnt" if cache else None)
-    published = sorted((t, verified.targets[t].hashes.get("sha256", "")) for t in keys.values())
-    inputs = f"{index.digest} {published}"
-    remembered: dict[str, tuple[str, learnt.Learnt | None]] = {}  # entry path -> (key, record)
+    memory = learnt.Memory(cache / learnt.FILE if cache else None)
+    published = repr(sorted((t, verified.targets[t].hashes.get("sha256", "")) for t in keys.values()))
 
     @functools.cache
     def public_key(keyid: str) -> Any:  # read and parsed once, not once per package
@@ -315,17 +332,11 @@ def gather(
     by_name: dict[str, list[Version]] = defaultdict(list)
     for e in signed:
         evidence = {k: e.path + s for k, s in EVIDENCE.items() if e.path + s in verified.targets}
-        learnt_name = _learnt_key(verified, e, evidence, inputs)
-        known = memory.get(learnt_name)
-        try:
-            prov = _provenanced(known.provenance) if known else None
-        except (TypeError, KeyError, ValueError):  # not a record pkgrepo wrote: learnt again
-            prov = known = None
-        remembered[e.path] = (learnt_name, known)
-        if prov is None:
-            prov = _provenance(verified, e, evidence.get("provenance"), public_key)
+        target = evidence.get("provenance")
+        prov = _provenanced_of(verified, e, target, public_key, memory, published)
         read = functools.partial(_manifest, verified, e, heads or {})
         by_name[e.name].append(Version(e, read, evidence, prov))
+    memory.save()
     # who could meet a dependency named N: the packages named N and those providing N
     candidates: dict[str, list[tuple[str, str, list[tuple[str, str | None]]]]] = defaultdict(list)
     for e in signed:
@@ -334,8 +345,10 @@ def gather(
             candidates[key].append((e.name, e.info.full_version, provided))
     required_by: dict[str, set[str]] = defaultdict(set)
     statuses: dict[str, list[Status]] = defaultdict(list)
-    for name, versions in by_name.items():
-        versions.sort(key=lambda v: version_key(v.entry.info.full_version), reverse=True)
+    # packages in name and version order, so that each advisory's statuses come in that order
+    for name in sorted(by_name):
+        versions = sorted(by_name[name], key=lambda v: version_key(v.entry.info.full_version))
+        by_name[name].sort(key=lambda v: version_key(v.entry.info.full_version), reverse=True)
         for v in versions:
             for text in v.entry.info.depends:
                 try:
@@ -350,16 +363,10 @@ def gather(
                 for n in names:
                     if n != name:
                         required_by[n].add(name)
-            learnt_name, known = remembered[v.entry.path]
-            if known is None:
-                c = component(v.entry.info)
-                findings = index.scan([c], {c.name: frozenset(v.fixes)} if v.provenance.ok else {})
-                known = learnt.Learnt(v.provenance.to_dict(), findings, index.statuses(c, findings))
-                memory.put(learnt_name, known)
-            v.findings = known.findings
-            for adv_id, st in known.statuses.items():
+            proven = frozenset(v.fixes) if v.provenance.ok else frozenset()
+            v.findings, found = index.assess(component(v.entry.info), proven)
+            for adv_id, st in found.items():
                 statuses[adv_id].append(st)
-    memory.prune()
     packages = [Package(n, by_name[n], sorted(required_by[n])) for n in sorted(by_name)]
     pages, used = [], set()
     for adv in index.advisories:
@@ -367,8 +374,7 @@ def gather(
         while s in used:
             s += "_"
         used.add(s)
-        listed = sorted(statuses[adv.id], key=lambda x: (x.package, version_key(x.version)))
-        pages.append(AdvisoryPage(adv, s, listed))
+        pages.append(AdvisoryPage(adv, s, statuses[adv.id]))
     by_key = {(v.entry.name, v.entry.info.full_version): v for p in packages for v in p.versions}
     images = [
         _image(verified, t, by_key, index)

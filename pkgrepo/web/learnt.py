@@ -1,12 +1,21 @@
-"""What the catalogue learnt of a published package, remembered by the bytes it learnt it from.
+"""What the catalogue learnt of each package's provenance, remembered by the bytes it learnt it from.
 
-Gathering a package's page values costs a provenance signature check and an advisory scan;
-both depend only on the package's signed index entry, its signed provenance, the provenance
-keys the repository publishes, the advisories and VEX statements, and the code that reads
-them. A publish adds a package or two to a repository of many, so the results are kept in the
-user's cache (`$PKGREPO_CACHE/web/learnt/KEY.json`) under the digest of
-all of those, and every unchanged package is taken from there. A record that does not read
-back as one is learnt again; a change to any input gives another key, never a stale answer.
+A package's provenance state costs a signature check (most of a first generation's work once
+advisories are matched from parsed bounds: matching every package again costs less than reading
+its findings back, so it is not remembered). The state depends only on the package's signed
+sha256, its provenance's target path and signed sha256, the provenance keys the repository
+publishes, and the code that reads them. A publish adds a package or two to a repository of
+many, so the states are kept in the user's cache under the digest of all of those, and every
+unchanged package's is taken from there.
+
+The records are one file (`$PKGREPO_CACHE/web/learnt.json`, beside `bins.json`), read once and
+written once, only when a generation learnt something: the records it used first, then the
+others it read, up to `KEPT` (a few repositories of a few hundred packages), so the file does
+not grow without bound. Two generations sharing the cache (two repositories) may each write
+what it read and learnt: the last writer wins, and the other learns its new records again next
+time, slower, never wrong (a record is named by the digest of its inputs). A file that is not
+one (a link, a FIFO, junk, over its bound) is read as empty, and a record that is not of its
+types is learnt again.
 """
 
 from __future__ import annotations
@@ -16,19 +25,21 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pkgrepo.attest.scan import Finding
 from pkgrepo.errors import BadInput
 from pkgrepo.safeio import read_regular, untrusted_json
-from pkgrepo.web.matching import Status
 
-KEPT = 4096  # records kept, newest used first: a few repositories of a few hundred packages
-RECORD_BYTES = 16 * 2**20  # a record holds one package's findings: a few KiB
+FILE = "learnt.json"
+KEPT = 4096  # records kept, those used last first
+FILE_BYTES = 16 * 2**20  # a record is a few hundred bytes
 # The modules whose code decides what is learnt: another version of any of them, another key.
-CODE = ("web/catalogue.py", "web/matching.py", "web/learnt.py", "attest/scan.py", "attest/vex.py",
-        "attest/advisories.py", "attest/provenance.py", "attest/dsse.py")  # fmt: skip
+CODE = ("web/catalogue.py", "web/learnt.py", "attest/provenance.py", "attest/dsse.py")
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -48,88 +59,62 @@ def key(*parts: str) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Learnt:
-    provenance: dict  # the fields of catalogue.Provenanced, as JSON
-    findings: list[Finding]
-    statuses: dict[str, Status]
-
-    def to_dict(self) -> dict:
-        return {
-            "provenance": self.provenance,
-            "findings": [f.to_dict() for f in self.findings],
-            "statuses": {k: s.to_dict() for k, s in sorted(self.statuses.items())},
-        }
-
-    @classmethod
-    def from_dict(cls, data: object) -> Learnt:
-        """A record read back; ValueError, TypeError or KeyError when it is not one (every
-        value is of its field's type: the record goes into pages as it is read)."""
-        if not isinstance(data, dict) or not isinstance(data["provenance"], dict):
-            raise ValueError("not a record")
-        if not isinstance(data["findings"], list) or not isinstance(data["statuses"], dict):
-            raise ValueError("not a record")
-        findings = []
-        for f in data["findings"]:
-            if not _text(f, "advisory", "severity", "package", "version", "status", "note", "fixed", "vex"):
-                raise ValueError("not a finding")
-            findings.append(Finding(**{**f, "vex": Path(f["vex"]) if f["vex"] is not None else None}))
-        statuses = {}
-        for k, s in data["statuses"].items():
-            if not _text(s, "package", "version", "status", "note"):
-                raise ValueError("not a status")
-            statuses[k] = Status(**s)
-        return cls(data["provenance"], findings, statuses)
-
-
-def _text(record: object, *names: str) -> bool:
-    """Is `record` an object whose `names` are strings (`fixed` and `vex`: or null)?"""
-    return isinstance(record, dict) and all(
-        isinstance(record[n], str) or (n in ("fixed", "vex") and record[n] is None) for n in names
-    )
-
-
 class Memory:
-    """The records under `directory` (None: nothing is remembered)."""
+    """The records of the file `path` (None: nothing is remembered)."""
 
-    def __init__(self, directory: Path | None):
-        self.directory = directory
-        self.written = False
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.read: dict[str, Any] = self._load()
+        self.used: dict[str, Any] = {}
+        self.learnt = False
 
-    def get(self, name: str) -> Learnt | None:
-        if self.directory is None:
-            return None
-        path = self.directory / f"{name}.json"
+    def _load(self) -> dict[str, Any]:
+        if self.path is None:
+            return {}
         try:  # not followed if a link, never blocking on a FIFO, bounded
-            found = Learnt.from_dict(untrusted_json(read_regular(path, "learnt record", RECORD_BYTES)))
-        except (OSError, BadInput, ValueError, TypeError, KeyError):
+            records = untrusted_json(read_regular(self.path, "learnt records", FILE_BYTES))
+        except (OSError, BadInput, ValueError):
+            return {}
+        return records if isinstance(records, dict) else {}
+
+    def get(self, name: str, parse: Callable[[Any], T]) -> T | None:
+        """The record `name` as `parse` reads it; None when there is none, or `parse` finds it is
+        not one (TypeError, KeyError or ValueError)."""
+        record = self.read.get(name)
+        if record is None:
             return None
-        with contextlib.suppress(OSError):
-            os.utime(path)  # used: kept longer
+        try:
+            found = parse(record)
+        except (TypeError, KeyError, ValueError):
+            return None
+        self.used[name] = record
         return found
 
-    def put(self, name: str, learnt: Learnt) -> None:
-        """Remember `learnt`; a cache that cannot be written is only slower."""
-        if self.directory is None:
-            return
-        with contextlib.suppress(OSError):
-            self.directory.mkdir(parents=True, exist_ok=True)
-            dest = self.directory / f"{name}.json"
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
-            tmp.write_bytes(json.dumps(learnt.to_dict(), sort_keys=True, separators=(",", ":")).encode())
-            os.replace(tmp, dest)
-            self.written = True
+    def put(self, name: str, record: dict[str, Any]) -> None:
+        self.used[name] = record
+        self.learnt = True
 
-    def prune(self) -> None:
-        if self.directory is None or not self.written:
+    def save(self) -> None:
+        """Write the records used, then the others read, when something was learnt; a cache that
+        cannot be written is only slower."""
+        if self.path is None or not self.learnt:
             return
+        kept = dict(self.used)
+        for name, record in self.read.items():
+            if len(kept) >= KEPT:
+                break
+            kept.setdefault(name, record)
+        data = json.dumps(kept, separators=(",", ":")).encode()
         with contextlib.suppress(OSError):
-            names = [n for n in os.listdir(self.directory) if n.endswith(".json")]
-            if len(names) <= KEPT:
-                return  # nothing to remove: no file's time asked
-            paths = [self.directory / n for n in names]
-            for old in sorted(paths, key=last_used, reverse=True)[KEPT:]:
-                old.unlink(missing_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path)
+            except OSError:
+                os.unlink(tmp)
+                raise
 
 
 def last_used(path: Path) -> float:
