@@ -143,14 +143,16 @@ def as_read(entry: IndexEntry) -> IndexEntry:
 
 @dataclass(frozen=True)
 class Preview:
-    """What a publish is about to sign, told once every target file is written and before any
-    metadata is (the site renders ahead from it: `pkgrepo.web.ahead`): every target of the
-    hash bins it signs anew and of targets (the index among them), the version of the
-    timestamp that will commit them, and the package heads it read (`Vouched.heads`)."""
+    """What a publish is about to sign, told once the package files are written and every
+    other target read (the site renders ahead from it: `pkgrepo.web.ahead`): every target of
+    the hash bins it signs anew and of targets (the index among them), the version of the
+    timestamp that will commit them, the package heads it read (`Vouched.heads`), and the
+    bytes of the targets it is still to write (evidence and the index: a few KiB each)."""
 
     targets: dict[str, TargetFile]
     timestamp_version: int
     heads: dict[str, tuple[PackageInfo, list[FileEntry]]]
+    contents: dict[str, bytes]
 
 
 @dataclass
@@ -280,7 +282,8 @@ class Repository:
         written: Callable[[Preview], object] | None = None,
     ) -> PublishReport:
         """Add `files` (and the files `sidecars` names beside them) in one atomic, signed step;
-        `written` is told what will be signed once the target files are written."""
+        `written` is told what will be signed once the package files are written (the evidence
+        and the index are written after it, every target before any metadata names it)."""
         expiry = {**EXPIRY, **(expiry or {})}
         for f in files:
             if not f.is_file():
@@ -317,14 +320,17 @@ class Repository:
                 index.put(entry)
                 put[entry.path] = entry
                 added.append(entry.path)
+            staged: dict[str, bytes] = {}  # evidence and index: written after `written` is told
             for target, path in sidecars(files):
-                if self._add_target(target, _read_sidecar(path), snap, bins, succinct):
+                data = _read_sidecar(path)
+                if self._add_target(target, data, snap, bins, succinct):
+                    staged[target] = data
                     added.append(target)
             if not added:
                 return PublishReport([], unchanged, ts.signed.version, vouched)
             index_bytes = index.to_bytes()
             index_digest = hashlib.sha256(index_bytes).hexdigest()
-            _write_atomic(self.targets_dir / f"{index_digest}.{INDEX}", index_bytes)
+            staged[INDEX] = index_bytes
             vouched.entries[index_digest] = {path: as_read(e) for path, e in put.items()}
             targets.signed.targets[INDEX] = TargetFile(len(index_bytes), {"sha256": index_digest}, INDEX)
             if written is not None:
@@ -335,11 +341,20 @@ class Repository:
                         for t, f in md.signed.targets.items()
                         if succinct.get_role_for_target(t) == name
                     )
-                written(Preview(signing, ts.signed.version + 1, vouched.heads))
+                written(Preview(signing, ts.signed.version + 1, vouched.heads, staged))
+            for target, data in staged.items():  # durable before any metadata names them
+                dest = (
+                    self.targets_dir
+                    / posixpath.dirname(target)
+                    / f"{hashlib.sha256(data).hexdigest()}.{posixpath.basename(target)}"
+                )
+                if not dest.exists():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    _write_atomic(dest, data)
             for name, md in sorted(bins.items()):
                 md.signed.version += 1
-                written = self._sign_write(md, name, ("bins",), expiry["bins"])
-                vouched.bins[hashlib.sha256(written).hexdigest()] = (md.signed.version, md.signed.targets)
+                signed = self._sign_write(md, name, ("bins",), expiry["bins"])
+                vouched.bins[hashlib.sha256(signed).hexdigest()] = (md.signed.version, md.signed.targets)
                 snap.signed.meta[f"{name}.json"] = MetaFile(md.signed.version)
             targets.signed.version += 1
             self._sign_write(targets, "targets", ("targets",), expiry["targets"])
@@ -355,17 +370,14 @@ class Repository:
         bins: dict[str, Metadata[Targets]],
         succinct: SuccinctRoles,
     ) -> bool:
-        """`data` as `target` in its hash bin, unless already there with these bytes."""
+        """`data` as `target` in its hash bin, unless already there with these bytes (the caller
+        writes the file before the bin is signed)."""
         digest = hashlib.sha256(data).hexdigest()
         name = succinct.get_role_for_target(target)
         md = bins.get(name) or self.role(snap, name)
         old = md.signed.targets.get(target)
         if old is not None and old.hashes.get("sha256") == digest:
             return False
-        dest = self.targets_dir / posixpath.dirname(target) / f"{digest}.{posixpath.basename(target)}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.exists():
-            _write_atomic(dest, data)
         md.signed.targets[target] = TargetFile(len(data), {"sha256": digest}, target)
         bins[name] = md
         return True

@@ -1,12 +1,13 @@
-"""The site rendered ahead: on another core, while the publish signs its metadata.
+"""The site rendered ahead: on another core, while the publish writes and signs.
 
-A publish writes and syncs every package and evidence file, then signs and syncs every hash
-bin it changed, targets, snapshot and timestamp. The catalogue after it is a function of the
-view it is about to sign, so `pkgrepo publish` renders it meanwhile on the machine's other
-core: once every target file is written (the publish's `written` hook, before the first bin is
-signed), a child process forks, reads the hash bins as they are on disk (`_listed`, unchecked),
-adds the targets the publish is signing (`Preview`), and gathers, renders and writes the site
-into a temporary directory of `REPO/.sites`.
+A publish writes and syncs every package file, then every evidence file and the index, then
+signs and syncs every hash bin it changed, targets, snapshot and timestamp. The catalogue after
+it is a function of the view it is about to sign, so `pkgrepo publish` renders it meanwhile on
+the machine's other core: once the package files are written and every other target is read
+(the publish's `written` hook), a child process forks, reads the hash bins as they are on disk
+(`_listed`, unchecked), adds the targets the publish is signing (`Preview`: the evidence and
+the index it has still to write are read from its memory), and gathers, renders and writes
+the site into a temporary directory of `REPO/.sites`.
 
 Nothing the child read is trusted for what it shows. After the commit, `generate` verifies the
 signed metadata as always and takes the child's site only when the view it verified (every
@@ -28,7 +29,7 @@ import json
 import os
 import pickle
 import signal
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tuf.api.metadata import TargetFile
@@ -59,6 +60,21 @@ def _die_with(parent: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
         os._exit(1)
+
+
+@dataclass(frozen=True)
+class _Previewed(Verified):
+    """The view the child renders from: targets the publish has yet to write are read from
+    its memory, checked against their `TargetFile` as `Verified.read` checks what it reads."""
+
+    contents: dict[str, bytes] = field(default_factory=dict)
+
+    def read(self, target: str) -> bytes:
+        data = self.contents.get(target)
+        if data is None:
+            return super().read(target)
+        self.targets[target].verify_length_and_hashes(data)
+        return data
 
 
 def _listed(repo: Path) -> dict[str, TargetFile]:
@@ -131,7 +147,8 @@ class Ahead:
 
     def _render(self, preview: Preview) -> tuple[str, Rendered]:
         """In the child: the site of the repository on disk with the preview's targets added."""
-        view = Verified(self.repo, {**_listed(self.repo), **preview.targets}, [], preview.timestamp_version)
+        targets = {**_listed(self.repo), **preview.targets}
+        view = _Previewed(self.repo, targets, [], preview.timestamp_version, preview.contents)
         view = replace(view, entries=parse_index(view.read(INDEX)))
         rendered = render_site(self.repo, view, self.advisories, self.statements, self.cache, preview.heads)
         rendered.tmp = written(self.repo, rendered.files, rendered.links)
