@@ -4,7 +4,9 @@ One advisory per `*.json` file of a directory (`repo-data/advisories/` by defaul
 affected entry names a package by `package.name` (a recipe or a package name) with
 `package.ecosystem` "pkgrepo"; `ranges` of type `ECOSYSTEM` with `introduced`/`fixed`/
 `last_affected` events and explicit `versions` are compared in `pkgrepo.resolve.version`'s order.
-Severity is `database_specific.severity` (LOW, MEDIUM or MODERATE, HIGH, CRITICAL).
+Severity is `database_specific.severity` (LOW, MEDIUM or MODERATE, HIGH, CRITICAL). A
+package is matched as `package_component` makes it from its metadata (here, not beside the
+SBOM readers: the web catalogue matches at every publish without loading them).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from pkgrepo.attest.component import Component, upstream_project
 from pkgrepo.attest.versionkey import version_key
 from pkgrepo.errors import BadInput
+from pkgrepo.package.meta import PackageInfo
 from pkgrepo.safeio import load_json
 
 ECOSYSTEM = "pkgrepo"  # affected[].package.name is a pkgrepo package or recipe, versions ours
@@ -210,3 +213,19 @@ def data_dir(name: str) -> Path:
     """`repo-data/NAME` of the embedded default ($PKGREPO_DATA overrides repo-data)."""
     env = os.environ.get("PKGREPO_DATA")
     return (Path(env) if env else Path(__file__).resolve().parents[2] / "repo-data") / name
+
+
+def package_component(info: PackageInfo, kind: type[Component] = Component) -> Component:
+    """A package as advisories see it: name, recipe, version, upstream project and declared fixes
+    (no content digest: what matters here is what the package is, not what it holds). `kind`: a
+    subclass of Component to make (the web catalogue's caches parsed purls)."""
+    return kind(
+        info.name,
+        info.full_version,
+        info.license,
+        info.origin,
+        "",
+        upstream=info.upstream,
+        cpe=info.cpe,
+        fixes=tuple(info.fixes),
+    )

@@ -1,5 +1,4 @@
-"""What an installed root contains, as SBOM records: every package its database lists; and a
-package's metadata as the record advisories are matched against (`package_component`).
+"""What an installed root contains, as SBOM records: every package its database lists.
 
 The set comes from the root's installed-package database (`var/lib/pkgrepo/installed.json`);
 each package's license, homepage and sources from the SBOM it installed
@@ -18,24 +17,7 @@ from pkgrepo.attest.component import Component, Subject, installed_digest
 from pkgrepo.attest.sbom import read_sbom
 from pkgrepo.errors import BadInput
 from pkgrepo.package.extract import own_sboms as sbom_paths
-from pkgrepo.package.meta import PackageInfo
 from pkgrepo.package.rootfs import installed_in
-
-
-def package_component(info: PackageInfo, kind: type[Component] = Component) -> Component:
-    """A package as advisories see it: name, recipe, version, upstream project and declared fixes
-    (no content digest: what matters here is what the package is, not what it holds). `kind`: a
-    subclass of Component to make (the web catalogue's caches parsed purls)."""
-    return kind(
-        info.name,
-        info.full_version,
-        info.license,
-        info.origin,
-        "",
-        upstream=info.upstream,
-        cpe=info.cpe,
-        fixes=tuple(info.fixes),
-    )
 
 
 def rootfs_subject(rootfs: Path, name: str | None = None, version: str = "") -> Subject:

@@ -312,8 +312,7 @@ def vex(target, prov_dir, key_file, output) -> None:
 @JSON
 def affected(advisory_id, advisories_dir, packages_dir, images_dir, as_json) -> None:
     """The packages and images that contain a version an advisory affects."""
-    from pkgrepo.attest.advisories import data_dir, find, load_advisories
-    from pkgrepo.attest.inventory import package_component
+    from pkgrepo.attest.advisories import data_dir, find, load_advisories, package_component
     from pkgrepo.attest.sbom import read_sbom
     from pkgrepo.attest.scan import affected as holders
     from pkgrepo.package.archive import read_info

@@ -15,9 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from pkgrepo.attest.advisories import Advisory, Affected
+from pkgrepo.attest.advisories import Advisory, Affected, package_component
 from pkgrepo.attest.component import Component
-from pkgrepo.attest.inventory import package_component
 from pkgrepo.attest.scan import Finding, finding
 from pkgrepo.attest.versionkey import Key, version_key
 from pkgrepo.attest.vex import Statement
