@@ -112,6 +112,25 @@ def main() -> None:
     env = {**os.environ, "PKGREPO_KEYS": str(work / "keys-cli"), "PKGREPO_CACHE": str(work / "cli")}
     command = [sys.executable, "-m", "pkgrepo", "repo", "web", str(work / "repo0")]
     cold_cli, warm_cli = timed_run(command, env), timed_run(command, env)
+    # `pkgrepo publish` as a user runs it (start-up, advisories and VEX loaded, the site rendered
+    # ahead), against `--no-web`; the user cache warm (VEX checked before)
+    cli_plain, cli_site = [], []
+    for i in range(args.repeat):
+        for flags, into in (["--no-web"], cli_plain), ([], cli_site):
+            root = work / f"cli-{i}{'-'.join(flags)}"
+            init = [sys.executable, "-m", "pkgrepo", "repo", "init", str(root), "--keys", str(root / "keys")]
+            subprocess.run(init, check=True, capture_output=True, env=env)
+            publish_cli = [
+                sys.executable,
+                "-m",
+                "pkgrepo",
+                "publish",
+                "--repo",
+                str(root),
+                "--keys",
+                str(root / "keys"),
+            ]
+            into.append(timed_run([*publish_cli, *flags, *map(str, files)], env))
     p, c, a, o, w, f = map(statistics.median, (publish, cold, alone, one, warm, full))
     ap, asite, plus, cpu = map(statistics.median, (ahead_publish, ahead_site, added, child_cpu))
     print(f"{'publish, whole repository, no site':>40}: {p:7.3f} s")
@@ -127,6 +146,13 @@ def main() -> None:
     print(f"{w / p:5.2f} x the whole publish; {statistics.median(reused)} of {whole.pages} pages reused")
     print(f"{'the same site, full generation':>40}: {f:7.3f} s (same bytes: {whole.digest[:16]}); ", end="")
     print(f"incremental / full = {w / f:.2f}")
+    plain, with_site = statistics.median(cli_plain), statistics.median(cli_site)
+    print(f"{'pkgrepo publish --no-web (command)':>40}: {plain:7.3f} s")
+    print(
+        f"{'pkgrepo publish (command, the site)':>40}: {with_site:7.3f} s: the site adds {with_site - plain:.3f} s, ",
+        end="",
+    )
+    print(f"{(with_site - plain) / plain:.2f} x (its imports, advisories and VEX loaded, and the generation)")
     print(f"{'pkgrepo repo web, empty user cache':>40}: {cold_cli:7.3f} s = {cold_cli / c:5.1f} x in-process")
     print(f"{'pkgrepo repo web again':>40}: {warm_cli:7.3f} s = {warm_cli / w:5.1f} x in-process incremental")
     for name, argv in {
