@@ -391,3 +391,20 @@ def test_a_bin_put_in_another_bins_place_vouches_only_for_what_hashes_into_it(tm
     earlier = hashlib.sha256(f"{delegator} {role(later)} {digest}".encode()).hexdigest()
     cache.write_text(json.dumps({earlier: [2, json.loads(old)["signed"]["targets"]]}))
     assert verify(repo.root, cache).targets[target].hashes["sha256"] == signed
+
+
+def test_the_caches_of_earlier_versions_are_removed(tmp_path: Path):
+    """File lists and per-package learnt records (no version reads them any more) are removed
+    from the user's cache; a link there is unlinked, not followed."""
+    repo, files = _published(tmp_path, count=1)
+    repo.publish(files)
+    cache = tmp_path / "cache"
+    (cache / "files").mkdir(parents=True)
+    (cache / "files" / f"{'0' * 64}.json").write_text("[]")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.json").write_text("{}")
+    (cache / "learnt").symlink_to(outside)
+    generate(repo.root, [], [], cache=cache)
+    assert not (cache / "files").exists() and not (cache / "learnt").is_symlink()
+    assert (outside / "keep.json").read_text() == "{}"

@@ -115,11 +115,3 @@ class Memory:
             except OSError:
                 os.unlink(tmp)
                 raise
-
-
-def last_used(path: Path) -> float:
-    """When `path` itself (a link is not followed) was last used; 0 when it is gone."""
-    try:
-        return path.lstat().st_mtime
-    except OSError:
-        return 0.0

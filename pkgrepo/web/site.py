@@ -39,7 +39,6 @@ from pkgrepo.errors import BadInput
 from pkgrepo.repo.repository import Vouched
 from pkgrepo.safeio import read_regular
 from pkgrepo.web.catalogue import Heads, gather
-from pkgrepo.web.learnt import last_used
 from pkgrepo.web.render import render
 from pkgrepo.web.verified import Verified, verify
 from pkgrepo.web.vexcache import load_vex_cached
@@ -104,6 +103,17 @@ class _Previous:
         return data
 
 
+OBSOLETE = ("files", "learnt")  # caches of earlier versions (file lists, learnt records): removed
+
+
+def _last_used(path: Path) -> float:
+    """When `path` itself (a link is not followed) was last used; 0 when it is gone."""
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _records(cache: Path) -> Path:
     return cache / "sites"
 
@@ -130,7 +140,7 @@ def _remember(cache: Path, name: str, record: dict[str, list[str]]) -> None:
         tmp = records / f".{name}.{os.getpid()}"
         tmp.write_bytes(json.dumps(record, separators=(",", ":")).encode())
         os.replace(tmp, dest)
-        kept = sorted(records.glob("*.json"), key=last_used, reverse=True)
+        kept = sorted(records.glob("*.json"), key=_last_used, reverse=True)
         for old in kept[KEPT_RECORDS:]:
             old.unlink(missing_ok=True)
 
@@ -339,5 +349,8 @@ def generate(
             rendered = render_site(repo, verified, advisories, statements, cache, heads)
         name = _install(repo, rendered)
         _remember(cache, name, rendered.record)
+        for old in OBSOLETE:  # thousands of files no version reads any more; a link is only unlinked
+            with contextlib.suppress(OSError):
+                _remove(cache / old)
     pages = sum(p.endswith(".html") for p in rendered.hashes)
     return Site(repo / LINK, rendered.digest, pages, rendered.packages, len(rendered.links))
