@@ -38,9 +38,9 @@ from pkgrepo.attest.advisories import Advisory
 from pkgrepo.attest.vex import Statement
 from pkgrepo.repo.index import INDEX, parse_index
 from pkgrepo.repo.repository import Preview
-from pkgrepo.safeio import read_regular, untrusted_json
+from pkgrepo.safeio import untrusted_json
 from pkgrepo.web.site import Rendered, render_site, written
-from pkgrepo.web.verified import Verified
+from pkgrepo.web.verified import Verified, read_metadata
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -85,7 +85,7 @@ def _listed(repo: Path) -> dict[str, TargetFile]:
     meta = repo / "metadata"
 
     def signed(name: str) -> dict:
-        return untrusted_json(read_regular(meta / name, "repository metadata", follow=True))["signed"]
+        return untrusted_json(read_metadata(meta / name))["signed"]
 
     snapshot = signed(f"{signed('timestamp.json')['meta']['snapshot.json']['version']}.snapshot.json")
     listed = {}

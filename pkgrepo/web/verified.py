@@ -85,11 +85,13 @@ class Verified:
         return data
 
 
-def _read(path: Path | str) -> bytes:
+def read_metadata(path: Path | str) -> bytes:
     """A metadata file's bytes: a FIFO or device in a hostile directory is refused, not waited
     on, and so is more than `EVIDENCE_BYTES`. `read_regular`'s checks and errors, reading to
     the size `fstat` gives rather than into a buffer of the limit (64 MiB allocated and freed
-    for each of 260 files of a few hundred bytes was most of the verify phase)."""
+    for each of 260 files of a few hundred bytes was most of the verify phase). A copy of
+    `read_regular` until that reads to the size too: it is build code, and changing it
+    rebuilds every recipe."""
     what, limit = "repository metadata", EVIDENCE_BYTES
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -122,7 +124,7 @@ def _read(path: Path | str) -> bytes:
 
 def _load(path: Path | str, data: bytes | None = None) -> Metadata:
     try:
-        return Metadata.from_bytes(_read(path) if data is None else data)
+        return Metadata.from_bytes(read_metadata(path) if data is None else data)
     except BadInput:
         raise
     except OSError as e:
@@ -264,7 +266,7 @@ def verify(repo: Path, cache: Path | None = None, vouched: Vouched | None = None
             raise BadInput(f"{snap_path}: lists {name}, which targets does not delegate")
         path = f"{meta}/{info.version}.{name}"
         try:
-            data = _read(path)
+            data = read_metadata(path)
         except OSError as e:
             raise BadInput(
                 f"{path}: cannot read repository metadata ({e.strerror}); is it a repository?"
