@@ -105,7 +105,7 @@ def test_round_trip(record: Any, read: Any):
 
 def test_a_package_as_advisories_see_it():
     """`affected` and the web catalogue match advisories against the same record of a package."""
-    from pkgrepo.attest.inventory import package_component
+    from pkgrepo.attest.advisories import package_component
     from pkgrepo.web.matching import component
 
     c = package_component(INFO)
