@@ -209,3 +209,54 @@ def test_a_fifo_in_a_site_directory_of_the_same_digest_is_not_waited_on(tmp_path
     again = generate(repo.root, *inputs, cache=tmp_path / "other")  # a cache that reuses nothing
     assert again.digest == first.digest
     assert (repo.root / "web").resolve() != current and (repo.root / "web" / "p" / "p0.html").is_file()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "link-to-zero"])
+def test_a_page_record_not_a_regular_file_is_neither_waited_on_nor_followed(tmp_path: Path, inputs, kind):
+    """The cache's record of the current site's pages (`$PKGREPO_CACHE/web/sites/NAME.json`),
+    read by the child and by a generation alone, replaced by a FIFO or a link (to a FIFO, to
+    /dev/zero): `pkgrepo publish` and `pkgrepo repo web` do not hang, render every page, and
+    the site is the one generated alone."""
+    repo, files = _repo(tmp_path, count=3)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cli-cache")}
+    keys = ["--keys", str(tmp_path / "keys")]
+    run_cli("publish", "--repo", str(repo.root), *keys, *map(str, files[:2]), env=env, check=True)
+    name = os.readlink(repo.root / "web").removeprefix(f"{SITES}/")
+    record = tmp_path / "cli-cache" / "web" / "sites" / f"{name}.json"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    record.unlink()
+    if kind == "fifo":
+        os.mkfifo(record)
+    else:
+        record.symlink_to(fifo if kind == "link-to-fifo" else "/dev/zero")
+    run_cli("publish", "--repo", str(repo.root), *keys, str(files[2]), env=env, check=True, timeout=30)
+    assert generate(repo.root, *inputs, cache=tmp_path / "cli-cache" / "web").digest == _alone(
+        repo, inputs, tmp_path
+    )
+    name = os.readlink(repo.root / "web").removeprefix(f"{SITES}/")
+    record = tmp_path / "cli-cache" / "web" / "sites" / f"{name}.json"
+    record.unlink()
+    os.mkfifo(record)
+    run_cli("repo", "web", str(repo.root), env=env, check=True, timeout=30)
+
+
+def test_a_child_site_removed_by_another_generation_is_rendered_again(tmp_path: Path, inputs):
+    """Between the publish and its generation another generation (`pkgrepo repo web` with
+    other advisories, waiting on the lock) took the lock and removed the child's finished
+    directory, as it removes every directory not served: the view is the same, so the child's
+    site would be taken, but it is gone; the publish's generation renders it again."""
+    repo, files = _repo(tmp_path, count=3)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is not None
+        pid, read = ahead._child
+        with os.fdopen(read, "rb") as f:  # the child's answer, read to its end: the child is done
+            (tmp_path / "answer").write_bytes(f.read())
+        ahead._child = (pid, os.open(tmp_path / "answer", os.O_RDONLY))
+        assert any(n.startswith(".tmp-") for n in _sites(repo))
+        generate(repo.root, [], [], cache=tmp_path / "other")  # the other generation
+        assert not any(n.startswith(".tmp-") for n in _sites(repo))
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    assert site.packages == 3
+    assert _alone(repo, inputs, tmp_path) == site.digest
