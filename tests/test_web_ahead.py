@@ -6,6 +6,7 @@ what it wrote is removed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -260,3 +261,41 @@ def test_a_child_site_removed_by_another_generation_is_rendered_again(tmp_path: 
         site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
     assert site.packages == 3
     assert _alone(repo, inputs, tmp_path) == site.digest
+
+
+def test_an_evidence_write_that_fails_after_the_fork_leaves_the_old_repository_and_nothing_else(
+    tmp_path: Path,
+):
+    """`pkgrepo publish` whose evidence write fails after the child forked (a file size limit,
+    as a full disk): exit 1, the metadata and targets as they were (no half-written file left
+    to fill the disk), no child left, the lock free; the next publish succeeds."""
+    import resource
+
+    repo, files = _repo(tmp_path, count=1)
+    evidence = files[0].with_name(files[0].name + ".spdx.json")
+    evidence.write_bytes(b"{" + b" " * 2**21 + b"}")
+    env = {"PKGREPO_CACHE": str(tmp_path / "cli-cache")}
+    keys = ["--keys", str(tmp_path / "keys")]
+
+    def files_of(top: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(top)): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()}
+
+    before = {d: files_of(repo.root / d) for d in ("metadata", "targets")}
+    limit = 2**20
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo.root), *keys, str(files[0])],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert files_of(repo.root / "metadata") == before["metadata"]
+    for rel, data in files_of(repo.root / "targets").items():  # what no metadata names is whole
+        name = os.path.basename(rel)
+        assert rel in before["targets"] or name.startswith(hashlib.sha256(data).hexdigest() + "."), rel
+    assert subprocess.run(["pgrep", "-f", str(repo.root)], capture_output=True).stdout == b""
+    with Repository.at(repo.root).lock():  # free: taken at once
+        pass
+    run_cli("publish", "--repo", str(repo.root), *keys, str(files[0]), env=env, check=True)

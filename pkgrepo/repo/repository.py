@@ -72,12 +72,18 @@ def _now() -> datetime:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """`data` at `path`, synced, or nothing: a write that fails (a full disk) removes its
+    temporary file, which no publish would ever remove and which would keep the disk full."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
