@@ -291,6 +291,7 @@ def test_an_evidence_write_that_fails_after_the_fork_leaves_the_old_repository_a
         timeout=60,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f".{evidence.name}: File too large" in proc.stderr, proc.stderr
     assert files_of(repo.root / "metadata") == before["metadata"]
     for rel, data in files_of(repo.root / "targets").items():  # what no metadata names is whole
         name = os.path.basename(rel)

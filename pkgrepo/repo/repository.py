@@ -73,7 +73,8 @@ def _now() -> datetime:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """`data` at `path`, synced, or nothing: a write that fails (a full disk) removes its
-    temporary file, which no publish would ever remove and which would keep the disk full."""
+    temporary file, which no publish would ever remove and which would keep the disk full,
+    and its error names the file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -81,6 +82,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None  # a write's error names no file
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
