@@ -300,3 +300,26 @@ def test_an_evidence_write_that_fails_after_the_fork_leaves_the_old_repository_a
     with Repository.at(repo.root).lock():  # free: taken at once
         pass
     run_cli("publish", "--repo", str(repo.root), *keys, str(files[0]), env=env, check=True)
+
+
+def test_a_fork_that_fails_leaves_the_publish_and_the_site_rendered_after(
+    tmp_path: Path, monkeypatch, inputs
+):
+    """No process left to fork (`ulimit -u`: EAGAIN): the publish goes on without a child and
+    its generation renders the site, the one generated alone."""
+    import errno
+
+    repo, files = _repo(tmp_path, count=2)
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    fds = len(os.listdir("/proc/self/fd"))
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is None and len(os.listdir("/proc/self/fd")) == fds  # the pipe closed
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    monkeypatch.undo()
+    assert site.packages == 2 and _alone(repo, inputs, tmp_path) == site.digest
+    assert len(_sites(repo)) == 1
