@@ -92,6 +92,20 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Is `path` a regular file (not a link) of exactly `data`? A file at a target's name that
+    is not (left by a crash, planted, a link elsewhere) is written over, so that every target
+    a publish signs is its signed bytes once it returns (read without following a link or
+    waiting on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        return stat.S_ISREG(st.st_mode) and st.st_size == len(data) and f.read(len(data) + 1) == data
+
+
 def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
     """The sha256 and bytes of a package file and its head (metadata and manifest), all three
     of the one read of its bytes (the path may be renamed over meanwhile); BadInput when it is
@@ -323,7 +337,7 @@ class Repository:
                         "different bytes; bump the recipe's release, or pass --force to replace it"
                     )
                 dest = self.targets_dir / "packages" / f"{digest}.{Path(entry.path).name}"
-                if not dest.exists():
+                if not _holds(dest, data):
                     _write_atomic(dest, data)  # durable before any metadata names it
                 name = succinct.get_role_for_target(entry.path)
                 if name not in bins:
@@ -360,7 +374,7 @@ class Repository:
                     / posixpath.dirname(target)
                     / f"{hashlib.sha256(data).hexdigest()}.{posixpath.basename(target)}"
                 )
-                if not dest.exists():
+                if not _holds(dest, data):
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     _write_atomic(dest, data)
             for name, md in sorted(bins.items()):
