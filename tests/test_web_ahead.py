@@ -323,3 +323,42 @@ def test_a_fork_that_fails_leaves_the_publish_and_the_site_rendered_after(
     monkeypatch.undo()
     assert site.packages == 2 and _alone(repo, inputs, tmp_path) == site.digest
     assert len(_sites(repo)) == 1
+
+
+def test_a_bin_edited_on_disk_while_the_child_reads_it_is_not_shown(tmp_path: Path, inputs):
+    """A bin the publish does not sign anew, edited on disk (a target added, not signed) while
+    the child reads the bins unchecked and restored before the generation: the child rendered
+    a view with that target, the generation verifies one without it, so the child's site is
+    not taken; the site served is the one generated alone."""
+    import json
+
+    repo, files = _repo(tmp_path, count=2)
+    meta = repo.root / "metadata"
+    untouched = sorted(meta.glob("1.bins-*.json"))[-1]
+    signed = untouched.read_bytes()
+    edited = json.loads(signed)
+    edited["signed"]["targets"]["packages/evidence-of-nothing.intoto.json"] = {
+        "length": 1,
+        "hashes": {"sha256": "0" * 64},
+    }
+
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+
+        def edit_then_start(preview):
+            untouched.write_text(json.dumps(edited))
+            ahead.start(preview)
+
+        report = repo.publish(files, written=edit_then_start)
+        assert ahead._child is not None
+        pid, read = ahead._child
+        with os.fdopen(read, "rb") as f:  # the child's answer: it rendered from the edited bin
+            (tmp_path / "answer").write_bytes(f.read())
+        assert (tmp_path / "answer").stat().st_size > 0
+        ahead._child = (pid, os.open(tmp_path / "answer", os.O_RDONLY))
+        untouched.write_bytes(signed)
+        taken = []
+        real_take = ahead.take
+        ahead.take = lambda verified: taken.append(real_take(verified)) or taken[-1]
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    assert taken == [None]
+    assert site.packages == 2 and _alone(repo, inputs, tmp_path) == site.digest
