@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.archives import make_package
 from tests.helpers.cli import ROOT, run_cli
 from tests.helpers.repos import Client
@@ -154,3 +156,49 @@ def test_evidence_replaced_by_a_fifo_is_refused_not_waited_on(tmp_path: Path):
     assert isinstance(outcome, BadInput), "blocked on a FIFO, or published it"
     assert str(outcome).startswith(f"{sbom}: ") and "not a regular file" in str(outcome)
     assert repo.timestamp().signed.version == 1  # nothing published
+
+
+@pytest.mark.parametrize("planted", ["garbage", "link"])
+def test_a_file_found_at_a_target_name_is_written_over_unless_it_holds_the_signed_bytes(
+    tmp_path: Path, planted: str
+):
+    """Every target a publish signs is, once it returns, a regular file of its signed bytes:
+    a file already at a target's content-addressed name (left by a crash, planted, a link
+    elsewhere) is replaced unless it is one (planted here: the package and its evidence; the
+    index goes through the same check)."""
+    import hashlib
+
+    from pkgrepo.repo.index import INDEX
+    from pkgrepo.repo.keys import KeyStore
+    from pkgrepo.repo.repository import Repository
+    from pkgrepo.web.verified import verify
+
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    pkg = make_package(pool, "q")
+    evidence = pkg.with_name(pkg.name + ".spdx.json")
+    evidence.write_text('{"spdx": 1}')
+    repo = Repository(tmp_path / "repo", KeyStore(tmp_path / "keys"))
+    repo.init()
+    first = make_package(pool, "first")
+    repo.publish([first])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("not the signed bytes\n")
+    names = [
+        repo.targets_dir / "packages" / f"{hashlib.sha256(p.read_bytes()).hexdigest()}.{p.name}"
+        for p in (pkg, evidence)
+    ]
+    for path in names:
+        if planted == "garbage":
+            path.write_text("not the signed bytes\n")
+        else:
+            path.symlink_to(elsewhere)
+    before = set(repo.targets_dir.glob(f"*.{INDEX}"))
+    repo.publish([pkg], sidecars=lambda files: [(f"packages/{evidence.name}", evidence)])
+    (new_index,) = set(repo.targets_dir.glob(f"*.{INDEX}")) - before
+    verified = verify(repo.root)
+    for target in verified.targets:
+        assert not verified.local(target).is_symlink(), target
+        verified.read(target)  # the signed bytes, or BadInput
+    assert elsewhere.read_text() == "not the signed bytes\n"  # a link is replaced, not written through
+    assert new_index.is_file()

@@ -6,6 +6,7 @@ what it wrote is removed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -209,3 +210,155 @@ def test_a_fifo_in_a_site_directory_of_the_same_digest_is_not_waited_on(tmp_path
     again = generate(repo.root, *inputs, cache=tmp_path / "other")  # a cache that reuses nothing
     assert again.digest == first.digest
     assert (repo.root / "web").resolve() != current and (repo.root / "web" / "p" / "p0.html").is_file()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-fifo", "link-to-zero"])
+def test_a_page_record_not_a_regular_file_is_neither_waited_on_nor_followed(tmp_path: Path, inputs, kind):
+    """The cache's record of the current site's pages (`$PKGREPO_CACHE/web/sites/NAME.json`),
+    read by the child and by a generation alone, replaced by a FIFO or a link (to a FIFO, to
+    /dev/zero): `pkgrepo publish` and `pkgrepo repo web` do not hang, render every page, and
+    the site is the one generated alone."""
+    repo, files = _repo(tmp_path, count=3)
+    env = {"PKGREPO_CACHE": str(tmp_path / "cli-cache")}
+    keys = ["--keys", str(tmp_path / "keys")]
+    run_cli("publish", "--repo", str(repo.root), *keys, *map(str, files[:2]), env=env, check=True)
+    name = os.readlink(repo.root / "web").removeprefix(f"{SITES}/")
+    record = tmp_path / "cli-cache" / "web" / "sites" / f"{name}.json"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    record.unlink()
+    if kind == "fifo":
+        os.mkfifo(record)
+    else:
+        record.symlink_to(fifo if kind == "link-to-fifo" else "/dev/zero")
+    run_cli("publish", "--repo", str(repo.root), *keys, str(files[2]), env=env, check=True, timeout=30)
+    assert generate(repo.root, *inputs, cache=tmp_path / "cli-cache" / "web").digest == _alone(
+        repo, inputs, tmp_path
+    )
+    name = os.readlink(repo.root / "web").removeprefix(f"{SITES}/")
+    record = tmp_path / "cli-cache" / "web" / "sites" / f"{name}.json"
+    record.unlink()
+    os.mkfifo(record)
+    run_cli("repo", "web", str(repo.root), env=env, check=True, timeout=30)
+
+
+def test_a_child_site_removed_by_another_generation_is_rendered_again(tmp_path: Path, inputs):
+    """Between the publish and its generation another generation (`pkgrepo repo web` with
+    other advisories, waiting on the lock) took the lock and removed the child's finished
+    directory, as it removes every directory not served: the view is the same, so the child's
+    site would be taken, but it is gone; the publish's generation renders it again."""
+    repo, files = _repo(tmp_path, count=3)
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is not None
+        pid, read = ahead._child
+        with os.fdopen(read, "rb") as f:  # the child's answer, read to its end: the child is done
+            (tmp_path / "answer").write_bytes(f.read())
+        ahead._child = (pid, os.open(tmp_path / "answer", os.O_RDONLY))
+        assert any(n.startswith(".tmp-") for n in _sites(repo))
+        generate(repo.root, [], [], cache=tmp_path / "other")  # the other generation
+        assert not any(n.startswith(".tmp-") for n in _sites(repo))
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    assert site.packages == 3
+    assert _alone(repo, inputs, tmp_path) == site.digest
+
+
+def test_an_evidence_write_that_fails_after_the_fork_leaves_the_old_repository_and_nothing_else(
+    tmp_path: Path,
+):
+    """`pkgrepo publish` whose evidence write fails after the child forked (a file size limit,
+    as a full disk): exit 1, the metadata and targets as they were (no half-written file left
+    to fill the disk), no child left, the lock free; the next publish succeeds."""
+    import resource
+
+    repo, files = _repo(tmp_path, count=1)
+    evidence = files[0].with_name(files[0].name + ".spdx.json")
+    evidence.write_bytes(b"{" + b" " * 2**21 + b"}")
+    env = {"PKGREPO_CACHE": str(tmp_path / "cli-cache")}
+    keys = ["--keys", str(tmp_path / "keys")]
+
+    def files_of(top: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(top)): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()}
+
+    before = {d: files_of(repo.root / d) for d in ("metadata", "targets")}
+    limit = 2**20
+    proc = subprocess.run(
+        [sys.executable, "-m", "pkgrepo", "publish", "--repo", str(repo.root), *keys, str(files[0])],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+        timeout=60,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f".{evidence.name}: File too large" in proc.stderr, proc.stderr
+    assert files_of(repo.root / "metadata") == before["metadata"]
+    for rel, data in files_of(repo.root / "targets").items():  # what no metadata names is whole
+        name = os.path.basename(rel)
+        assert rel in before["targets"] or name.startswith(hashlib.sha256(data).hexdigest() + "."), rel
+    assert subprocess.run(["pgrep", "-f", str(repo.root)], capture_output=True).stdout == b""
+    with Repository.at(repo.root).lock():  # free: taken at once
+        pass
+    run_cli("publish", "--repo", str(repo.root), *keys, str(files[0]), env=env, check=True)
+
+
+def test_a_fork_that_fails_leaves_the_publish_and_the_site_rendered_after(
+    tmp_path: Path, monkeypatch, inputs
+):
+    """No process left to fork (`ulimit -u`: EAGAIN): the publish goes on without a child and
+    its generation renders the site, the one generated alone."""
+    import errno
+
+    repo, files = _repo(tmp_path, count=2)
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    fds = len(os.listdir("/proc/self/fd"))
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+        report = repo.publish(files, written=ahead.start)
+        assert ahead._child is None and len(os.listdir("/proc/self/fd")) == fds  # the pipe closed
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    monkeypatch.undo()
+    assert site.packages == 2 and _alone(repo, inputs, tmp_path) == site.digest
+    assert len(_sites(repo)) == 1
+
+
+def test_a_bin_edited_on_disk_while_the_child_reads_it_is_not_shown(tmp_path: Path, inputs):
+    """A bin the publish does not sign anew, edited on disk (a target added, not signed) while
+    the child reads the bins unchecked and restored before the generation: the child rendered
+    a view with that target, the generation verifies one without it, so the child's site is
+    not taken; the site served is the one generated alone."""
+    import json
+
+    repo, files = _repo(tmp_path, count=2)
+    meta = repo.root / "metadata"
+    untouched = sorted(meta.glob("1.bins-*.json"))[-1]
+    signed = untouched.read_bytes()
+    edited = json.loads(signed)
+    edited["signed"]["targets"]["packages/evidence-of-nothing.intoto.json"] = {
+        "length": 1,
+        "hashes": {"sha256": "0" * 64},
+    }
+
+    with Ahead(repo.root, *inputs, cache=tmp_path / "cache") as ahead:
+
+        def edit_then_start(preview):
+            untouched.write_text(json.dumps(edited))
+            ahead.start(preview)
+
+        report = repo.publish(files, written=edit_then_start)
+        assert ahead._child is not None
+        pid, read = ahead._child
+        with os.fdopen(read, "rb") as f:  # the child's answer: it rendered from the edited bin
+            (tmp_path / "answer").write_bytes(f.read())
+        assert (tmp_path / "answer").stat().st_size > 0
+        ahead._child = (pid, os.open(tmp_path / "answer", os.O_RDONLY))
+        untouched.write_bytes(signed)
+        taken = []
+        real_take = ahead.take
+        ahead.take = lambda verified: taken.append(real_take(verified)) or taken[-1]
+        site = generate(repo.root, *inputs, cache=tmp_path / "cache", vouched=report.vouched, ahead=ahead)
+    assert taken == [None]
+    assert site.packages == 2 and _alone(repo, inputs, tmp_path) == site.digest

@@ -72,12 +72,38 @@ def _now() -> datetime:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """`data` at `path`, synced, or nothing: a write that fails (a full disk) removes its
+    temporary file, which no publish would ever remove and which would keep the disk full,
+    and its error names the file."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None  # a write's error names no file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Is `path` a regular file (not a link) of exactly `data`? A file at a target's name that
+    is not (left by a crash, planted, a link elsewhere) is written over, so that every target
+    a publish signs is its signed bytes once it returns (read without following a link or
+    waiting on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        return stat.S_ISREG(st.st_mode) and st.st_size == len(data) and f.read(len(data) + 1) == data
 
 
 def _read_package(path: Path) -> tuple[str, bytes, tuple[PackageInfo, list[FileEntry]]]:
@@ -311,7 +337,7 @@ class Repository:
                         "different bytes; bump the recipe's release, or pass --force to replace it"
                     )
                 dest = self.targets_dir / "packages" / f"{digest}.{Path(entry.path).name}"
-                if not dest.exists():
+                if not _holds(dest, data):
                     _write_atomic(dest, data)  # durable before any metadata names it
                 name = succinct.get_role_for_target(entry.path)
                 if name not in bins:
@@ -348,7 +374,7 @@ class Repository:
                     / posixpath.dirname(target)
                     / f"{hashlib.sha256(data).hexdigest()}.{posixpath.basename(target)}"
                 )
-                if not dest.exists():
+                if not _holds(dest, data):
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     _write_atomic(dest, data)
             for name, md in sorted(bins.items()):

@@ -29,6 +29,7 @@ import json
 import os
 import pickle
 import signal
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from pkgrepo.attest.vex import Statement
 from pkgrepo.repo.index import INDEX, parse_index
 from pkgrepo.repo.repository import Preview
 from pkgrepo.safeio import untrusted_json
-from pkgrepo.web.site import Rendered, render_site, written
+from pkgrepo.web.site import SITES, Rendered, render_site, written
 from pkgrepo.web.verified import Verified, read_metadata
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -170,7 +171,20 @@ class Ahead:
             digest, rendered = pickle.loads(data)  # our own child's, over our own pipe
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
             return None
-        return rendered if digest == view_digest(verified) else None
+        if digest != view_digest(verified) or not self._kept(rendered.tmp):
+            return None
+        return rendered
+
+    def _kept(self, tmp: str | None) -> bool:
+        """Is the child's directory still in `REPO/.sites`? Another generation that took the
+        lock between the publish and this one removed it (as every directory not served) when
+        it served another site (other advisories): then the site is rendered again. Asked under
+        the lock, so no generation removes it after."""
+        if not tmp:
+            return False
+        with contextlib.suppress(OSError):
+            return stat.S_ISDIR(os.lstat(self.repo / SITES / tmp).st_mode)
+        return False
 
     def _stop(self) -> None:
         """Stop and reap a child not taken (its directory is removed by the next install)."""

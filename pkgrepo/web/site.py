@@ -37,7 +37,7 @@ from pkgrepo.attest.advisories import Advisory, load_advisories
 from pkgrepo.attest.vex import Statement
 from pkgrepo.errors import BadInput
 from pkgrepo.repo.repository import Vouched
-from pkgrepo.safeio import read_regular
+from pkgrepo.safeio import read_regular, untrusted_json
 from pkgrepo.web.catalogue import Heads, gather
 from pkgrepo.web.render import render
 from pkgrepo.web.verified import Verified, verify
@@ -122,10 +122,10 @@ def _previous(repo: Path, cache: Path) -> _Previous:
     link = repo / LINK
     target = os.readlink(link) if link.is_symlink() else ""
     name = os.path.basename(target) if target.startswith(f"{SITES}/") else ""
-    try:
-        raw = json.loads((_records(cache) / f"{name}.json").read_bytes()) if name else {}
+    try:  # not followed if a link, never blocking on a FIFO, bounded
+        raw = untrusted_json(read_regular(_records(cache) / f"{name}.json", "page record")) if name else {}
         record = {str(p): (str(k), str(h)) for p, (k, h) in raw.items()}
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, BadInput, ValueError, TypeError, AttributeError):
         return _Previous(None, {})  # no record (or not one): every page is rendered
     return _Previous(repo / SITES / name, record)
 
