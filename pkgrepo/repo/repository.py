@@ -336,9 +336,7 @@ class Repository:
                         f"{f}: {entry.name} {entry.info.full_version} is already published with "
                         "different bytes; bump the recipe's release, or pass --force to replace it"
                     )
-                dest = self.targets_dir / "packages" / f"{digest}.{Path(entry.path).name}"
-                if not _holds(dest, data):
-                    _write_atomic(dest, data)  # durable before any metadata names it
+                self._store(entry.path, data, digest)  # durable before any metadata names it
                 name = succinct.get_role_for_target(entry.path)
                 if name not in bins:
                     bins[name] = self.role(snap, name)
@@ -369,14 +367,7 @@ class Repository:
                     )
                 written(Preview(signing, ts.signed.version + 1, vouched.heads, staged))
             for target, data in staged.items():  # durable before any metadata names them
-                dest = (
-                    self.targets_dir
-                    / posixpath.dirname(target)
-                    / f"{hashlib.sha256(data).hexdigest()}.{posixpath.basename(target)}"
-                )
-                if not _holds(dest, data):
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    _write_atomic(dest, data)
+                self._store(target, data, hashlib.sha256(data).hexdigest())
             for name, md in sorted(bins.items()):
                 md.signed.version += 1
                 signed = self._sign_write(md, name, ("bins",), expiry["bins"])
@@ -387,6 +378,15 @@ class Repository:
             snap.signed.meta["targets.json"] = MetaFile(targets.signed.version)
             self._commit(ts, snap, expiry)
             return PublishReport(added, unchanged, ts.signed.version, vouched)
+
+    def _store(self, target: str, data: bytes, digest: str) -> None:
+        """`data` (of sha256 `digest`) at `target`'s content-addressed name,
+        `targets/DIR/SHA256.NAME`, synced, unless a regular file of exactly these bytes is
+        already there (`_holds`)."""
+        dest = self.targets_dir / posixpath.dirname(target) / f"{digest}.{posixpath.basename(target)}"
+        if not _holds(dest, data):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(dest, data)
 
     def _add_target(
         self,
